@@ -1,0 +1,201 @@
+"""Modality groups: what the pipeline produces and what one Minape pathway reads.
+
+A *modality group* (paper Section 3, Eqs. 7-10) is a set of inputs of one kind that are
+brought to one shape and stacked along channels, then read by one pathway. Both the data
+pipeline (``minape_tf.data``) and the model builder (``build_minape``) take the same group
+objects, so the shapes they agree on are written down once, here.
+
+Per-group model overrides (``width``, ``depth``, ``patch_size``, ``kernel_size``) let one
+pathway be wider or deeper than another, as the paper tunes them per data set; ``None``
+means "use the value given to ``build_minape``".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+_NORMALISATIONS = (None, "peak", "rms")
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"group name {name!r} is not allowed: use a Python identifier "
+            "(letters, digits, underscores), since it names the model input")
+
+
+def _check_positive(group, **values):
+    for key, value in values.items():
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"group {group!r}: {key}={value!r}; expected a positive integer")
+
+
+@dataclass(frozen=True)
+class _Group:
+    name: str
+    channels: int = 3
+    inputs: tuple = field(default=())
+    width: int | None = None
+    depth: int | None = None
+    patch_size: int | None = None
+    kernel_size: int | None = None
+
+    def _validate_common(self):
+        _check_name(self.name)
+        _check_positive(self.name, channels=self.channels, width=self.width, depth=self.depth,
+                        patch_size=self.patch_size, kernel_size=self.kernel_size)
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+
+    def replace(self, **changes):
+        """A copy of this group with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_config(self) -> dict:
+        config = dataclasses.asdict(self)
+        config["kind"] = self.kind
+        config["inputs"] = list(self.inputs)
+        return config
+
+
+@dataclass(frozen=True)
+class ImageGroup(_Group):
+    """Images stacked along channels, read by one image pathway.
+
+    Parameters
+    ----------
+    name : str
+        Group name; also the name of the model input.
+    channels : int, default 3
+        Channels after stacking (e.g. 3 for one RGB photo, 9 for three RGB images).
+    size : (int, int), default (224, 224)
+        (height, width) every image of the group is resized to.
+    keep_aspect : bool, default False
+        Resize with padding so that the aspect ratio is kept, instead of stretching.
+    inputs : tuple of str, default ()
+        Names of the inputs stacked into this group, in channel order (informational; the
+        loaders fill it in).
+    width, depth, patch_size, kernel_size : int or None, default None
+        Per-group overrides of the ``build_minape`` arguments of the same name.
+    """
+
+    size: tuple = (224, 224)
+    keep_aspect: bool = False
+    kind = "image"
+
+    def __post_init__(self):
+        self._validate_common()
+        size = tuple(self.size)
+        if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
+            raise ValueError(f"group {self.name!r}: size={self.size!r}; expected (height, width)")
+        object.__setattr__(self, "size", size)
+
+    @property
+    def feature_shape(self) -> tuple:
+        """Shape of one observation as the model reads it: (height, width, channels)."""
+        return (*self.size, self.channels)
+
+    def input_shape(self, features_in_model: bool = False) -> tuple:
+        """Shape of one observation at the model's input (no batch axis)."""
+        return self.feature_shape
+
+
+@dataclass(frozen=True)
+class SeriesGroup(_Group):
+    """Time series turned into log-Mel spectrograms and stacked along channels.
+
+    Each series is resampled from ``source_rate`` to ``sample_rate``, trimmed or zero-padded
+    to ``length`` samples, optionally level-normalised, and turned into
+    ``log10(mel(|STFT|^2) + eps)`` with a Hann window of ``n_fft`` samples, hop ``hop``,
+    no centring (``center=False``) and librosa's Slaney mel filter bank (paper Eq. 9).
+
+    Parameters
+    ----------
+    name : str
+        Group name; also the name of the model input.
+    channels : int, default 3
+        Series stacked into the group (e.g. 3 for Fx, Fy, Fz).
+    sample_rate : int, default 16000
+        Rate (Hz) the series are resampled to and the mel filter bank is built for.
+    length : int, default 16000
+        Samples per series after resampling, trimming and padding.
+    source_rate : int or None, default None
+        Native rate of the recordings; ``None`` means already at ``sample_rate``.
+    n_fft : int, default 1024
+        STFT window and FFT length.
+    hop : int, default 512
+        STFT hop (stride) in samples.
+    n_mels : int, default 64
+        Mel bands.
+    fmin : float, default 0.0
+        Lowest mel frequency (Hz).
+    fmax : float or None, default None
+        Highest mel frequency (Hz); ``None`` means ``sample_rate / 2``.
+    normalize : {None, "peak", "rms"}, default None
+        Per-observation level normalisation applied before the STFT: divide each series by
+        its peak absolute value or its RMS. Use it when recording levels differ.
+    eps : float, default 1e-6
+        Added to the mel power before the log10.
+    inputs, width, depth, patch_size, kernel_size
+        As for :class:`ImageGroup`.
+    """
+
+    channels: int = 3
+    sample_rate: int = 16000
+    length: int = 16000
+    source_rate: int | None = None
+    n_fft: int = 1024
+    hop: int = 512
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None
+    normalize: str | None = None
+    eps: float = 1e-6
+    kind = "series"
+
+    def __post_init__(self):
+        self._validate_common()
+        _check_positive(self.name, sample_rate=self.sample_rate, length=self.length,
+                        source_rate=self.source_rate, n_fft=self.n_fft, hop=self.hop,
+                        n_mels=self.n_mels)
+        if self.normalize not in _NORMALISATIONS:
+            raise ValueError(f"group {self.name!r}: normalize={self.normalize!r}; "
+                             f"expected one of {_NORMALISATIONS}")
+        if self.length < self.n_fft:
+            raise ValueError(
+                f"group {self.name!r}: length={self.length} is shorter than n_fft={self.n_fft}; "
+                "the STFT needs at least one full window")
+        top = self.fmax if self.fmax is not None else self.sample_rate / 2
+        if not 0 <= self.fmin < top <= self.sample_rate / 2:
+            raise ValueError(f"group {self.name!r}: need 0 <= fmin < fmax <= sample_rate/2, "
+                             f"got fmin={self.fmin}, fmax={self.fmax}, sample_rate={self.sample_rate}")
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames of one series (``center=False``)."""
+        return 1 + (self.length - self.n_fft) // self.hop
+
+    @property
+    def feature_shape(self) -> tuple:
+        """Shape of one observation's spectrograms: (frames, n_mels, channels)."""
+        return (self.n_frames, self.n_mels, self.channels)
+
+    def input_shape(self, features_in_model: bool = False) -> tuple:
+        """Shape at the model's input: raw ``(length, channels)`` when the log-Mel layer sits
+        inside the model, else the spectrograms ``(frames, n_mels, channels)``."""
+        return (self.length, self.channels) if features_in_model else self.feature_shape
+
+
+GROUP_KINDS = {"image": ImageGroup, "series": SeriesGroup}
+
+
+def group_from_config(config: dict):
+    """Rebuild a group from :meth:`to_config` output (e.g. a run's saved config)."""
+    config = dict(config)
+    kind = config.pop("kind", None)
+    if kind not in GROUP_KINDS:
+        raise ValueError(f"group config has kind={kind!r}; expected one of {sorted(GROUP_KINDS)}")
+    for key in ("size", "inputs"):
+        if key in config and config[key] is not None:
+            config[key] = tuple(config[key])
+    return GROUP_KINDS[kind](**config)

@@ -1,0 +1,10 @@
+"""Minape's custom Keras layers (``keras.layers`` / ``keras.ops`` only, serializable)."""
+
+from minape_tf.layers.channel_point import ChannelPointBlock
+from minape_tf.layers.fusion import FUSIONS, Fusion
+from minape_tf.layers.patch_embedding import PatchEmbedding
+from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
+from minape_tf.layers.tempmixer import TempMixer
+
+__all__ = ["ChannelPointBlock", "FUSIONS", "Fusion", "PatchEmbedding", "FoldSequence",
+           "UnfoldSequence", "TempMixer"]

@@ -1,0 +1,54 @@
+"""The channel-point block (paper Eqs. 5-6)."""
+
+import keras
+
+from minape_tf.layers.activation import apply_activation, check_activation
+
+
+@keras.saving.register_keras_serializable(package="minape_tf")
+class ChannelPointBlock(keras.layers.Layer):
+    """One isotropic block: spatial mixing per channel, then channel mixing per position.
+
+    ``h = BN(act(DepthwiseConv2D(kernel_size, padding="same")(x))) + x``   (Eq. 5)
+    ``y = BN(act(Conv2D(channels, 1)(h)))``                                 (Eq. 6)
+
+    The output has the shape of the input (isotropic), so blocks stack freely.
+
+    Parameters
+    ----------
+    kernel_size : int
+        Depthwise kernel side; large kernels (the paper uses 5 to 13) mix distant positions.
+    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
+    bn_momentum : float, default 0.9
+    """
+
+    def __init__(self, kernel_size, activation="gelu_approx", bn_momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = int(kernel_size)
+        self.activation = check_activation(activation)
+        self.bn_momentum = float(bn_momentum)
+        self.depthwise = keras.layers.DepthwiseConv2D(self.kernel_size, padding="same",
+                                                      name="depthwise")
+        self.depthwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
+                                                              name="depthwise_bn")
+        self.pointwise = None
+        self.pointwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
+                                                              name="pointwise_bn")
+
+    def build(self, input_shape):
+        self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, name="pointwise")
+        for layer in (self.depthwise, self.depthwise_norm, self.pointwise, self.pointwise_norm):
+            layer.build(input_shape)
+
+    def call(self, x, training=None):
+        h = self.depthwise_norm(apply_activation(self.depthwise(x), self.activation),
+                                training=training) + x
+        return self.pointwise_norm(apply_activation(self.pointwise(h), self.activation),
+                                   training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size,
+                "activation": self.activation, "bn_momentum": self.bn_momentum}

@@ -1,0 +1,51 @@
+"""Patch embedding (paper Eqs. 3-4)."""
+
+import keras
+
+from minape_tf.layers.activation import apply_activation, check_activation
+
+
+@keras.saving.register_keras_serializable(package="minape_tf")
+class PatchEmbedding(keras.layers.Layer):
+    """Cut the input into non-overlapping ``patch_size`` x ``patch_size`` patches and embed
+    each linearly: ``BN(act(Conv2D(width, patch_size, strides=patch_size)(x)))``.
+
+    The paper (Eq. 3) writes the kernel ``k`` and the stride ``p`` separately but describes
+    patches; as in ConvMixer the kernel equals the stride, so patches do not overlap.
+    ``patch_size=1`` gives Minape-dagger (no patches: a 1x1 embedding at full resolution).
+
+    Parameters
+    ----------
+    width : int
+        Embedding channels (the isotropic width of the pathway).
+    patch_size : int
+        Patch side in pixels (or in frames x mel bands for spectrograms).
+    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
+    bn_momentum : float, default 0.9
+        Batch-norm momentum. Lower than Keras' 0.99 so that the moving statistics follow the
+        data on small data sets with few steps per epoch.
+    """
+
+    def __init__(self, width, patch_size, activation="gelu_approx", bn_momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.width = int(width)
+        self.patch_size = int(patch_size)
+        self.activation = check_activation(activation)
+        self.bn_momentum = float(bn_momentum)
+        self.conv = keras.layers.Conv2D(self.width, self.patch_size, strides=self.patch_size,
+                                        name="conv")
+        self.norm = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn")
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build(self.conv.compute_output_shape(input_shape))
+
+    def call(self, x, training=None):
+        return self.norm(apply_activation(self.conv(x), self.activation), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "patch_size": self.patch_size,
+                "activation": self.activation, "bn_momentum": self.bn_momentum}

@@ -1,0 +1,235 @@
+"""``build_minape``: the Minape model (paper Section 3, Fig. 2) as a functional Keras model."""
+
+from __future__ import annotations
+
+import keras
+
+from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.layers.activation import check_activation
+from minape_tf.layers.channel_point import ChannelPointBlock
+from minape_tf.layers.fusion import FUSIONS, Fusion
+from minape_tf.layers.patch_embedding import PatchEmbedding
+from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
+from minape_tf.layers.tempmixer import TempMixer
+
+LEARNERS = ("none", "tempmixer", "gru", "lstm")
+POOLINGS = ("avg", "max")
+BACKBONES = {
+    "efficientnetv2-b0": keras.applications.EfficientNetV2B0,
+    "efficientnetv2-b1": keras.applications.EfficientNetV2B1,
+    "efficientnetv2-b2": keras.applications.EfficientNetV2B2,
+    "efficientnetv2-b3": keras.applications.EfficientNetV2B3,
+    "efficientnetv2-s": keras.applications.EfficientNetV2S,
+    "efficientnetv2-m": keras.applications.EfficientNetV2M,
+    "efficientnetv2-l": keras.applications.EfficientNetV2L,
+}
+
+
+def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kernel_size=9,
+                 pooling="avg", fusion="concat", learner="none", sequence_length=1,
+                 features_in_model=False, backbone=None, dropout=0.0,
+                 activation="gelu_approx", bn_momentum=0.9, learner_units=64,
+                 attention_heads=4, name="minape"):
+    """Build Minape: one isotropic pathway per modality group, fusion, temporal learner, softmax.
+
+    Each group's pathway (Eqs. 3-6) is a :class:`PatchEmbedding` (``Conv2D(width, patch,
+    strides=patch)``, activation, batch norm) followed by ``depth`` :class:`ChannelPointBlock`
+    s (depthwise ``kernel_size`` conv + residual, pointwise conv) and global pooling. The
+    pathways' vectors are fused (:class:`Fusion`), passed to the temporal learner over the
+    ``sequence_length`` consecutive observations, and classified by a dense softmax (Eq. 2).
+
+    Parameters
+    ----------
+    groups : list of ImageGroup / SeriesGroup
+        The modality groups; each becomes an input named after the group. Per-group
+        ``width``, ``depth``, ``patch_size``, ``kernel_size`` override the arguments below.
+    num_classes : int
+        Classes of the softmax.
+    width : int, default 256
+        Channels of every pathway (isotropic: the same in every block). Paper: 128-256.
+    depth : int, default 8
+        Channel-point blocks per pathway. Paper: 4-16.
+    patch_size : int, default 8
+        Patch side. ``1`` gives Minape-dagger (no patches), slow on large inputs.
+    kernel_size : int, default 9
+        Depthwise kernel side. Paper: 5-13 (larger was better).
+    pooling : {"avg", "max"}, default "avg"
+        Global pooling at the end of each pathway.
+    fusion : {"concat", "add", "multiply", "average", "attention"}, default "concat"
+        How the pathways' vectors are merged; see :class:`Fusion`. With a single group the
+        pathway's vector is used as it is.
+    learner : {"none", "tempmixer", "gru", "lstm"}, default "none"
+        The temporal ("prime") learner over the sequence of fused vectors. ``"none"`` is the
+        paper's base model (Table 3): with ``sequence_length > 1`` the fused vectors are then
+        averaged over the sequence. ``"tempmixer"`` is Table 4's best (TCN) row.
+    sequence_length : int, default 1
+        ``L`` consecutive observations per sample. With ``L > 1`` every input gets a leading
+        sequence axis ``(batch, L, ...)``; the pathways (shared weights) read each observation
+        and the learner sees the L fused vectors in order, oldest first.
+    features_in_model : bool, default False
+        Put the series features inside the model: a series input is then the raw signal
+        ``(batch, length, channels)`` at the group's rate and length, level-normalised (if
+        the group says so) and turned into log-Mel spectrograms by
+        :class:`minape_tf.layers.LogMel`. Used for export. Otherwise a series input is the
+        spectrogram ``(batch, frames, n_mels, channels)`` made by the data pipeline.
+    backbone : {None, "efficientnetv2-b0" .. "efficientnetv2-l", "efficientnetv2-m"}, default None
+        Minape-S: replace the channel-point blocks by a ``keras.applications`` EfficientNetV2
+        (``weights=None``, ``include_top=False``) after the patch embedding.
+    dropout : float, default 0.0
+        Dropout rate before the classifier.
+    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
+        The paper uses the fast (tanh-approximated) GELU.
+    bn_momentum : float, default 0.9
+        Batch-norm momentum of the pathways. Keras' 0.99 leaves the moving statistics far from
+        the data when a small data set gives few steps per epoch.
+    learner_units : int, default 64
+        Units of the GRU / LSTM learner (TempMixer has 64 filters, as in the paper).
+    attention_heads : int, default 4
+        Heads of the attention fusion.
+    name : str, default "minape"
+
+    Returns
+    -------
+    keras.Model
+        Inputs: a dict keyed by group name. Output: class probabilities (float32, also under
+        mixed precision).
+
+    Raises
+    ------
+    ValueError
+        For an unknown fusion / learner / backbone / pooling / activation, no groups,
+        duplicate group names, or an input smaller than its patch.
+    """
+    groups = _check_arguments(groups, num_classes, fusion=fusion, learner=learner,
+                              backbone=backbone, pooling=pooling, activation=activation,
+                              sequence_length=sequence_length, dropout=dropout)
+    defaults = dict(width=width, depth=depth, patch_size=patch_size, kernel_size=kernel_size)
+    inputs, vectors = {}, []
+    for group in groups:
+        settings = _group_settings(group, defaults)
+        _check_patch_fits(group, settings["patch_size"])
+        shape = group.input_shape(features_in_model)
+        if sequence_length > 1:
+            shape = (sequence_length, *shape)
+        inputs[group.name] = x = keras.Input(shape, name=group.name)
+        if sequence_length > 1:
+            x = FoldSequence(name=f"{group.name}_fold")(x)
+        if features_in_model and isinstance(group, SeriesGroup):
+            x = _series_features(group)(x)
+        vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
+                                activation=activation, bn_momentum=bn_momentum))
+
+    fused = vectors[0] if len(vectors) == 1 else Fusion(
+        fusion, attention_heads=attention_heads, name="fusion")(vectors)
+    steps = UnfoldSequence(sequence_length, name="unfold")(fused) if sequence_length > 1 \
+        else keras.layers.Reshape((1, fused.shape[-1]), name="as_sequence")(fused)
+    h = _learner(steps, learner, learner_units, activation)
+    if dropout:
+        h = keras.layers.Dropout(dropout, name="dropout")(h)
+    logits = keras.layers.Dense(num_classes, name="classifier")(h)
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return keras.Model(inputs, probabilities, name=name)
+
+
+def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum):
+    """One isotropic pathway (Fig. 3 / Fig. 4): patch embedding, blocks (or a backbone), pool."""
+    x = PatchEmbedding(settings["width"], settings["patch_size"], activation=activation,
+                       bn_momentum=bn_momentum, name=f"{prefix}_patch_embedding")(x)
+    if backbone is None:
+        for i in range(settings["depth"]):
+            x = ChannelPointBlock(settings["kernel_size"], activation=activation,
+                                  bn_momentum=bn_momentum, name=f"{prefix}_block_{i}")(x)
+    else:
+        net = BACKBONES[backbone](include_top=False, weights=None,
+                                  input_shape=(None, None, settings["width"]),
+                                  include_preprocessing=False)
+        net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
+        x = net(x)
+    pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" \
+        else keras.layers.GlobalMaxPooling2D
+    return pool(name=f"{prefix}_pool")(x)
+
+
+def _learner(steps, learner, units, activation):
+    """The temporal learner over ``(batch, L, features)`` -> ``(batch, features')``."""
+    if learner == "tempmixer":
+        return TempMixer(activation=activation, name="tempmixer")(steps)
+    if learner == "gru":
+        return keras.layers.GRU(units, name="gru")(steps)
+    if learner == "lstm":
+        return keras.layers.LSTM(units, name="lstm")(steps)
+    return keras.layers.GlobalAveragePooling1D(name="sequence_pool")(steps)
+
+
+def _series_features(group):
+    """The in-model feature stage of a series group: level normalisation, then log-Mel."""
+    from minape_tf.layers.level import LevelNormalization
+    from minape_tf.layers.logmel import LogMel
+
+    logmel = LogMel.from_group(group, dtype="float32", name=f"{group.name}_logmel")
+    if group.normalize is None:
+        return logmel
+    level = LevelNormalization(group.normalize, dtype="float32", name=f"{group.name}_level")
+    return lambda x: logmel(level(x))
+
+
+def _group_settings(group, defaults):
+    settings = {key: getattr(group, key) if getattr(group, key) is not None else value
+                for key, value in defaults.items()}
+    for key, value in settings.items():
+        minimum = 0 if key == "depth" else 1
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{key}={value!r} for group {group.name!r}: expected an integer "
+                             f">= {minimum}")
+    return settings
+
+
+def _check_patch_fits(group, patch):
+    if isinstance(group, ImageGroup):
+        height, width = group.size
+        if min(height, width) < patch:
+            raise ValueError(
+                f"patch_size={patch} for image group {group.name!r}: the image is "
+                f"{height}x{width}, smaller than one patch; use a patch of at most "
+                f"{min(height, width)} or a larger size")
+    else:
+        frames, mels = group.n_frames, group.n_mels
+        if frames < patch:
+            raise ValueError(
+                f"patch_size={patch} for series group {group.name!r}: length={group.length} "
+                f"with n_fft={group.n_fft}, hop={group.hop} gives {frames} STFT frames, fewer "
+                f"than the patch; need length >= {group.n_fft + (patch - 1) * group.hop}")
+        if mels < patch:
+            raise ValueError(f"patch_size={patch} for series group {group.name!r}: "
+                             f"n_mels={mels} is smaller than the patch")
+
+
+def _check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,
+                     sequence_length, dropout):
+    choices = {"fusion": (fusion, FUSIONS), "learner": (learner, LEARNERS),
+               "pooling": (pooling, POOLINGS)}
+    for parameter, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"{parameter}={value!r} is not known; expected one of {allowed}")
+    if backbone is not None and backbone not in BACKBONES:
+        raise ValueError(f"backbone={backbone!r} is not known; expected None or one of "
+                         f"{tuple(BACKBONES)}")
+    check_activation(activation)
+    groups = list(groups or [])
+    if not groups:
+        raise ValueError("groups=[]: expected at least one ImageGroup or SeriesGroup")
+    for group in groups:
+        if not isinstance(group, (ImageGroup, SeriesGroup)):
+            raise ValueError(f"groups: {group!r} is not an ImageGroup or SeriesGroup")
+    names = [group.name for group in groups]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"groups: duplicate group names {duplicates}; each group needs its "
+                         "own name, which names its model input")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes={num_classes!r}: expected an integer >= 2")
+    if not isinstance(sequence_length, int) or sequence_length < 1:
+        raise ValueError(f"sequence_length={sequence_length!r}: expected an integer >= 1")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r}: expected 0 <= dropout < 1")
+    return groups
