@@ -1,0 +1,274 @@
+"""``make_dataset``: a ``Source`` and its groups to a ``tf.data.Dataset`` of batches.
+
+Per observation (in the graph, ``AUTOTUNE`` parallel, deterministic order):
+
+* image group: each input is decoded (JPEG/PNG/GIF/BMP, or taken from memory), alpha
+  dropped where the group wants fewer channels, resized to ``group.size`` (bilinear with
+  antialiasing; ``keep_aspect=True`` pads instead of stretching) and scaled to [0, 1];
+  the inputs are stacked along channels (paper Eq. 7);
+* series group: each input is decoded (WAV, ``.npy``, CSV, or memory), resampled from
+  ``group.source_rate`` to ``group.sample_rate`` (:mod:`minape_tf.data.resample`),
+  trimmed or zero-padded at the end to ``group.length`` (Eq. 8), and stacked along channels;
+  with ``features=True`` it is level-normalised (``group.normalize``) and turned into
+  log-Mel spectrograms (Eqs. 9-10) by the same keras layers that
+  ``build_minape(features_in_model=True)`` puts in the model.
+
+These deterministic stages are cached; then (training only) shuffling and augmentation
+(:mod:`minape_tf.data.augment`), batching and prefetching.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from minape_tf.data import augment as aug
+from minape_tf.data import decode
+from minape_tf.data.resample import fit_length, resample
+from minape_tf.data.validate import DataError, slot_channels, validate as _validate
+from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.layers.level import LevelNormalization
+from minape_tf.layers.logmel import LogMel
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _is_path(item):
+    return isinstance(item, (str, os.PathLike))
+
+
+def _pad_stack(arrays):
+    """Arrays of one rank and different shapes -> zero-padded stack and the shapes."""
+    shapes = np.array([a.shape for a in arrays], dtype=np.int32)
+    out = np.zeros((len(arrays), *shapes.max(axis=0)), dtype=np.float32)
+    for k, a in enumerate(arrays):
+        out[(k, *[slice(0, s) for s in a.shape])] = a
+    return out, shapes
+
+
+class _Slot:
+    """One input of a group across all observations: its tensor slices and its reader."""
+
+    def __init__(self, group, items, channels):
+        self.group, self.channels = group, channels
+        if all(_is_path(i) for i in items):
+            self.kind = "path"
+            self.data = np.array([os.fspath(i) for i in items], dtype=object).astype(str)
+            if isinstance(group, SeriesGroup):
+                self.reader = self._series_file_reader(items)
+        elif all(isinstance(i, np.ndarray) for i in items):
+            self.kind = "array"
+            conv = decode.image_array if isinstance(group, ImageGroup) else decode.series_array
+            self.data = _pad_stack([conv(a) for a in items])
+        else:
+            raise DataError(f"group {group.name!r}: an input mixes file paths and arrays "
+                            "across observations; use one or the other")
+
+    def _series_file_reader(self, items):
+        exts = {decode.extension(i) for i in items}
+        if exts == {".wav"} and all(decode.tf_readable_wav(decode.wav_info(os.fspath(i)))
+                                    for i in items):
+            return decode.decode_wav_file
+        return decode.numpy_series_reader(self.group.inputs)
+
+    def read(self, value):
+        """Graph: the slice of one observation -> image (h, w, c) / series (n, c)."""
+        if self.kind == "path":
+            if isinstance(self.group, ImageGroup):
+                return decode.decode_image_file(value, self.channels)
+            return self.reader(value)
+        array, shape = value
+        if isinstance(self.group, ImageGroup):
+            image = array[:shape[0], :shape[1], :shape[2]]
+            image = image[:, :, :self.channels]  # drop alpha (validated counts)
+            image.set_shape([None, None, self.channels])
+            return image
+        return array[:shape[0], :shape[1]]
+
+
+def _resize(image, group):
+    if group.keep_aspect:
+        image = tf.image.resize_with_pad(image, *group.size, antialias=True)
+    else:
+        image = tf.image.resize(image, group.size, antialias=True)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+class GroupReader:
+    """Reads one group of one observation to its raw tensor (image or resampled series)."""
+
+    def __init__(self, group, items):
+        self.group = group
+        n_inputs = len(items[0]) if items else 1
+        per_input = slot_channels(group, n_inputs)
+        self.slots = [_Slot(group, [row[j] for row in items], per_input)
+                      for j in range(n_inputs)]
+        if isinstance(group, SeriesGroup):
+            self.source_rate = group.source_rate or group.sample_rate
+
+    def slices(self):
+        return tuple(s.data for s in self.slots)
+
+    def __call__(self, values):
+        g = self.group
+        parts = []
+        for slot, value in zip(self.slots, values):
+            x = slot.read(value)
+            if isinstance(g, ImageGroup):
+                x = _resize(x, g)
+            else:
+                x = resample(x, self.source_rate, g.sample_rate, length=g.length)
+                x = fit_length(x, g.length)
+            parts.append(x)
+        x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+        return tf.ensure_shape(x, g.feature_shape if isinstance(g, ImageGroup)
+                               else (g.length, g.channels))
+
+
+class SeriesFeatures:
+    """Level normalisation + log-Mel for one series group (the in-model layers)."""
+
+    def __init__(self, group):
+        self.level = LevelNormalization(group.normalize)
+        self.logmel = LogMel.from_group(group)
+
+    def __call__(self, batch):
+        return self.logmel(self.level(batch))
+
+
+def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment=True,
+                 seed=0, features=True, validate=True, skip_bad=False, drop_remainder=False,
+                 feature_batch=16):
+    """A ``tf.data.Dataset`` of ``(dict of group tensors, label)`` batches.
+
+    Parameters
+    ----------
+    source : Source
+        The observations (e.g. ``loaded.source.subset(loaded.splits["train"])``).
+    groups : list of ImageGroup / SeriesGroup
+        The groups to produce; the dict keys are their names.
+    training : bool
+        ``True``: shuffle every epoch and augment (when ``augment``).
+    batch_size : int, default 32
+        Observations per batch.
+    cache : bool or str, default True
+        Cache the deterministic stages: ``True`` in memory, a str as files with that
+        prefix, ``False`` not at all.
+    augment : bool or dict, default True
+        Train-only augmentation (:mod:`minape_tf.data.augment`); a dict maps group names
+        to bools. Ignored when ``training`` is ``False``.
+    seed : int, default 0
+        Fixes shuffling and augmentation.
+    features : bool, default True
+        Series as log-Mel ``(frames, n_mels, channels)``. ``False``: raw
+        ``(length, channels)`` at the group's rate and length, *not* level-normalised, for
+        a model built with ``features_in_model=True`` (which normalises itself).
+    validate : bool, default True
+        Run :func:`minape_tf.data.validate` first, unless ``source.validated``.
+    skip_bad : bool, default False
+        Passed to the validation: leave bad observations out instead of raising.
+    drop_remainder : bool, default False
+        Drop the last, smaller batch.
+    feature_batch : int, default 16
+        Observations whose log-Mel features are computed in one vectorised call.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``({name: float32 tensor}, int64 label)``; images ``(batch, h, w, c)`` in
+        [0, 1], series ``(batch, frames, n_mels, c)`` or ``(batch, length, c)``.
+    """
+    groups = list(groups)
+    if validate and not source.validated:
+        source = _validate(source, groups, skip_bad=skip_bad)
+    if len(source) == 0:
+        raise DataError("no observations to make a dataset from")
+    readers = {g.name: GroupReader(g, source.inputs[g.name]) for g in groups}
+    slices = {name: r.slices() for name, r in readers.items()}
+    ds = tf.data.Dataset.from_tensor_slices((slices, source.labels))
+
+    def read(values, label):
+        return {name: readers[name](values[name]) for name in readers}, label
+
+    ds = ds.map(read, num_parallel_calls=AUTOTUNE, deterministic=True)
+    series = [g for g in groups if isinstance(g, SeriesGroup)]
+    if features and series:
+        extractors = {g.name: SeriesFeatures(g) for g in series}
+
+        def featurize(x, label):
+            x = dict(x)
+            for name, f in extractors.items():
+                x[name] = f(x[name])
+            return x, label
+
+        ds = ds.batch(feature_batch).map(featurize, num_parallel_calls=AUTOTUNE,
+                                         deterministic=True).unbatch()
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if training:
+        ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
+
+    def wants(name):
+        return augment.get(name, False) if isinstance(augment, dict) else bool(augment)
+
+    aug_series = [g for g in series if training and wants(g.name)]
+    if aug_series:
+        def augment_series(x, label, rnd):
+            x = dict(x)
+            for k, g in enumerate(aug_series):
+                s = tf.stack([rnd, tf.constant(k, tf.int64)])
+                x[g.name] = (aug.augment_logmel(x[g.name], s, g.eps) if features
+                             else aug.augment_raw(x[g.name], s))
+            return x, label
+
+        rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, rnd).map(
+            lambda xy, r: augment_series(xy[0], xy[1], r),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    aug_images = [g for g in groups if isinstance(g, ImageGroup) and training and wants(g.name)]
+    if aug_images:
+        layers = {g.name: aug.image_augmenter(g, seed=seed) for g in aug_images}
+
+        def augment_images(x, label):
+            x = dict(x)
+            for name, layer in layers.items():
+                x[name] = tf.clip_by_value(layer(x[name], training=True), 0.0, 1.0)
+            return x, label
+
+        ds = ds.map(augment_images, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.prefetch(AUTOTUNE)
+
+
+def load_observations(items, groups, *, features=True):
+    """Features of observations without a training pipeline (e.g. for ``predict``).
+
+    Parameters
+    ----------
+    items : dict
+        Group name -> one observation's tuple of inputs (paths or arrays), or a list of
+        such tuples for several observations.
+    groups : list of ImageGroup / SeriesGroup
+    features : bool, default True
+        As in :func:`make_dataset`.
+
+    Returns
+    -------
+    dict of numpy arrays, one per group, with a leading observation axis.
+    """
+    from minape_tf.data.source import Source
+
+    inputs = {}
+    for name, value in items.items():
+        rows = [value] if isinstance(value, tuple) else [tuple(v) if isinstance(v, (list, tuple))
+                                                          else (v,) for v in value]
+        inputs[name] = rows
+    n = len(next(iter(inputs.values())))
+    src = Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"],
+                 ids=[f"input {i}" for i in range(n)])
+    ds = make_dataset(src, groups, training=False, batch_size=max(n, 1), cache=False,
+                      augment=False, features=features)
+    x, _ = next(iter(ds))
+    return {k: v.numpy() for k, v in x.items()}

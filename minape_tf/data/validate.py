@@ -1,0 +1,221 @@
+"""The validation pass: every input file or array is checked before a dataset is built.
+
+Problems found: a missing file, an unknown file type, a corrupt or truncated file (an
+image that does not decode, a WAV whose header promises more samples than the file
+holds), an empty series, NaN or Inf values, a channel count the group cannot use, a WAV
+at another sampling rate than the group's ``source_rate``. Each is reported with the
+file (or observation id), the group and input, and what was expected. By default the
+first problems raise :class:`DataError`; with ``skip_bad=True`` the observations with a
+problem are left out, and listed in ``Source.skipped`` as ``(file or id, reason)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from minape_tf.data import decode
+from minape_tf.groups import ImageGroup, SeriesGroup
+
+_TF_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
+_MODE_BANDS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "RGB": 3,
+               "P": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4, "YCbCr": 3}
+_BAND_NAMES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
+
+
+class DataError(ValueError):
+    """Bad input data; ``problems`` lists ``(file or id, reason)`` for every problem."""
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+def slot_channels(group, n_inputs: int) -> int:
+    """Channels each input of a group contributes (``group.channels / n_inputs``)."""
+    if n_inputs < 1 or group.channels % n_inputs:
+        raise DataError(f"group {group.name!r}: {group.channels} channels cannot be split "
+                        f"evenly over {n_inputs} inputs per observation")
+    return group.channels // n_inputs
+
+
+def image_channels_ok(found: int, wanted: int) -> bool:
+    """Whether an image with ``found`` channels can feed ``wanted`` (alpha is dropped)."""
+    return found == wanted or (found, wanted) in ((4, 3), (2, 1))
+
+
+def _describe(n):
+    return f"{n} ({_BAND_NAMES[n]})" if n in _BAND_NAMES else str(n)
+
+
+def check_image(item, wanted: int):
+    """Reason string for a bad image (path or array), or ``None`` when it is fine."""
+    if isinstance(item, np.ndarray):
+        if item.ndim not in (2, 3) or item.size == 0:
+            return f"image array has shape {item.shape}; expected (height, width, channels)"
+        found = 1 if item.ndim == 2 else item.shape[-1]
+        if not np.issubdtype(item.dtype, np.number):
+            return f"image array has dtype {item.dtype}; expected numbers"
+        if not np.all(np.isfinite(item)):
+            return "image array contains NaN or Inf"
+    else:
+        from PIL import Image
+
+        path = str(item)
+        if not os.path.isfile(path):
+            return "file not found"
+        if decode.extension(path) not in decode.IMAGE_EXTENSIONS:
+            return f"unknown image type; expected one of {decode.IMAGE_EXTENSIONS}"
+        try:
+            with Image.open(path) as im:
+                if im.format not in _TF_IMAGE_FORMATS:
+                    return f"{im.format} image; expected one of {sorted(_TF_IMAGE_FORMATS)}"
+                mode = im.mode
+                if im.format == "PNG" and mode == "P" and "transparency" in im.info:
+                    mode = "RGBA"
+                if im.format == "JPEG":
+                    im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+                im.load()
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a corrupt file
+            return f"corrupt or truncated image ({exc})"
+        found = _MODE_BANDS.get(mode, len(mode))
+    if not image_channels_ok(found, wanted):
+        return f"{_describe(found)} channels; expected {_describe(wanted)}"
+    return None
+
+
+def _check_values(data, wanted: int):
+    if data.size == 0:
+        return "empty signal (0 samples)"
+    if data.shape[1] != wanted:
+        return f"{data.shape[1]} channels; expected {wanted}"
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        return f"{int(bad.sum())} NaN/Inf values (first at sample {row}, channel {col})"
+    return None
+
+
+def check_series(item, wanted: int, rate: int, columns=()):
+    """Reason string for a bad series (path or array), or ``None`` when it is fine."""
+    if isinstance(item, np.ndarray):
+        if item.ndim not in (1, 2):
+            return f"series array has shape {item.shape}; expected (samples, channels)"
+        if not np.issubdtype(item.dtype, np.number):
+            return f"series array has dtype {item.dtype}; expected numbers"
+        return _check_values(decode.series_array(item), wanted)
+    path = str(item)
+    if not os.path.isfile(path):
+        return "file not found"
+    ext = decode.extension(path)
+    if ext not in decode.SERIES_EXTENSIONS:
+        return f"unknown series file type {ext!r}; expected one of {decode.SERIES_EXTENSIONS}"
+    try:
+        if ext == ".wav":
+            info = decode.wav_info(path)
+            if info.data_bytes_present < info.data_bytes:
+                return (f"truncated WAV: the header announces {info.data_bytes} bytes of "
+                        f"samples, the file holds {info.data_bytes_present}")
+            if info.frames == 0:
+                return "empty signal (0 samples)"
+            if info.sample_rate != rate:
+                return (f"sample rate {info.sample_rate} Hz; expected {rate} Hz "
+                        "(the group's source_rate)")
+            if info.channels != wanted:
+                return f"{info.channels} channels; expected {wanted}"
+            if decode.tf_readable_wav(info):
+                return None  # integer samples: nothing else can be wrong
+        data, _ = decode.read_series_numpy(path, columns)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a corrupt file
+        return f"corrupt or unreadable file ({exc})"
+    return _check_values(data, wanted)
+
+
+def find_problems(source, groups):
+    """All problems: a list of ``(observation index, file or id, reason)``."""
+    names = [g.name for g in groups]
+    missing = [n for n in names if n not in source.inputs]
+    if missing:
+        raise DataError(f"the source has no inputs for group(s) {missing}; "
+                        f"it has {sorted(source.inputs)}")
+    problems = []
+    for group in groups:
+        items = source.inputs[group.name]
+        n_inputs = {len(t) for t in items}
+        if len(n_inputs) > 1:
+            raise DataError(f"group {group.name!r}: observations have different numbers of "
+                            f"inputs {sorted(n_inputs)}")
+        if not items:
+            continue
+        wanted = slot_channels(group, n_inputs.pop())
+        rate = getattr(group, "source_rate", None) or getattr(group, "sample_rate", None)
+        for i, row in enumerate(items):
+            for j, item in enumerate(row):
+                if isinstance(group, ImageGroup):
+                    reason = check_image(item, wanted)
+                elif isinstance(group, SeriesGroup):
+                    reason = check_series(item, wanted, rate, group.inputs)
+                else:
+                    raise TypeError(f"unknown group type {type(group).__name__}")
+                if reason:
+                    where = (str(item) if not isinstance(item, np.ndarray)
+                             else f"observation {source.ids[i]!r}")
+                    problems.append((i, where, f"group {group.name!r}, input {j}: {reason}"))
+    return problems
+
+
+def validate(source, groups, *, skip_bad=False, return_index=False):
+    """Check every input of ``source`` for ``groups``; see the module docstring.
+
+    Parameters
+    ----------
+    source : Source
+        The observations.
+    groups : list of ImageGroup / SeriesGroup
+        What the inputs must fit.
+    skip_bad : bool, default False
+        ``False``: raise :class:`DataError` naming the bad files. ``True``: leave the bad
+        observations out and list them in the returned source's ``skipped``.
+    return_index : bool, default False
+        Also return the indices (into ``source``) of the observations kept.
+
+    Returns
+    -------
+    Source (marked ``validated``), or ``(Source, kept_indices)``.
+    """
+    problems = find_problems(source, groups)
+    bad = sorted({i for i, _, _ in problems})
+    if problems and not skip_bad:
+        lines = [f"  {where}: {reason}" for _, where, reason in problems[:20]]
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise DataError(f"{len(problems)} bad input(s) in {len(bad)} observation(s) "
+                        "(pass skip_bad=True to leave them out):\n" + "\n".join(lines) + more,
+                        [(w, r) for _, w, r in problems])
+    keep = np.setdiff1d(np.arange(len(source)), np.asarray(bad, dtype=np.int64))
+    out = source.subset(keep) if bad else source.subset(np.arange(len(source)))
+    out.skipped = list(source.skipped) + [(w, r) for _, w, r in problems]
+    out.validated = True
+    return (out, keep) if return_index else out
+
+
+def remap_splits(splits: dict, keep) -> dict:
+    """Splits (indices into the old source) as indices into ``old.subset(keep)``."""
+    new_index = -np.ones(int(max([keep.max() + 1 if len(keep) else 0] +
+                                 [int(np.max(v)) + 1 for v in splits.values() if len(v)])),
+                         dtype=np.int64)
+    new_index[keep] = np.arange(len(keep))
+    out = {}
+    for name, idx in splits.items():
+        mapped = new_index[np.asarray(idx, dtype=np.int64)]
+        out[name] = mapped[mapped >= 0]
+    return out
+
+
+def validate_loaded(loaded, *, skip_bad=False):
+    """Validate a loader's ``Loaded`` and re-index its splits after skipping."""
+    from minape_tf.data.source import Loaded
+
+    source, keep = validate(loaded.source, loaded.groups, skip_bad=skip_bad,
+                            return_index=True)
+    return Loaded(source, loaded.groups, remap_splits(loaded.splits, keep))

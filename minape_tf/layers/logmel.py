@@ -1,0 +1,94 @@
+"""The log-Mel layer (paper Eq. 9), with ``keras.ops`` only: it runs on every backend."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from minape_tf.layers.mel import mel_filters
+
+
+@keras.saving.register_keras_serializable(package="minape_tf")
+class LogMel(keras.layers.Layer):
+    """``log10(mel(|STFT(x, hann(n_fft), hop)|**2) + eps)`` per channel.
+
+    The STFT uses a periodic Hann window of ``n_fft`` samples (as ``librosa`` and
+    ``scipy.signal.get_window("hann", n)``), ``fft_length = n_fft`` and no centring
+    (``center=False``: frame ``t`` covers samples ``t*hop ... t*hop + n_fft - 1``), so
+    there are ``1 + (length - n_fft) // hop`` frames. The mel filter bank is librosa's
+    Slaney bank (:func:`minape_tf.layers.mel.mel_filters`). The result equals
+    ``log10(librosa.feature.melspectrogram(y, sr, n_fft=n_fft, hop_length=hop,
+    center=False, n_mels=n_mels, fmin=fmin, fmax=fmax) + eps)`` to float32 round-off.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Sampling rate of the input (Hz), for the filter bank.
+    n_fft : int
+        Window and FFT length.
+    hop : int
+        Hop between frames (samples).
+    n_mels : int
+        Mel bands.
+    fmin : float, default 0.0
+        Lowest mel frequency (Hz).
+    fmax : float or None, default None
+        Highest mel frequency (Hz); ``None`` means ``sample_rate / 2``.
+    eps : float, default 1e-6
+        Added to the mel power before ``log10``.
+
+    Input ``(batch, length, channels)`` float; output ``(batch, frames, n_mels, channels)``.
+    """
+
+    def __init__(self, sample_rate, n_fft, hop, n_mels, fmin=0.0, fmax=None, eps=1e-6,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate = int(sample_rate)
+        self.n_fft = int(n_fft)
+        self.hop = int(hop)
+        self.n_mels = int(n_mels)
+        self.fmin = float(fmin)
+        self.fmax = None if fmax is None else float(fmax)
+        self.eps = float(eps)
+        # Periodic Hann, as librosa.filters.get_window("hann", n_fft, fftbins=True).
+        n = np.arange(self.n_fft)
+        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)).astype("float32")
+
+    @classmethod
+    def from_group(cls, group, **kwargs):
+        """The layer for a :class:`~minape_tf.groups.SeriesGroup`."""
+        return cls(group.sample_rate, group.n_fft, group.hop, group.n_mels, fmin=group.fmin,
+                   fmax=group.fmax, eps=group.eps, name=kwargs.pop("name", f"{group.name}_logmel"),
+                   **kwargs)
+
+    def build(self, input_shape):
+        bank = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        self.mel_bank = self.add_weight(
+            name="mel_bank", shape=(bank.shape[1], bank.shape[0]),
+            initializer=keras.initializers.Constant(bank.T), trainable=False, dtype="float32")
+        self.built = True
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        x = ops.transpose(x, (0, 2, 1))  # (batch, channels, length)
+        real, imag = ops.stft(x, self.n_fft, self.hop, self.n_fft, window=self._window,
+                              center=False)
+        power = ops.square(real) + ops.square(imag)  # (batch, channels, frames, bins)
+        mel = ops.matmul(power, ops.cast(self.mel_bank, power.dtype))
+        out = ops.log10(mel + self.eps)
+        return ops.transpose(out, (0, 2, 3, 1))  # (batch, frames, n_mels, channels)
+
+    def n_frames(self, length):
+        return 1 + (int(length) - self.n_fft) // self.hop
+
+    def compute_output_shape(self, input_shape):
+        batch, length, channels = input_shape
+        frames = None if length is None else self.n_frames(length)
+        return (batch, frames, self.n_mels, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(sample_rate=self.sample_rate, n_fft=self.n_fft, hop=self.hop,
+                      n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, eps=self.eps)
+        return config

@@ -1,0 +1,172 @@
+"""The loaders on the real data in ../shared/data, and on layouts built in tmp_path."""
+
+import csv
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minape_tf.data import (ImageGroup, SeriesGroup, avdigits, fsdd, make_dataset, manifest,
+                            mudestreda)
+
+SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo"]
+
+
+def _csv_ids(root, distribution, split):
+    path = root / "labels_original" / f"{distribution}_distribution" / f"{split}.csv"
+    with open(path, newline="") as f:
+        return [(r["id"], r["image_label"]) for r in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("distribution", ["tool", "random"])
+def test_mudestreda_sample(mudestreda_dir, distribution):
+    source, groups, splits = mudestreda(mudestreda_dir, distribution=distribution)
+    assert len(source) == 9 and not source.skipped and source.validated
+    assert source.classes == ["sharp", "used", "dulled"]
+    assert [g.name for g in groups] == ["tool", "spec"]
+    assert groups[0].channels == 3 and groups[1].channels == 9
+    for split in ("train", "val", "test"):
+        got = [(source.ids[i], source.classes[source.labels[i]]) for i in splits[split]]
+        assert got == _csv_ids(mudestreda_dir, distribution, split)
+    if distribution == "tool":
+        tools = [set(source.split_keys[splits[s]]) for s in ("train", "val", "test")]
+        assert all(not (a & b) for a, b in [(tools[0], tools[1]), (tools[0], tools[2]),
+                                            (tools[1], tools[2])])
+    ds = make_dataset(source, groups, training=False, batch_size=9)
+    x, y = next(iter(ds))
+    assert x["tool"].shape == (9, 256, 256, 3) and x["spec"].shape == (9, 256, 256, 9)
+    np.testing.assert_array_equal(y.numpy(), source.labels)
+    # The 9 spectrogram channels are specX, specY, specZ in that order (RGB each).
+    only_y = source.subset(np.arange(9))
+    only_y.inputs = {"spec": [(row[1],) for row in source.inputs["spec"]]}
+    single = ImageGroup("spec", channels=3, size=(256, 256))
+    xy, _ = next(iter(make_dataset(only_y, [single], training=False, batch_size=9)))
+    np.testing.assert_allclose(x["spec"][..., 3:6].numpy(), xy["spec"].numpy(), atol=1e-6)
+
+
+def test_mudestreda_with_raw_forces(mudestreda_dir, tmp_path):
+    root = tmp_path / "mudestreda"
+    (root / "dataset_original").mkdir(parents=True)
+    os.symlink(mudestreda_dir / "labels_original", root / "labels_original")
+    os.symlink(mudestreda_dir / "dataset_original" / "tool", root / "dataset_original" / "tool")
+    forces = root / "forces"
+    forces.mkdir()
+    rng = np.random.default_rng(0)
+    ids = [p.stem for p in (mudestreda_dir / "dataset_original" / "tool").glob("*.jpg")]
+    for k, ident in enumerate(sorted(ids)):
+        data = rng.standard_normal((3000, 3)).astype(np.float32)
+        if k % 2:
+            np.save(forces / f"{ident}.npy", data)
+        else:
+            np.savetxt(forces / f"{ident}.csv", data, delimiter=",", header="Fx,Fy,Fz",
+                       comments="")
+    group = SeriesGroup("force", channels=3, sample_rate=10_000, source_rate=10_000,
+                        length=4096, n_fft=1024, hop=512, n_mels=64, inputs=("Fx", "Fy", "Fz"))
+    source, groups, splits = mudestreda(root, force_group=group)
+    assert [g.name for g in groups] == ["tool", "force"] and len(source) == 9
+    x, _ = next(iter(make_dataset(source, groups, training=False, batch_size=9)))
+    assert x["force"].shape == (9, group.n_frames, 64, 3)
+    assert np.isfinite(x["force"].numpy()).all()
+
+
+def test_fsdd_speaker_split(fsdd_dir):
+    source, groups, splits = fsdd(fsdd_dir)
+    assert len(source) == 2500 and source.validated and source.classes[3] == "3"
+    assert Counter(source.split_keys.tolist()) == {s: 500 for s in SPEAKERS}
+    assert Counter(source.labels.tolist()) == {d: 250 for d in range(10)}
+    assert set(source.split_keys[splits["test"]]) == {"theo"} and len(splits["test"]) == 500
+    # val: 10% of every (digit, speaker) stratum of the other four speakers.
+    assert len(splits["val"]) == 200 and len(splits["train"]) == 1800
+    val = Counter(zip(source.labels[splits["val"]], source.split_keys[splits["val"]]))
+    assert set(val.values()) == {5} and len(val) == 40
+    all_idx = np.concatenate(list(splits.values()))
+    assert len(np.unique(all_idx)) == 2500
+    again = fsdd(fsdd_dir, validate=False)
+    for k in splits:
+        np.testing.assert_array_equal(again.splits[k], splits[k])
+    held = fsdd(fsdd_dir, test_speakers=("lucas",), val_speakers=("george",), validate=False)
+    assert set(held.source.split_keys[held.splits["val"]]) == {"george"}
+    assert set(held.source.split_keys[held.splits["train"]]) == {"jackson", "nicolas", "theo"}
+
+
+def test_fsdd_official_split(fsdd_dir):
+    source, groups, splits = fsdd(fsdd_dir, split="official", validate=False)
+    index = np.array([int(i.rsplit("_", 1)[1]) for i in source.ids])
+    assert (index[splits["test"]] < 5).all() and len(splits["test"]) == 250
+    assert ((index[splits["val"]] >= 5) & (index[splits["val"]] < 10)).all()
+    assert (index[splits["train"]] >= 10).all() and len(splits["train"]) == 2000
+    for part in ("test", "val"):
+        assert Counter(source.split_keys[splits[part]].tolist()) == {s: 50 for s in SPEAKERS}
+    (g,) = groups
+    assert (g.name, g.channels, g.sample_rate, g.source_rate) == ("audio", 1, 8000, 8000)
+
+
+def test_avdigits(fsdd_dir):
+    source, groups, splits = avdigits(fsdd_dir, seed=0)
+    assert [g.name for g in groups] == ["audio", "digit"]
+    from sklearn.datasets import load_digits
+
+    targets = load_digits().target
+    image_idx = np.array([int(i.rsplit("digit", 1)[1]) for i in source.ids])
+    np.testing.assert_array_equal(targets[image_idx], source.labels)  # same digit
+    test_imgs = set(image_idx[splits["test"]])
+    seen = set(image_idx[splits["train"]]) | set(image_idx[splits["val"]])
+    assert not test_imgs & seen  # disjoint image pools
+    np.testing.assert_array_equal(source.inputs["digit"][5][0],
+                                  load_digits().images[image_idx[5]][..., None] / 16.0)
+    same = avdigits(fsdd_dir, seed=0)
+    assert same.source.ids == source.ids
+    other = avdigits(fsdd_dir, seed=1)
+    assert other.source.ids != source.ids
+    sub = source.subset(splits["test"][::50])
+    x, y = next(iter(make_dataset(sub, groups, training=True, batch_size=len(sub))))
+    assert x["audio"].shape == (len(sub), *groups[0].feature_shape)
+    assert x["digit"].shape == (len(sub), 32, 32, 1)
+
+
+def test_manifest_with_groups_and_inferred_groups(fsdd_files, tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, wav in enumerate(fsdd_files * 2):
+        img = tmp_path / f"im{k}.png"
+        Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(img)
+        digit = os.path.basename(wav).split("_")[0]
+        rows.append({"id": f"r{k}", "audio": wav, "photo": img.name, "label": digit,
+                     "group": f"g{k % 4}"})
+    path = tmp_path / "manifest.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "audio", "photo", "label", "group"])
+        w.writeheader()
+        w.writerows(rows)
+    source, groups, splits = manifest(path)
+    kinds = {g.name: g.kind for g in groups}
+    assert kinds == {"audio": "series", "photo": "image"}
+    assert source.classes == sorted({r["label"] for r in rows})
+    assert len(source) == len(rows) and source.ids[0] == "r0"
+    parts = [set(source.split_keys[splits[s]]) for s in ("train", "val", "test")]
+    assert sum(len(p) for p in parts) == 4 and not (parts[0] & parts[2])
+    assert sum(len(v) for v in splits.values()) == len(rows)
+    audio = next(g for g in groups if g.name == "audio")
+    assert audio.sample_rate == 8000 and audio.channels == 1
+    x, y = next(iter(make_dataset(source, groups, training=False, batch_size=len(rows))))
+    assert x["photo"].shape == (len(rows), 224, 224, 3)
+
+    mine = [SeriesGroup("voice", channels=1, sample_rate=8000, length=4000, n_fft=256,
+                        hop=128, n_mels=16, inputs=("audio",))]
+    src2, groups2, _ = manifest(path, groups=mine, classes=[str(d) for d in range(10)])
+    assert [g.name for g in groups2] == ["voice"] and src2.classes[7] == "7"
+    assert src2.labels[0] == int(rows[0]["label"])
+
+
+def test_manifest_split_column(fsdd_files, tmp_path):
+    path = tmp_path / "m.csv"
+    names = ["train", "train", "val", "test", "train", "test"]
+    with open(path, "w") as f:
+        f.write("audio,label,split\n")
+        for wav, s in zip(fsdd_files, names):
+            f.write(f"{wav},{os.path.basename(wav)[0]},{s}\n")
+    _, _, splits = manifest(path)
+    assert splits["train"].tolist() == [0, 1, 4] and splits["val"].tolist() == [2]
+    assert splits["test"].tolist() == [3, 5]
