@@ -1,0 +1,158 @@
+"""Evaluate a model or a run folder: metrics, latency, size, report and plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import keras
+import numpy as np
+
+from minape_tf.evaluation.latency import latency_ms
+from minape_tf.evaluation.metrics import classification_metrics
+from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
+from minape_tf.evaluation.report import write_metrics, write_report
+
+SPLITS = ("test", "val", "train", "all")
+
+
+def predict_probabilities(model, dataset):
+    """Class probabilities and integer labels of every batch of ``dataset``; the model runs
+    as one compiled function traced once (any batch size)."""
+    import tensorflow as tf
+
+    inputs_spec = dataset.element_spec[0]
+    signature = tf.nest.map_structure(
+        lambda s: tf.TensorSpec([None, *s.shape[1:]], s.dtype), inputs_spec)
+    forward = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    probabilities, labels = [], []
+    for x, y in dataset:
+        probabilities.append(np.asarray(forward(x), np.float64))
+        y = np.asarray(y)
+        labels.append(y.argmax(-1) if y.ndim > 1 else y)
+    if not probabilities:
+        raise ValueError("nothing to evaluate: the dataset is empty")
+    return np.concatenate(probabilities), np.concatenate(labels).astype(np.int64)
+
+
+def model_facts(model, path=None, *, latency=True) -> dict:
+    """``params``, ``size_mb`` (of the ``.keras`` file at ``path``), ``latency_ms_b1`` and
+    ``latency_ms_b32`` (CPU, ms per sample)."""
+    facts = {"params": int(model.count_params())}
+    if path and os.path.exists(path):
+        facts["size_mb"] = os.path.getsize(path) / 1e6
+    if latency:
+        facts["latency_ms_b1"] = latency_ms(model, 1)
+        facts["latency_ms_b32"] = latency_ms(model, 32, repeats=10)
+    return facts
+
+
+def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
+                   history_csv=None, latency=True, extra=None, title="Evaluation",
+                   skipped=()) -> dict:
+    """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
+    ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
+
+    Returns
+    -------
+    dict
+        The keys of ``classification_metrics`` plus ``params``, ``size_mb``,
+        ``latency_ms_b1``, ``latency_ms_b32`` and ``extra``.
+    """
+    probabilities, labels = predict_probabilities(model, dataset)
+    metrics = dict(extra or {})
+    metrics.update(classification_metrics(labels, probabilities, classes))
+    metrics.update(model_facts(model, model_path, latency=latency))
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        plots = [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "confusion.png")]
+        plot_roc(labels, probabilities, classes, plots[0])
+        plot_confusion(metrics["confusion_matrix"], classes, plots[1])
+        curves = os.path.join(out_dir, "training_curves.png")
+        if history_csv and plot_history(history_csv, curves):
+            plots.append(curves)
+        write_metrics(metrics, os.path.join(out_dir, "metrics.json"))
+        write_report(metrics, os.path.join(out_dir, "report.md"), title=title, plots=plots,
+                     skipped=skipped)
+        np.savez(os.path.join(out_dir, "predictions.npz"), probabilities=probabilities,
+                 labels=labels)
+    return metrics
+
+
+def load_run(run_dir):
+    """``(model, config, run_info)`` of a run folder written by ``train``."""
+    from minape_tf.training.config import TrainConfig
+    import minape_tf.layers  # noqa: F401  (registers the custom layers)
+
+    model_path = os.path.join(run_dir, "model.keras")
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"{run_dir}: no model.keras; is it a finished `minape train` "
+                                "run folder?")
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = TrainConfig.from_dict(json.load(f))
+    with open(os.path.join(run_dir, "run.json")) as f:
+        info = json.load(f)
+    model = keras.saving.load_model(model_path, compile=False)
+    return model, config, info
+
+
+def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=None,
+                 out_dir=None, dataset_options=None, latency=True, batch_size=None) -> dict:
+    """Evaluate a run folder's ``model.keras``; writes ``metrics.json``, ``report.md`` and
+    plots into ``out_dir`` (default: the run folder for the run's own test split, else
+    ``RUN/eval-<dataset>-<split>``).
+
+    Parameters
+    ----------
+    run_dir : path
+    dataset, data_dir : str or None
+        Default: the run's own.
+    split : {"test", "val", "train", "all"}, default "test"
+        ``all``: every observation under ``data_dir`` (a collection the model never saw).
+    match : str or None
+        Keep only observations whose id matches this regular expression (e.g.
+        ``"_theo_[0-4]$"``: FSDD speaker theo's official test indices).
+    dataset_options : dict or None
+        Loader options over the run's (e.g. another test speaker).
+    """
+    from minape_tf.data.pipeline import make_dataset
+    from minape_tf.groups import group_from_config
+    from minape_tf.training.datasets import load_dataset, subset
+
+    if split not in SPLITS:
+        raise ValueError(f"--split {split!r}; expected one of {SPLITS}")
+    model, config, info = load_run(run_dir)
+    same_data = dataset in (None, config.dataset) and data_dir in (None, config.data_dir)
+    options = dict(config.dataset_options) if same_data else {}
+    options.update(dataset_options or {})
+    name = dataset or config.dataset
+    loaded = load_dataset(name, data_dir or config.data_dir, seed=config.seed, **options)
+    groups = [group_from_config(g) for g in info["groups"]]
+    classes = info["classes"]
+    if list(loaded.source.classes) != list(classes):
+        raise ValueError(f"{name} at {data_dir}: classes {loaded.source.classes} differ from "
+                         f"the model's {classes}")
+    index = np.arange(len(loaded.source)) if split == "all" else loaded.splits[split]
+    if match:
+        pattern = re.compile(match)
+        index = np.array([i for i in index if pattern.search(loaded.source.ids[i])], np.int64)
+    if len(index) == 0:
+        raise ValueError(f"no observations in split {split!r}"
+                         + (f" matching {match!r}" if match else ""))
+    part = subset(loaded.source, index, groups)
+    features = not info["model_kwargs"].get("features_in_model", False)
+    data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
+                        cache=False, augment=False, features=features)
+    if out_dir is None:
+        own = same_data and split == "test" and not match and not dataset_options
+        suffix = "-match" if match else ""
+        out_dir = run_dir if own else os.path.join(run_dir, f"eval-{name}-{split}{suffix}")
+    extra = {"run": os.path.abspath(run_dir), "dataset": name, "split": split}
+    if match:
+        extra["match"] = match
+    return evaluate_model(model, data, classes, out_dir=out_dir,
+                          model_path=os.path.join(run_dir, "model.keras"),
+                          history_csv=os.path.join(run_dir, "history.csv"), latency=latency,
+                          extra=extra, title=f"Evaluation of {os.path.basename(os.path.abspath(run_dir))}",
+                          skipped=part.skipped)

@@ -1,0 +1,69 @@
+"""Write an evaluation's ``metrics.json`` and ``report.md``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+SUMMARY_KEYS = ("accuracy", "auc_macro", "f1_macro", "n_test", "params", "size_mb",
+                "latency_ms_b1", "latency_ms_b32")
+
+
+def _clean(value):
+    """JSON-safe: numpy scalars to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def write_metrics(metrics: dict, path: str):
+    """``metrics`` as JSON (``NaN`` written as ``null``)."""
+    with open(path, "w") as f:
+        json.dump(_clean(metrics), f, indent=2)
+        f.write("\n")
+
+
+def _fmt(value, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skipped=()):
+    """A Markdown report: summary, per-class table, confusion matrix, plots, skipped files."""
+    lines = [f"# {title}", ""]
+    context = [f"- {key}: {metrics[key]}" for key in ("run", "dataset", "split")
+               if key in metrics]
+    lines += context + ([""] if context else [])
+    lines += ["| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {_fmt(metrics.get(key))} |" for key in SUMMARY_KEYS if key in metrics]
+    lines += ["", "## Per class", "", "| class | precision | recall | F1 | AUC | support |",
+              "|---|---|---|---|---|---|"]
+    for name, row in metrics.get("per_class", {}).items():
+        lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
+                     f"{_fmt(row['f1'])} | {_fmt(row.get('auc'))} | {row['support']} |")
+    classes = list(metrics.get("per_class", {}))
+    matrix = metrics.get("confusion_matrix")
+    if matrix:
+        lines += ["", "## Confusion matrix (rows: true, columns: predicted)", "",
+                  "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+        lines += [f"| **{name}** | " + " | ".join(str(v) for v in row) + " |"
+                  for name, row in zip(classes, matrix)]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{os.path.splitext(os.path.basename(p))[0]}]({os.path.basename(p)})"
+                  for p in plots]
+    if skipped:
+        lines += ["", f"## Skipped observations ({len(skipped)})", ""]
+        lines += [f"- `{item}`: {reason}" for item, reason in skipped]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")

@@ -1,0 +1,51 @@
+"""The paper's ablations as lists of variants: a name, config changes and table cells.
+
+* ``modalities`` (Table 3): image only (i), time series only (t), both (m).
+* ``fusion`` (Table 4, "Fusion" rows): concat (the base), add, multiply, average,
+  attention; no prime learner.
+* ``learner`` (Table 4, "Learner" rows): none (the base), GRU, LSTM, TempMixer (TCN).
+"""
+
+from __future__ import annotations
+
+ABLATIONS = ("none", "modalities", "fusion", "learner")
+
+
+def variants(ablation: str, config) -> list:
+    """The variants of ``ablation`` for a base ``config`` (a ``TrainConfig``).
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "changes" (TrainConfig fields), "cells" (table cells)}``; the first is
+        the base row.
+    """
+    from minape_tf.training.train import model_arguments
+
+    kwargs = model_arguments(config)
+    fusion = kwargs.get("fusion", "concat")
+    learner = kwargs.get("learner", "none")
+    if ablation in (None, "none"):
+        return [{"name": "base", "changes": {},
+                 "cells": {"fusion": fusion, "learner": learner, "label": "base"}}]
+    if ablation == "modalities":
+        return [
+            {"name": "image", "changes": {"modalities": "image"},
+             "cells": {"modality": "i", "fusion": "-"}},
+            {"name": "series", "changes": {"modalities": "series"},
+             "cells": {"modality": "t", "fusion": "-"}},
+            {"name": "multimodal", "changes": {"modalities": "all"},
+             "cells": {"modality": "m", "fusion": fusion.capitalize()}},
+        ]
+    if ablation == "fusion":
+        return [{"name": f"fusion-{f}", "changes": {"model": {"fusion": f, "learner": "none"}},
+                 "cells": {"label": "Base" if f == "concat" else "Fusion",
+                           "fusion": f.capitalize(), "learner": "×"}}
+                for f in ("concat", "add", "multiply", "average", "attention")]
+    if ablation == "learner":
+        names = {"none": "×", "gru": "GRU", "lstm": "LSTM", "tempmixer": "TCN"}
+        return [{"name": f"learner-{l}", "changes": {"model": {"learner": l}},
+                 "cells": {"label": "Base" if l == "none" else "Learner",
+                           "fusion": fusion.capitalize(), "learner": names[l]}}
+                for l in ("none", "gru", "lstm", "tempmixer")]
+    raise ValueError(f"ablation={ablation!r}; expected one of {ABLATIONS}")

@@ -1,0 +1,169 @@
+"""``cross_validate``: the paper's protocol (Section 4.2), T trials x K-fold rotation.
+
+Each trial draws a new fold assignment (stratified, or group-aware so that no tool /
+speaker / manifest group crosses splits) and rotates through the K folds: fold k tests,
+fold k + 1 validates, the other K - 2 train (80 / 10 / 10 for K = 10). Every (variant,
+trial, fold) is one ``train`` run folder ``OUT/<variant>/trial<t>/fold<k>``; a finished one
+is reused, an unfinished one resumes, so a long cross-validation can be stopped and
+restarted. The results: ``runs.csv`` (one row per run), ``summary.csv`` / ``summary.json``
+(mean and std over all T x K runs per variant) and ``table.md`` / ``table.csv`` in the
+paper's format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from minape_tf.data.source import Loaded
+from minape_tf.protocol.ablations import variants as make_variants
+from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
+from minape_tf.protocol.tables import (TABLE3_COLUMNS, TABLE4_COLUMNS, markdown, summarise,
+                                       table3_rows, table4_rows, write_csv)
+
+RUN_KEYS = ("accuracy", "auc_macro", "f1_macro", "n_test", "params", "size_mb",
+            "latency_ms_b1", "latency_ms_b32")
+
+
+def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
+                   loaded=None, strategy=None, latency=True, log=print) -> dict:
+    """Run the protocol and write the tables.
+
+    Parameters
+    ----------
+    config : TrainConfig or dict
+        The base configuration (data set, model, optimisation); ``config.seed`` seeds the
+        trials.
+    out_dir : path
+    trials : int, default 5
+        T independent trials (new folds, initialisation and shuffling each).
+    folds : int, default 10
+        K; at least 3.
+    grouped : bool, default False
+        Group-aware folds by the data set's split keys (tool, speaker, manifest ``group``).
+    ablation : {"none", "modalities", "fusion", "learner"}, default "none"
+        Variants to compare (see :mod:`minape_tf.protocol.ablations`).
+    loaded : Loaded or None
+        Data already loaded; default ``load_dataset(config.dataset, ...)``.
+    strategy : tf.distribute.Strategy or None
+    latency : bool, default True
+        Measure CPU latency (once per variant: it does not depend on the weights).
+    log : callable, default print
+        Progress lines.
+
+    Returns
+    -------
+    dict
+        ``{"variants": [{"name", "cells", "summary", "runs"}], "table": markdown}``.
+    """
+    from minape_tf.training.config import TrainConfig
+    from minape_tf.training.datasets import load_dataset
+    from minape_tf.training.train import train
+
+    config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
+    os.makedirs(out_dir, exist_ok=True)
+    loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                                    **config.dataset_options)
+    source = loaded.source
+    keys = None
+    if grouped:
+        if source.split_keys is None:
+            raise ValueError(f"{config.dataset}: --grouped needs split keys (tool, speaker, "
+                             "or a manifest 'group' column); this data set has none")
+        keys = source.split_keys
+    seeds = trial_seeds(config.seed, trials)
+    fold_sets = [assign_folds(source.labels, folds, seed=s, groups=keys) for s in seeds]
+    _write_folds(out_dir, source, fold_sets, seeds)
+    variant_list = make_variants(ablation, config)
+    started, total = time.time(), len(variant_list) * trials * folds
+    done = 0
+    results = []
+    for variant in variant_list:
+        runs, measured = [], None
+        for t, (seed, fold_of) in enumerate(zip(seeds, fold_sets)):
+            for k, splits in enumerate(rotation(fold_of, folds)):
+                run_dir = os.path.join(out_dir, variant["name"], f"trial{t}", f"fold{k}")
+                metrics = _finished(run_dir)
+                if metrics is None:
+                    run_config = config.updated(seed=seed, **variant["changes"])
+                    result = train(run_config, run_dir, strategy=strategy,
+                                   loaded=Loaded(source, loaded.groups, splits),
+                                   latency=latency and measured is None, overwrite=True)
+                    metrics = result.metrics
+                    run_info = result.info
+                else:
+                    run_info = _read_json(os.path.join(run_dir, "run.json"))
+                if measured is None and metrics.get("latency_ms_b1") is not None:
+                    measured = {k: metrics[k] for k in ("latency_ms_b1", "latency_ms_b32")
+                                if k in metrics}
+                row = {"variant": variant["name"], "trial": t, "fold": k, "seed": seed,
+                       "modality": run_info.get("modality")}
+                row.update({key: metrics.get(key) for key in RUN_KEYS})
+                runs.append(row)
+                done += 1
+                log(f"[{done}/{total}] {variant['name']} trial {t + 1}/{trials} fold "
+                    f"{k + 1}/{folds}: accuracy {metrics['accuracy']:.3f}, AUC "
+                    f"{_fmt(metrics.get('auc_macro'))} ({time.time() - started:.0f} s)")
+        for row in runs:                       # latency: one measurement per variant
+            row.update(measured or {})
+        summary = summarise(runs)
+        cells = dict(variant["cells"])
+        cells.setdefault("modality", runs[0]["modality"] if runs else "?")
+        results.append({"name": variant["name"], "cells": cells, "summary": summary,
+                        "runs": runs})
+    table = _write_tables(out_dir, results, ablation, trials, folds, grouped)
+    log(table)
+    return {"variants": results, "table": table}
+
+
+def _fmt(value):
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+def _finished(run_dir):
+    path = os.path.join(run_dir, "metrics.json")
+    if os.path.exists(path) and os.path.exists(os.path.join(run_dir, "model.keras")):
+        return _read_json(path)
+    return None
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_folds(out_dir, source, fold_sets, seeds):
+    rows = [{"id": source.ids[i], "label": source.classes[source.labels[i]],
+             "split_key": None if source.split_keys is None else source.split_keys[i],
+             **{f"trial{t}": int(f[i]) for t, f in enumerate(fold_sets)}}
+            for i in range(len(source))]
+    write_csv(rows, os.path.join(out_dir, "folds.csv"))
+    with open(os.path.join(out_dir, "seeds.json"), "w") as f:
+        json.dump(seeds, f)
+
+
+def _write_tables(out_dir, results, ablation, trials, folds, grouped):
+    rows = [{**r["cells"], **r["summary"], "variant": r["name"]} for r in results]
+    all_runs = [run for r in results for run in r["runs"]]
+    write_csv(all_runs, os.path.join(out_dir, "runs.csv"))
+    write_csv(rows, os.path.join(out_dir, "summary.csv"))
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(rows, f, indent=2, default=float)
+    protocol = (f"{trials} trial(s) x {folds}-fold rotation "
+                f"({'group-aware' if grouped else 'stratified'}), mean ± std over "
+                f"{trials * folds} runs")
+    if ablation in ("fusion", "learner"):
+        cells = table4_rows(rows)
+        columns = TABLE4_COLUMNS
+    else:
+        cells = table3_rows(rows)
+        columns = TABLE3_COLUMNS
+    text = markdown(cells, columns, title=f"{ablation if ablation != 'none' else 'Minape'}: "
+                                          f"{protocol}")
+    write_csv(cells, os.path.join(out_dir, "table.csv"), columns)
+    with open(os.path.join(out_dir, "table.md"), "w") as f:
+        f.write(text)
+    return text

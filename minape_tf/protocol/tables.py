@@ -1,0 +1,105 @@
+"""Results tables in the paper's format (Tables 3 and 4), as Markdown and CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+
+METRICS = ("accuracy", "auc_macro", "f1_macro", "latency_ms_b1", "size_mb", "params")
+
+
+def summarise(runs: list) -> dict:
+    """Mean and standard deviation (``ddof=0``, over all runs) of every metric, ``nan``-safe.
+
+    ``runs`` is a list of metric dicts (one per trial and fold)."""
+    summary = {"n_runs": len(runs)}
+    for key in METRICS + ("latency_ms_b32", "n_test"):
+        values = np.array([r[key] for r in runs if r.get(key) is not None], float)
+        values = values[np.isfinite(values)]
+        summary[f"{key}_mean"] = float(values.mean()) if len(values) else float("nan")
+        summary[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
+    return summary
+
+
+def _pm(mean, std, scale=100.0, digits=1, n=None):
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    if n == 1:                                 # one run: no spread to report
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def _num(value, digits):
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _params(value):
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value / 1e3:.1f}K"
+
+
+TABLE3_COLUMNS = ("Model", "Modality", "Fusion-Type", "ms/img", "Size(MB)", "#Params", "AUC",
+                  "Accuracy")
+TABLE4_COLUMNS = ("Minape", "Fusion-Type", "Prime Learner", "ms/img", "Size(MB)", "#Param(M)",
+                  "Accuracy", "Δ(%)")
+
+
+def table3_rows(rows: list) -> list:
+    """Table 3's columns for rows ``{"model", "modality", "fusion", **summary}``:
+    accuracy as mean ± std in percent, AUC as a mean, ms per image at batch 1 on the CPU."""
+    out = []
+    for r in rows:
+        out.append({
+            "Model": r.get("model", "Minape"), "Modality": r["modality"],
+            "Fusion-Type": r.get("fusion", "-"),
+            "ms/img": _num(r["latency_ms_b1_mean"], 2), "Size(MB)": _num(r["size_mb_mean"], 2),
+            "#Params": _params(r["params_mean"]), "AUC": _num(r["auc_macro_mean"], 3),
+            "Accuracy": _pm(r["accuracy_mean"], r["accuracy_std"], n=r.get("n_runs")),
+        })
+    return out
+
+
+def table4_rows(rows: list, base: int = 0) -> list:
+    """Table 4's columns; ``Δ(%)`` is each row's mean accuracy minus row ``base``'s, in
+    percentage points."""
+    reference = rows[base]["accuracy_mean"]
+    out = []
+    for r in rows:
+        delta = (r["accuracy_mean"] - reference) * 100
+        out.append({
+            "Minape": r.get("label", ""), "Fusion-Type": r.get("fusion", "-"),
+            "Prime Learner": r.get("learner", "×"),
+            "ms/img": _num(r["latency_ms_b1_mean"], 2), "Size(MB)": _num(r["size_mb_mean"], 2),
+            "#Param(M)": _num(r["params_mean"] / 1e6, 3) if math.isfinite(r["params_mean"])
+            else "n/a",
+            "Accuracy": _pm(r["accuracy_mean"], r["accuracy_std"], n=r.get("n_runs")),
+            "Δ(%)": "base" if r is rows[base] else (f"{delta:+.1f}" if math.isfinite(delta)
+                                                   else "n/a"),
+        })
+    return out
+
+
+def markdown(rows: list, columns, title=None) -> str:
+    """A Markdown table of ``rows`` (dicts) in ``columns`` order."""
+    lines = [f"**{title}**", ""] if title else []
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list, path: str, columns=None):
+    """``rows`` (dicts) as CSV; ``columns`` default to every key in first-seen order."""
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns += [k for k in r if k not in columns]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

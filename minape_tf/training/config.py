@@ -1,0 +1,216 @@
+"""The configuration of one training run: defaults, YAML/JSON files, command-line overrides.
+
+A config is a flat :class:`TrainConfig`; ``model`` holds ``build_minape`` keyword
+arguments (over the ``preset``), ``groups`` per-group field overrides, ``dataset_options``
+the loader's keyword arguments. Precedence: defaults < config file < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+BN_MODES = ("auto", "epoch", "end", "off")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; every field has a default.
+
+    Data
+    ----
+    dataset : str, default "demo"
+        Registered data set: demo, fsdd, avdigits, mudestreda, manifest.
+    data_dir : str or None, default None
+        Its folder (the demo needs none).
+    dataset_options : dict, default {}
+        Loader keyword arguments, e.g. ``{"split": "speaker", "test_speakers": ["theo"]}``.
+    modalities : str or list, default "all"
+        Groups the model reads: "all", "image", "series", or a list of group names.
+    groups : dict, default {}
+        Per-group field overrides, ``{"force": {"n_mels": 32}}``.
+    batch_size : int, default 32
+    cache : bool, default True
+        Cache decoded features in memory.
+    augment : bool, default True
+        The pipeline's train-only augmentation.
+
+    Model
+    -----
+    preset : str or None, default None
+        A key of ``minape_tf.presets``; its arguments come first.
+    model : dict, default {}
+        ``build_minape`` keyword arguments over the preset (width, depth, patch_size, ...).
+
+    Optimisation (paper Section 4.1: AdamW, learning rate 1e-3)
+    --------------------------------------------------------------
+    epochs : int, default 30
+    learning_rate : float, default 1e-3
+        Peak learning rate, reached after the warm-up.
+    weight_decay : float, default 1e-4
+        AdamW's decoupled weight decay.
+    warmup_epochs : float, default 2.0
+        Linear warm-up, then cosine decay to ``min_learning_rate``.
+    min_learning_rate : float, default 0.0
+    label_smoothing : float, default 0.1
+    mixup : float, default 0.0
+        MixUp's Beta(alpha, alpha); 0 switches it off.
+    cutmix : float, default 0.0
+        CutMix's Beta(alpha, alpha); 0 switches it off.
+    clipnorm : float or None, default 1.0
+        Clip the global gradient norm; None: no clipping.
+    precision : {"auto", "float32", "mixed_float16", "mixed_bfloat16"}, default "auto"
+        auto: mixed_float16 on a GPU, float32 on a CPU. The softmax stays float32.
+    jit_compile : {"auto", True, False}, default "auto"
+        XLA. auto: on a GPU, off on a CPU (where it was not faster here); falls back to
+        no XLA with a warning if compilation fails.
+    early_stopping : int, default 10
+        Patience in epochs on ``monitor``; 0 switches early stopping off.
+    monitor : str, default "val_loss"
+        Selects the best-validation checkpoint and drives early stopping.
+    bn_reestimate : {"auto", "epoch", "end", "off"}, default "auto"
+        Re-estimate batch-norm statistics on the training data (see
+        ``minape_tf.training.batchnorm``): before every validation ("epoch"), only on the
+        final weights ("end"), or never. auto: "epoch" when an epoch has at most 200 steps,
+        else "end".
+    steps_per_epoch : int or None, default None
+        Cap on the steps of an epoch (None: the whole training set).
+    seed : int, default 0
+        Fixes splits, initialisation, shuffling and augmentation.
+    verbose : int or "auto", default "auto"
+        Keras progress bars.
+    """
+
+    dataset: str = "demo"
+    data_dir: str | None = None
+    dataset_options: dict = field(default_factory=dict)
+    modalities: object = "all"
+    groups: dict = field(default_factory=dict)
+    batch_size: int = 32
+    cache: bool = True
+    augment: bool = True
+    preset: str | None = None
+    model: dict = field(default_factory=dict)
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 2.0
+    min_learning_rate: float = 0.0
+    label_smoothing: float = 0.1
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    clipnorm: float | None = 1.0
+    precision: str = "auto"
+    jit_compile: object = "auto"
+    early_stopping: int = 10
+    monitor: str = "val_loss"
+    bn_reestimate: str = "auto"
+    steps_per_epoch: int | None = None
+    seed: int = 0
+    verbose: object = "auto"
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raise ``ValueError`` naming the field for a value out of range."""
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; expected one of {PRECISIONS}")
+        if self.bn_reestimate not in BN_MODES:
+            raise ValueError(f"bn_reestimate={self.bn_reestimate!r}; expected one of {BN_MODES}")
+        if self.jit_compile not in ("auto", True, False):
+            raise ValueError(f"jit_compile={self.jit_compile!r}; expected 'auto', true or false")
+        for name in ("batch_size", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}; expected a positive integer")
+        for name in ("learning_rate", "weight_decay", "warmup_epochs", "min_learning_rate",
+                     "mixup", "cutmix"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)!r}; expected >= 0")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing={self.label_smoothing!r}; expected in [0, 1)")
+        _check_model_keys(self.model)
+        if isinstance(self.modalities, str) and self.modalities not in ("all", "image", "series"):
+            self.modalities = [m.strip() for m in self.modalities.split(",") if m.strip()]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """A config from a dict; unknown keys are an error that lists the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    def updated(self, **changes) -> "TrainConfig":
+        """A copy with ``changes``; ``None`` values are ignored; dict fields are merged."""
+        values = self.to_dict()
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if isinstance(values.get(key), dict) and isinstance(value, dict):
+                value = _merge(values[key], value)
+            values[key] = value
+        return TrainConfig.from_dict(values)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_model_keys(model: dict):
+    from minape_tf.model import build_minape
+
+    allowed = set(inspect.signature(build_minape).parameters) - {"groups", "num_classes"}
+    unknown = sorted(set(model) - allowed)
+    if unknown:
+        raise ValueError(f"model: unknown build_minape arguments {unknown}; known: "
+                         f"{sorted(allowed)}")
+
+
+def load_config(path: str) -> TrainConfig:
+    """Read a config from a ``.yaml`` / ``.yml`` or ``.json`` file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    with open(path) as f:
+        text = f.read()
+    try:
+        values = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise ValueError(f"config file {path!r} is not valid "
+                         f"{'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: {error}")
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path!r} must hold a mapping of keys to values")
+    try:
+        return TrainConfig.from_dict(values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"config file {path!r}: {error}") from None
+
+
+def save_config(config: TrainConfig, path: str, extra: dict | None = None):
+    """Write ``config`` (plus ``extra`` keys, e.g. the resolved groups) as YAML or JSON."""
+    values = config.to_dict()
+    if extra:
+        values = {**values, **extra}
+    with open(path, "w") as f:
+        if path.endswith((".yaml", ".yml")):
+            yaml.safe_dump(values, f, sort_keys=False)
+        else:
+            json.dump(values, f, indent=2)
+            f.write("\n")

@@ -1,0 +1,69 @@
+"""Our numpy metrics against scikit-learn on fixed predictions."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from minape_tf.evaluation.metrics import (binary_auc, classification_metrics,
+                                          confusion_matrix, roc_curve)
+
+
+def _predictions(n=300, classes=4, seed=0, quantise=None):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    logits = rng.normal(size=(n, classes)) + 1.5 * np.eye(classes)[y]
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    if quantise:                     # many tied scores
+        p = np.round(p * quantise) / quantise + 1e-3
+        p = p / p.sum(1, keepdims=True)
+    return y, p
+
+
+@pytest.mark.parametrize("quantise", [None, 10])
+def test_matches_scikit_learn(quantise):
+    y, p = _predictions(quantise=quantise)
+    classes = ["a", "b", "c", "d"]
+    labels = list(range(4))
+    ours = classification_metrics(y, p, classes)
+    pred = p.argmax(1)
+    assert ours["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert ours["auc_macro"] == pytest.approx(
+        skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    assert ours["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro",
+                                                          labels=labels))
+    precision = skm.precision_score(y, pred, average=None, labels=labels, zero_division=0)
+    recall = skm.recall_score(y, pred, average=None, labels=labels, zero_division=0)
+    for c, name in enumerate(classes):
+        assert ours["per_class"][name]["precision"] == pytest.approx(precision[c])
+        assert ours["per_class"][name]["recall"] == pytest.approx(recall[c])
+        assert ours["per_class"][name]["auc"] == pytest.approx(
+            skm.roc_auc_score(y == c, p[:, c]))
+    np.testing.assert_array_equal(ours["confusion_matrix"],
+                                  skm.confusion_matrix(y, pred, labels=labels))
+    assert ours["n_test"] == len(y)
+
+
+def test_roc_curve_matches_scikit_learn():
+    y, p = _predictions(quantise=20)
+    fpr, tpr, _ = skm.roc_curve(y == 1, p[:, 1], drop_intermediate=False)
+    ours = roc_curve(y == 1, p[:, 1])
+    np.testing.assert_allclose(ours[0], fpr)
+    np.testing.assert_allclose(ours[1], tpr)
+
+
+def test_degenerate_cases():
+    # a class never predicted: precision 0, not an error; a class absent from y_true has no
+    # AUC and is left out of the macro average
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.3, 0.7, 0.0], [0.8, 0.2, 0.0]])
+    m = classification_metrics(y, p, ["x", "y", "z"])
+    assert m["per_class"]["z"]["precision"] == 0 and np.isnan(m["per_class"]["z"]["auc"])
+    assert m["auc_macro"] == pytest.approx(skm.roc_auc_score(y == 1, p[:, 1]))
+    assert np.isnan(binary_auc(np.ones(3, bool), [0.1, 0.2, 0.3]))
+    np.testing.assert_array_equal(confusion_matrix([0, 2], [2, 2], 3),
+                                  [[0, 0, 1], [0, 0, 0], [0, 0, 1]])
+
+
+def test_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="expected \\(2, 3\\)"):
+        classification_metrics([0, 1], np.ones((2, 2)) / 2, ["a", "b", "c"])
