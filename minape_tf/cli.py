@@ -7,6 +7,7 @@
     minape evaluate RUN [--dataset NAME --data-dir DIR] [--split test|val|train|all]
     minape cv       --dataset NAME --data-dir DIR --trials 5 --folds 10 --out DIR
                     [--grouped] [--ablation modalities|fusion|learner]
+    minape tune     --dataset NAME --data-dir DIR --algorithm random|hyperband --out DIR
 
 Every ``TrainConfig`` field has a flag; flags override the ``--config`` file, which
 overrides the defaults. ``minape COMMAND --help`` lists them.
@@ -132,11 +133,23 @@ def _summary(metrics):
                      else f"{k} {metrics.get(k)}" for k in keys if k in metrics)
 
 
+def _strategy(args):
+    """The tf.distribute strategy of ``--strategy``; made first, before TF starts its devices."""
+    from minape_tf.training.distribute import make_strategy
+
+    try:
+        return make_strategy(args.strategy)
+    except RuntimeError as error:  # TF already started; printed like the other input errors
+        raise ValueError(str(error)) from error
+
+
 def cmd_train(args):
+    strategy = _strategy(args)
     from minape_tf.training.train import train
 
     config = config_from_args(args)
-    result = train(config, args.out, overwrite=args.overwrite, evaluate=not args.no_evaluate)
+    result = train(config, args.out, strategy=strategy, overwrite=args.overwrite,
+                   evaluate=not args.no_evaluate)
     print(f"\nRun folder: {os.path.abspath(args.out)} ({result.wall_s:.0f} s, best epoch "
           f"{result.best_epoch})")
     if result.metrics:
@@ -166,6 +179,32 @@ def cmd_cv(args):
     print(f"Tables: {os.path.join(os.path.abspath(args.out), 'table.md')}, table.csv, "
           "summary.csv, runs.csv")
     return 0
+
+
+def cmd_tune(args):
+    strategy = _strategy(args)
+    from minape_tf.tuning import tune
+
+    config = config_from_args(args)
+    space = None
+    if args.search_space:
+        with open(args.search_space) as f:
+            space = yaml.safe_load(f)
+    best = tune(config, args.out, algorithm=args.algorithm, max_trials=args.max_trials,
+                executions_per_trial=args.executions_per_trial, search_space=space,
+                strategy=strategy, hyperband_factor=args.hyperband_factor,
+                overwrite=args.overwrite)
+    if best is None:
+        print("This worker's trials are done; the chief writes best.json")
+    else:
+        print(f"Best: {best} -> {os.path.join(os.path.abspath(args.out), 'best.json')}")
+    return 0
+
+
+def _add_strategy_flag(p):
+    p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                   help="tf.distribute: mirrored = all GPUs of this machine, multiworker = "
+                        "several machines through TF_CONFIG (default none)")
 
 
 def cmd_demo(args):
@@ -203,6 +242,7 @@ def build_parser():
     p.add_argument("--out", required=True, help="the run folder")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run")
     p.add_argument("--no-evaluate", action="store_true", help="skip the test evaluation")
+    _add_strategy_flag(p)
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics, report and plots of a run folder")
@@ -226,9 +266,22 @@ def build_parser():
     p.add_argument("--out", required=True)
     p.set_defaults(handler=cmd_cv)
 
+    p = sub.add_parser("tune", help="keras-tuner search over width, depth, kernel and patch")
+    _add_train_flags(p)
+    p.add_argument("--algorithm", choices=("random", "hyperband"), default="random")
+    p.add_argument("--max-trials", type=int, default=10, help="RandomSearch trials (default 10)")
+    p.add_argument("--executions-per-trial", type=int, default=1)
+    p.add_argument("--hyperband-factor", type=int, default=3)
+    p.add_argument("--search-space", help="YAML/JSON: {width: [128, 256], depth: {min: 4, "
+                                          "max: 16, step: 4}, ...}")
+    p.add_argument("--overwrite", action="store_true", help="start the search afresh")
+    p.add_argument("--out", required=True, help="search folder (shared by chief and workers)")
+    _add_strategy_flag(p)
+    p.set_defaults(handler=cmd_tune)
+
     for name, text in (("export", "export a run as SavedModel or TFLite"),
                        ("predict", "classify files with an exported model"),
-                       ("bench", "benchmarks"), ("tune", "hyper-parameter search")):
+                       ("bench", "benchmarks")):
         p = sub.add_parser(name, help=f"{text} (not implemented yet)")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(handler=_not_yet(name))

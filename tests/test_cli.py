@@ -80,3 +80,18 @@ def test_cv_modalities_ablation_grouped(tmp_path):
         assert len(list(csv.DictReader(f))) == 3
     summary = json.loads((out / "summary.json").read_text())
     assert np.isfinite(summary[2]["accuracy_mean"]) and summary[2]["n_runs"] == 3
+
+
+@pytest.mark.slow
+def test_tune_from_the_command_line(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"width": [8, 16], "depth": [1], "kernel_size": [3],
+                                     "patch_size": [8]}))
+    out = tmp_path / "search"
+    argv = ["tune", *SMALL, "--epochs", "1", "--max-trials", "2", "--search-space",
+            str(space), "--out", str(out), "--strategy", "none"]
+    assert main(argv) == 0
+    saved = json.loads((out / "best.json").read_text())
+    assert saved["hyperparameters"]["width"] in (8, 16)
+    assert saved["hyperparameters"]["depth"] == 1
+    assert str(out / "best.json") in capsys.readouterr().out

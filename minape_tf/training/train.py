@@ -84,7 +84,8 @@ def _one_hot(num_classes):
     return convert
 
 
-def training_dataset(source, groups, config, num_classes, features, start_epoch=0):
+def training_dataset(source, groups, config, num_classes, features, start_epoch=0,
+                     replicas=1):
     """The training batches, as one endless stream: the pipeline's shuffled, augmented
     batches (each pass over the data reshuffled), labels one-hot, MixUp / CutMix.
 
@@ -93,6 +94,9 @@ def training_dataset(source, groups, config, num_classes, features, start_epoch=
     position in the stream, so ``start_epoch`` (a resumed run) skips the batches of the
     finished epochs and the run continues with exactly the batches it would have seen.
 
+    With ``replicas > 1`` (a ``tf.distribute`` strategy) only full batches are used, so
+    that no replica gets an empty or uneven share of a batch.
+
     Returns
     -------
     (tf.data.Dataset, int)
@@ -100,9 +104,14 @@ def training_dataset(source, groups, config, num_classes, features, start_epoch=
     """
     from minape_tf.data.pipeline import make_dataset
 
+    full_batches = replicas > 1
+    if full_batches and (config.batch_size < replicas or len(source) < config.batch_size):
+        raise ValueError(f"batch_size={config.batch_size} with {replicas} replicas and "
+                         f"{len(source)} training observations: need replicas <= batch_size "
+                         "<= training observations")
     ds = make_dataset(source, groups, training=True, batch_size=config.batch_size,
                       cache=config.cache, augment=config.augment, seed=config.seed,
-                      features=features).repeat()
+                      features=features, drop_remainder=full_batches).repeat()
     ds = ds.map(_one_hot(num_classes))
     if config.mixup > 0 or config.cutmix > 0:
         seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2)
@@ -112,7 +121,8 @@ def training_dataset(source, groups, config, num_classes, features, start_epoch=
             return mix_batch(x, y, seed, mixup_alpha=config.mixup, cutmix_alpha=config.cutmix)
 
         ds = tf.data.Dataset.zip(ds, seeds).map(mix)
-    steps = math.ceil(len(source) / config.batch_size)
+    steps = (len(source) // config.batch_size if full_batches
+             else math.ceil(len(source) / config.batch_size))
     if config.steps_per_epoch:
         steps = min(steps, config.steps_per_epoch)
     if start_epoch:
@@ -120,9 +130,15 @@ def training_dataset(source, groups, config, num_classes, features, start_epoch=
     return ds.prefetch(tf.data.AUTOTUNE), steps
 
 
-def _eval_dataset(source, groups, config, num_classes, features):
+def _eval_dataset(source, groups, config, num_classes, features, replicas=1):
     from minape_tf.data.pipeline import make_dataset
 
+    remainder = len(source) % config.batch_size
+    if 0 < remainder < replicas:
+        raise ValueError(f"batch_size={config.batch_size}: the last batch of the {len(source)} "
+                         f"validation observations has {remainder}, fewer than the {replicas} "
+                         "replicas, and would leave a replica without data; choose another "
+                         "batch size")
     ds = make_dataset(source, groups, training=False, batch_size=config.batch_size,
                       cache=config.cache, augment=False, features=features)
     steps = math.ceil(len(source) / config.batch_size)
@@ -217,10 +233,12 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
+        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         train_ds, steps = training_dataset(train_src, groups, config, len(classes), features,
-                                           start_epoch=resume_epoch)
+                                           start_epoch=resume_epoch, replicas=replicas)
         val_ds = None if val_src is None else _eval_dataset(
-            val_src, groups, config, len(classes), features).map(_one_hot(len(classes)))
+            val_src, groups, config, len(classes), features,
+            replicas=replicas).map(_one_hot(len(classes)))
         bn_data = _eval_dataset(train_src, groups, config, len(classes), features)
         total_steps = steps * config.epochs
         warmup_steps = round(config.warmup_epochs * steps)
@@ -260,7 +278,7 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
             with scope:
                 _compile(model, config, total_steps, warmup_steps, jit)
             fit["x"], _ = training_dataset(train_src, groups, config, len(classes), features,
-                                           start_epoch=resume_epoch)
+                                           start_epoch=resume_epoch, replicas=replicas)
             model.fit(**fit)
     finally:
         keras.config.set_dtype_policy(previous_policy)
