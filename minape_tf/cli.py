@@ -16,7 +16,6 @@ overrides the defaults. ``minape COMMAND --help`` lists them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 

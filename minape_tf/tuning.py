@@ -50,16 +50,15 @@ import inspect
 import os
 import warnings
 
-import keras
 import keras_tuner
 
 from minape_tf.training.batchnorm import BatchNormReestimation
-from minape_tf.training.datasets import load_dataset, select_groups, subset
+from minape_tf.training.datasets import load_dataset, select_groups
 from minape_tf.training.precision import resolve_jit, resolve_precision
 from minape_tf.training.seeding import seed_everything
 from minape_tf.training.train import (BN_EPOCH_MAX_STEPS, _as_config, _build, _compile,
-                                      _eval_dataset, _one_hot, _write_json, model_arguments,
-                                      training_dataset)
+                                      _eval_dataset, _one_hot, _write_json, dtype_policy,
+                                      model_arguments, split_sources, training_dataset)
 
 ALGORITHMS = ("random", "hyperband")
 PATCH_CANDIDATES = (2, 4, 8, 12, 16)
@@ -179,11 +178,7 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
     space = resolve_search_space(search_space, groups)
     base = {k: v for k, v in base.items() if k not in space}
     features = not base.get("features_in_model", False)
-    train_src = subset(loaded.source, loaded.splits["train"], groups)
-    val_index = loaded.splits.get("val", [])
-    val_src = subset(loaded.source, val_index, groups) if len(val_index) else None
-    if len(train_src) == 0:
-        raise ValueError(f"{config.dataset}: the training split is empty")
+    train_src, val_src = split_sources(loaded, groups, config.dataset)
     objective = "val_accuracy"
     if val_src is None:
         warnings.warn(f"{config.dataset}: no validation split; the search scores candidates "
@@ -191,9 +186,7 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
         objective = "accuracy"
 
     policy, jit = resolve_precision(config.precision), resolve_jit(config.jit_compile)
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with dtype_policy(policy):
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         train_ds, steps = training_dataset(train_src, groups, config, len(classes), features,
                                            replicas=replicas)
@@ -212,8 +205,6 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
                             strategy=strategy, factor=hyperband_factor, overwrite=overwrite)
         tuner.search(train_ds, steps_per_epoch=steps, validation_data=val_ds,
                      epochs=config.epochs, verbose=config.verbose)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
 
     if is_distributed_worker():
         return None

@@ -91,6 +91,18 @@ def test_fsdd_speaker_split(fsdd_dir):
     assert set(held.source.split_keys[held.splits["train"]]) == {"jackson", "nicolas", "theo"}
 
 
+def test_fsdd_speaker_validating_and_testing_is_split_by_index(fsdd_dir):
+    source, _, splits = fsdd(fsdd_dir, test_speakers=("theo",), val_speakers=("theo",),
+                             validate=False)
+    index = np.array([int(i.rsplit("_", 1)[1]) for i in source.ids])
+    keys = source.split_keys
+    assert set(keys[splits["train"]]) == {"george", "jackson", "lucas", "nicolas"}
+    assert set(keys[splits["val"]]) == set(keys[splits["test"]]) == {"theo"}
+    assert (index[splits["test"]] < 5).all() and len(splits["test"]) == 50
+    assert (index[splits["val"]] >= 5).all() and len(splits["val"]) == 450
+    assert len(np.unique(np.concatenate(list(splits.values())))) == 2500
+
+
 def test_fsdd_official_split(fsdd_dir):
     source, groups, splits = fsdd(fsdd_dir, split="official", validate=False)
     index = np.array([int(i.rsplit("_", 1)[1]) for i in source.ids])

@@ -219,10 +219,7 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         raise ValueError("sequence_length > 1 needs a pipeline of observation sequences, "
                          "which make_dataset does not build yet; use sequence_length=1")
     features = not kwargs.get("features_in_model", False)
-    train_src = subset(source, splits["train"], groups)
-    val_src = subset(source, splits["val"], groups) if len(splits.get("val", [])) else None
-    if len(train_src) == 0:
-        raise ValueError(f"{config.dataset}: the training split is empty")
+    train_src, val_src = split_sources(loaded, groups, config.dataset)
     monitor = config.monitor
     if val_src is None and monitor.startswith("val_"):
         warnings.warn(f"{config.dataset}: no validation split; monitoring {monitor[4:]!r} on "
@@ -230,9 +227,7 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         monitor = monitor[4:]
 
     policy, jit = resolve_precision(config.precision), resolve_jit(config.jit_compile)
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with dtype_policy(policy):
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         train_ds, steps = training_dataset(train_src, groups, config, len(classes), features,
                                            start_epoch=resume_epoch, replicas=replicas)
@@ -280,8 +275,6 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
             fit["x"], _ = training_dataset(train_src, groups, config, len(classes), features,
                                            start_epoch=resume_epoch, replicas=replicas)
             model.fit(**fit)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
 
     if os.path.exists(paths["best"]):
         model.load_weights(paths["best"])
@@ -346,17 +339,36 @@ def _prepare_folder(out_dir, paths, resume_epoch, overwrite):
         shutil.rmtree(paths[key], ignore_errors=True)
 
 
+def split_sources(loaded, groups, dataset="data"):
+    """The training and validation ``Source`` s of ``loaded`` for ``groups``; the validation
+    one is ``None`` when its split is empty. An empty training split is an error."""
+    splits = loaded.splits
+    train_src = subset(loaded.source, splits["train"], groups)
+    val_index = splits.get("val", [])
+    val_src = subset(loaded.source, val_index, groups) if len(val_index) else None
+    if len(train_src) == 0:
+        raise ValueError(f"{dataset}: the training split is empty")
+    return train_src, val_src
+
+
+@contextlib.contextmanager
+def dtype_policy(policy):
+    """Set Keras' global dtype policy for the ``with`` block, then restore the previous."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _build(groups, num_classes, kwargs, policy=None):
     from minape_tf.model import build_minape
 
     if policy is None:
         return build_minape(groups, num_classes, **kwargs)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with dtype_policy(policy):
         return build_minape(groups, num_classes, **kwargs)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _tensorboard_available():

@@ -86,8 +86,13 @@ def fsdd_splits(digits, speakers, indices, split="speaker", test_speakers=("theo
         test = everything[is_test]
         rest = everything[~is_test]
         if val_speakers:
-            is_val = np.isin(speakers[rest], list(val_speakers))
-            val, train = rest[is_val], rest[~is_val]
+            is_val = np.isin(speakers, list(val_speakers))
+            # A speaker who both validates and tests: indices 0-4 (the official test set)
+            # test, 5-49 validate, so that no recording is on two sides.
+            both = is_test & is_val
+            test = everything[is_test & ~(both & (indices >= 5))]
+            val = everything[is_val & ~(both & (indices < 5))]
+            train = everything[~is_test & ~is_val]
         else:
             strata = np.char.add(np.char.add(digits[rest].astype(str), "_"), speakers[rest])
             val = rest[stratified_holdout(strata, val_fraction, seed)]
@@ -114,7 +119,10 @@ def fsdd(root, split="speaker", test_speakers=("theo",), *, val_speakers=None,
     test_speakers : tuple of str, default ("theo",)
         Test speakers for ``split="speaker"`` (theo records about 10x quieter).
     val_speakers : tuple of str or None, default None
-        Held-out validation speakers for ``split="speaker"``.
+        Held-out validation speakers for ``split="speaker"``. A speaker in both
+        ``test_speakers`` and ``val_speakers`` is split by index: the official test indices
+        0-4 test, 5-49 validate (e.g. train on four speakers, validate on theo, test on
+        theo's official test recordings).
     val_fraction : float, default 0.1
         Validation fraction when ``val_speakers`` is None.
     seed : int, default 0
