@@ -204,7 +204,7 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
                             max_trials=max_trials, executions_per_trial=executions_per_trial,
                             strategy=strategy, factor=hyperband_factor, overwrite=overwrite)
         tuner.search(train_ds, steps_per_epoch=steps, validation_data=val_ds,
-                     epochs=config.epochs, verbose=config.verbose)
+                     epochs=config.epochs, verbose=config.verbose, shuffle=False)
 
     if is_distributed_worker():
         return None

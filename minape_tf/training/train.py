@@ -261,7 +261,8 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
             print(f"Resuming {out_dir} after epoch {resume_epoch} (the input pipeline "
                   f"replays the {resume_epoch * steps} batches it gave before)")
         fit = dict(x=train_ds, steps_per_epoch=steps, validation_data=val_ds,
-                   epochs=config.epochs, callbacks=run_callbacks, verbose=config.verbose)
+                   epochs=config.epochs, callbacks=run_callbacks, verbose=config.verbose,
+                   shuffle=False)  # the pipeline shuffles, seeded
         try:
             model.fit(**fit)
         except tf.errors.OpError as error:
