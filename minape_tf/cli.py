@@ -75,6 +75,17 @@ def _add_data_flags(p, required=False):
     p.add_argument("--dataset-option", "-D", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE",
                    help="loader option, e.g. -D split=speaker -D test_speakers=[theo]")
+    p.add_argument("--skip-bad", action="store_true", default=None,
+                   help="skip unreadable or invalid observations (counted and listed in the "
+                        "report) instead of stopping at the first")
+
+
+def _dataset_options(args):
+    """The loader options of ``-D KEY=VALUE`` and ``--skip-bad``; None when there are none."""
+    options = dict(args.dataset_option)
+    if args.skip_bad:
+        options["skip_bad"] = True
+    return options or None
 
 
 def _add_train_flags(p):
@@ -116,7 +127,7 @@ def config_from_args(args):
         groups.setdefault(name, {})[field] = value
     jit = {"on": True, "off": False, "auto": "auto", None: None}[args.jit_compile]
     config = config.updated(dataset=args.dataset, data_dir=args.data_dir, preset=args.preset,
-                            dataset_options=dict(args.dataset_option) or None,
+                            dataset_options=_dataset_options(args),
                             model=model or None, groups=groups or None, cache=args.cache,
                             augment=args.augment, jit_compile=jit, verbose=args.verbose,
                             **changes)
@@ -161,7 +172,7 @@ def cmd_evaluate(args):
 
     metrics = evaluate_run(args.run, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, match=args.match, out_dir=args.out,
-                           dataset_options=dict(args.dataset_option) or None,
+                           dataset_options=_dataset_options(args),
                            latency=not args.no_latency)
     print(_summary(metrics))
     return 0

@@ -31,6 +31,9 @@ def _check_positive(group, **values):
             raise ValueError(f"group {group!r}: {key}={value!r}; expected a positive integer")
 
 
+_MODALITIES = (None, "image", "series")
+
+
 @dataclass(frozen=True)
 class _Group:
     name: str
@@ -40,9 +43,20 @@ class _Group:
     depth: int | None = None
     patch_size: int | None = None
     kernel_size: int | None = None
+    modality: str | None = None
+
+    @property
+    def data_modality(self) -> str:
+        """What the group's data is ("image" or "series"), for the paper's i / t / m
+        ablations: ``modality`` where set, else the group's kind. Spectrogram *images* of
+        a time series (Mudestreda's specX/Y/Z) are an image group of modality "series"."""
+        return self.modality or self.kind
 
     def _validate_common(self):
         _check_name(self.name)
+        if self.modality not in _MODALITIES:
+            raise ValueError(f"group {self.name!r}: modality={self.modality!r}; expected one of "
+                             f"{_MODALITIES}")
         _check_positive(self.name, channels=self.channels, width=self.width, depth=self.depth,
                         patch_size=self.patch_size, kernel_size=self.kernel_size)
         object.__setattr__(self, "inputs", tuple(self.inputs))
@@ -77,6 +91,10 @@ class ImageGroup(_Group):
         loaders fill it in).
     width, depth, patch_size, kernel_size : int or None, default None
         Per-group overrides of the ``build_minape`` arguments of the same name.
+    modality : {None, "image", "series"}, default None
+        What the pixels show, when it is not a photo: rendered spectrograms of a time
+        series are ``modality="series"``, so that image-only / series-only ablations treat
+        them as the time-series modality. ``None`` means "image".
     """
 
     size: tuple = (224, 224)
@@ -136,7 +154,7 @@ class SeriesGroup(_Group):
         its peak absolute value or its RMS. Use it when recording levels differ.
     eps : float, default 1e-6
         Added to the mel power before the log10.
-    inputs, width, depth, patch_size, kernel_size
+    inputs, width, depth, patch_size, kernel_size, modality
         As for :class:`ImageGroup`.
     """
 

@@ -95,3 +95,16 @@ def test_tune_from_the_command_line(tmp_path, capsys):
     assert saved["hyperparameters"]["width"] in (8, 16)
     assert saved["hyperparameters"]["depth"] == 1
     assert str(out / "best.json") in capsys.readouterr().out
+
+
+def test_a_misspelt_loader_option_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--dataset", "demo", "-D", "n_tool=3", "--out",
+                 str(tmp_path / "run")]) == 1
+    error = capsys.readouterr().err
+    assert "unexpected keyword argument 'n_tool'" in error and "'n_tools'" in error
+
+
+def test_skip_bad_flag_reaches_the_loader():
+    assert _config(["train", "--dataset", "demo", "--skip-bad", "--out", "r"]).dataset_options \
+        == {"skip_bad": True}
+    assert _config(["train", "--dataset", "demo", "--out", "r"]).dataset_options == {}

@@ -29,8 +29,7 @@ def test_matches_scikit_learn(quantise):
     assert ours["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
     assert ours["auc_macro"] == pytest.approx(
         skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
-    assert ours["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro",
-                                                          labels=labels))
+    assert ours["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
     precision = skm.precision_score(y, pred, average=None, labels=labels, zero_division=0)
     recall = skm.recall_score(y, pred, average=None, labels=labels, zero_division=0)
     for c, name in enumerate(classes):
@@ -67,3 +66,13 @@ def test_degenerate_cases():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="expected \\(2, 3\\)"):
         classification_metrics([0, 1], np.ones((2, 2)) / 2, ["a", "b", "c"])
+
+
+def test_macro_scores_leave_out_classes_absent_from_a_subset():
+    """An evaluation subset (e.g. ``--match``) may hold only some classes: macro F1 then
+    averages over the classes that occur, as scikit-learn's default does."""
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1]])
+    ours = classification_metrics(y, p, ["a", "b", "c"])
+    assert ours["f1_macro"] == pytest.approx(skm.f1_score(y, p.argmax(1), average="macro"))
+    assert ours["f1_macro"] == pytest.approx((2 / 3 + 0.8) / 2)

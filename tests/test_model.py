@@ -181,6 +181,8 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path, fusion, learner
 def test_round_trip_with_features_in_model(tmp_path):
     series = SERIES.replace(normalize="rms")
     model = build_minape([IMAGE, series], 3, features_in_model=True, **SMALL)
+    # The log-Mel stage is fixed signal processing: no parameters of its own.
+    assert model.count_params() == build_minape([IMAGE, series], 3, **SMALL).count_params()
     assert model.get_layer("force").output.shape[1:] == (2048, 3)
     assert_same_outputs(model, tmp_path / "m.keras",
                         random_inputs([IMAGE, series], 2, features_in_model=True))

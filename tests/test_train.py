@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+from minape_tf.data.source import Source
+from minape_tf.evaluation.evaluate import _in_model_classes, evaluate_run
 from minape_tf.training import TrainConfig, train
 
 TINY = dict(width=16, depth=1, patch_size=8, kernel_size=3, dropout=0.2)
@@ -112,6 +114,29 @@ def test_fsdd_unseen_speaker_is_learned(tmp_path, fsdd_dir):
     result = train(config, tmp_path / "fsdd", latency=False)
     assert result.metrics["n_test"] == 500
     assert result.metrics["accuracy"] >= 0.5, result.metrics
+
+    # A new collection (another folder, no theo in it) evaluated as a whole: the run's
+    # speaker split does not apply there.
+    new = tmp_path / "new-recordings" / "recordings"
+    new.mkdir(parents=True)
+    for digit in range(10):
+        for index in (0, 1):
+            name = f"{digit}_jackson_{index}.wav"
+            (new / name).symlink_to(fsdd_dir / "recordings" / name)
+    metrics = evaluate_run(result.out_dir, data_dir=str(new.parent), split="all",
+                           latency=False)
+    assert metrics["n_test"] == 20 and metrics["split"] == "all"
+
+
+def test_a_collection_with_some_of_the_classes_is_renumbered_to_the_models():
+    source = Source(inputs={"x": [(np.zeros(3),)] * 3}, labels=[0, 1, 1],
+                    classes=["used", "sharp"], ids=["a", "b", "c"])
+    mapped = _in_model_classes(source, ["sharp", "used", "dulled"], "new data")
+    assert mapped.classes == ["sharp", "used", "dulled"]
+    assert mapped.labels.tolist() == [1, 0, 0]
+    with pytest.raises(ValueError, match=r"new data: classes \['broken'\] are not among"):
+        _in_model_classes(Source(inputs={"x": [(np.zeros(3),)]}, labels=[0],
+                                 classes=["broken"], ids=["a"]), ["sharp", "used"], "new data")
 
 
 @pytest.mark.slow

@@ -120,3 +120,17 @@ def test_select_groups_and_dataset_registry():
         load_dataset("mnist")
     with pytest.raises(ValueError, match="needs --data-dir"):
         load_dataset("fsdd")
+
+
+def test_spectrogram_images_count_as_the_time_series_modality(mudestreda_dir):
+    """Mudestreda's rendered force spectrograms are an image pathway of the series modality,
+    so Table 3's i / t / m rows select the photo, the spectrograms, and both."""
+    from minape_tf.data.loaders import mudestreda
+    from minape_tf.training.datasets import modality_code, select_groups
+
+    groups = mudestreda(mudestreda_dir, validate=False).groups
+    assert [g.name for g in select_groups(groups, "image")] == ["tool"]
+    assert [g.name for g in select_groups(groups, "series")] == ["spec"]
+    assert modality_code(select_groups(groups, "image")) == "i"
+    assert modality_code(select_groups(groups, "series")) == "t"
+    assert modality_code(groups) == "m"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -15,6 +16,12 @@ from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 
 SPLITS = ("test", "val", "train", "all")
+# Loader options that choose a split, not how the data is read: dropped when the run is
+# evaluated on other data or on every observation (``--split all``).
+SPLIT_OPTIONS = ("split", "test_speakers", "val_speakers", "val_fraction", "test_fraction",
+                 "distribution")
+# Loaders whose default split needs particular speakers; "official" splits any folder.
+SPEAKER_SPLITS = ("fsdd", "avdigits")
 
 
 def predict_probabilities(model, dataset):
@@ -123,24 +130,30 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     if split not in SPLITS:
         raise ValueError(f"--split {split!r}; expected one of {SPLITS}")
     model, config, info = load_run(run_dir)
-    same_data = dataset in (None, config.dataset) and data_dir in (None, config.data_dir)
-    options = dict(config.dataset_options) if same_data else {}
-    options.update(dataset_options or {})
     name = dataset or config.dataset
+    same_dataset = name == config.dataset
+    same_data = same_dataset and (data_dir is None or config.data_dir is not None and
+                                  os.path.realpath(data_dir) == os.path.realpath(config.data_dir))
+    # The run's reading options (rates, sizes, columns) carry over to the same kind of data;
+    # its split options only to the same data, and not to --split all.
+    options = dict(config.dataset_options) if same_dataset else {}
+    if not same_data or split == "all":
+        options = {k: v for k, v in options.items() if k not in SPLIT_OPTIONS}
+        if split == "all" and name in SPEAKER_SPLITS:
+            options["split"] = "official"
+    options.update(dataset_options or {})
     loaded = load_dataset(name, data_dir or config.data_dir, seed=config.seed, **options)
     groups = [group_from_config(g) for g in info["groups"]]
-    classes = info["classes"]
-    if list(loaded.source.classes) != list(classes):
-        raise ValueError(f"{name} at {data_dir}: classes {loaded.source.classes} differ from "
-                         f"the model's {classes}")
-    index = np.arange(len(loaded.source)) if split == "all" else loaded.splits[split]
+    classes = list(info["classes"])
+    source = _in_model_classes(loaded.source, classes, f"{name} at {data_dir or config.data_dir}")
+    index = np.arange(len(source)) if split == "all" else loaded.splits[split]
     if match:
         pattern = re.compile(match)
-        index = np.array([i for i in index if pattern.search(loaded.source.ids[i])], np.int64)
+        index = np.array([i for i in index if pattern.search(source.ids[i])], np.int64)
     if len(index) == 0:
         raise ValueError(f"no observations in split {split!r}"
                          + (f" matching {match!r}" if match else ""))
-    part = subset(loaded.source, index, groups)
+    part = subset(source, index, groups)
     features = not info["model_kwargs"].get("features_in_model", False)
     data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
                         cache=False, augment=False, features=features)
@@ -156,3 +169,16 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
                           history_csv=os.path.join(run_dir, "history.csv"), latency=latency,
                           extra=extra, title=f"Evaluation of {os.path.basename(os.path.abspath(run_dir))}",
                           skipped=part.skipped)
+
+
+def _in_model_classes(source, classes, where):
+    """``source`` with its labels renumbered to the model's ``classes``: a new collection may
+    hold only some of the classes, in another order; a class the model does not know is an
+    error."""
+    if list(source.classes) == classes:
+        return source
+    unknown = sorted(set(source.classes) - set(classes))
+    if unknown:
+        raise ValueError(f"{where}: classes {unknown} are not among the model's {classes}")
+    mapping = np.array([classes.index(c) for c in source.classes], np.int64)
+    return dataclasses.replace(source, labels=mapping[source.labels], classes=classes)

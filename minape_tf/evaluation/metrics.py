@@ -99,7 +99,9 @@ def classification_metrics(y_true, probabilities, classes) -> dict:
     return {
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else float("nan"),
         "auc_macro": float(np.mean(present)) if len(present) >= 2 else float("nan"),
-        "f1_macro": float(f1.mean()),
+        # as scikit-learn's default: over the classes that occur in the labels or predictions
+        "f1_macro": float(f1[(matrix.sum(0) + matrix.sum(1)) > 0].mean()) if len(y_true)
+        else float("nan"),
         "per_class": {
             name: {"precision": float(precision[c]), "recall": float(recall[c]),
                    "f1": float(f1[c]), "support": int(matrix[c].sum()), "auc": aucs[c]}

@@ -54,6 +54,10 @@ class LogMel(keras.layers.Layer):
         # Periodic Hann, as librosa.filters.get_window("hann", n_fft, fftbins=True).
         n = np.arange(self.n_fft)
         self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)).astype("float32")
+        # The filter bank is a constant of the configuration, not a weight: it is rebuilt
+        # from get_config on loading and does not count as a model parameter.
+        self._mel_bank = np.ascontiguousarray(
+            mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax).T)
 
     @classmethod
     def from_group(cls, group, **kwargs):
@@ -62,20 +66,13 @@ class LogMel(keras.layers.Layer):
                    fmax=group.fmax, eps=group.eps, name=kwargs.pop("name", f"{group.name}_logmel"),
                    **kwargs)
 
-    def build(self, input_shape):
-        bank = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax)
-        self.mel_bank = self.add_weight(
-            name="mel_bank", shape=(bank.shape[1], bank.shape[0]),
-            initializer=keras.initializers.Constant(bank.T), trainable=False, dtype="float32")
-        self.built = True
-
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         x = ops.transpose(x, (0, 2, 1))  # (batch, channels, length)
         real, imag = ops.stft(x, self.n_fft, self.hop, self.n_fft, window=self._window,
                               center=False)
         power = ops.square(real) + ops.square(imag)  # (batch, channels, frames, bins)
-        mel = ops.matmul(power, ops.cast(self.mel_bank, power.dtype))
+        mel = ops.matmul(power, ops.convert_to_tensor(self._mel_bank, dtype=power.dtype))
         out = ops.log10(mel + self.eps)
         return ops.transpose(out, (0, 2, 3, 1))  # (batch, frames, n_mels, channels)
 

@@ -12,7 +12,6 @@ import os
 import numpy as np
 
 from minape_tf.data.source import Loaded
-from minape_tf.groups import ImageGroup, SeriesGroup
 
 
 def _demo(data_dir, seed, **options):
@@ -73,7 +72,25 @@ def load_dataset(name: str, data_dir=None, *, seed: int = 0, **options) -> Loade
     for key in ("test_speakers", "val_speakers", "image_size", "spec_size"):
         if isinstance(options.get(key), list):
             options[key] = tuple(options[key])
-    return DATASETS[name](data_dir, seed, **options)
+    try:
+        return DATASETS[name](data_dir, seed, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise ValueError(f"--dataset {name}: {error}; the loader takes "
+                         f"{_loader_options(name)}") from error
+
+
+def _loader_options(name):
+    """The keyword options (``-D KEY=VALUE``) the loader behind ``name`` accepts."""
+    import inspect
+
+    from minape_tf import data
+
+    loader = {"demo": data.demo, "fsdd": data.fsdd, "avdigits": data.avdigits,
+              "mudestreda": data.mudestreda, "manifest": data.manifest}[name]
+    skip = {"root", "fsdd_root", "csv_path", "seed", "validate"}
+    return sorted(p for p in inspect.signature(loader).parameters if p not in skip)
 
 
 def select_groups(groups, modalities="all", overrides=None) -> list:
@@ -94,8 +111,7 @@ def select_groups(groups, modalities="all", overrides=None) -> list:
     if modalities in (None, "all"):
         chosen = list(groups)
     elif modalities in ("image", "series"):
-        kind = ImageGroup if modalities == "image" else SeriesGroup
-        chosen = [g for g in groups if isinstance(g, kind)]
+        chosen = [g for g in groups if g.data_modality == modalities]
     else:
         names = [modalities] if isinstance(modalities, str) else list(modalities)
         missing = sorted(set(names) - {g.name for g in groups})
@@ -105,7 +121,7 @@ def select_groups(groups, modalities="all", overrides=None) -> list:
         chosen = [g for g in groups if g.name in names]
     if not chosen:
         raise ValueError(f"modalities={modalities!r} selects no group from "
-                         f"{[f'{g.name} ({g.kind})' for g in groups]}")
+                         f"{[f'{g.name} ({g.data_modality})' for g in groups]}")
     result = []
     for group in chosen:
         changes = dict(overrides.get(group.name, {}))
@@ -117,8 +133,9 @@ def select_groups(groups, modalities="all", overrides=None) -> list:
 
 
 def modality_code(groups) -> str:
-    """The paper's modality column: i (images only), t (time series only), m (both)."""
-    kinds = {g.kind for g in groups}
+    """The paper's modality column: i (images only), t (time series only), m (both); by
+    each group's ``data_modality``, so spectrogram images count as time series."""
+    kinds = {g.data_modality for g in groups}
     return "m" if len(kinds) > 1 else ("i" if kinds == {"image"} else "t")
 
 

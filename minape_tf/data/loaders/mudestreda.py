@@ -160,8 +160,9 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
             "force", channels=3, sample_rate=FORCE_RATE, length=FORCE_LENGTH,
             source_rate=FORCE_RATE, n_fft=1024, hop=512, n_mels=64, inputs=("Fx", "Fy", "Fz")))
     else:
+        # Rendered spectrograms of the forces: an image pathway, the time-series modality.
         groups.append(ImageGroup("spec", channels=9, size=tuple(spec_size),
-                                 inputs=("specX", "specY", "specZ")))
+                                 inputs=("specX", "specY", "specZ"), modality="series"))
     source = Source(inputs=inputs, labels=np.array(labels_, dtype=np.int64), classes=classes,
                     ids=ids, split_keys=np.array(keys), skipped=skipped)
     loaded = Loaded(source, groups, {s: np.array(v, dtype=np.int64) for s, v in splits.items()})
