@@ -78,13 +78,47 @@ def test_wrong_channel_counts_and_rates(tmp_path):
             r"r\.wav.*16000 Hz; expected 8000 Hz")
     np.save(tmp_path / "two.npy", np.zeros((3000, 2), np.float32))
     _expect([str(tmp_path / "two.npy")], AUDIO, r"two\.npy.*2 channels; expected 1")
+    # Gray, gray+alpha, RGB and RGBA convert to 1 or 3 channels per input; other wanted
+    # counts (2, 4, 6 from one file) must match, and the file is named.
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "gray.png")
-    err = _expect([str(tmp_path / "gray.png")], PHOTO, r"gray\.png.*1 \(grayscale\) channels; "
-                  r"expected 3 \(RGB\)")
-    assert "'photo'" in str(err)
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tmp_path / "rgb.png")
-    _expect([str(tmp_path / "rgb.png")], PHOTO.replace(channels=1), "3 .RGB. channels")
-    _expect([np.zeros((10, 10, 2), np.float32)], PHOTO, "observation 'obs0'.*2 .*channels")
+    Image.fromarray(np.zeros((10, 10, 4), np.uint8)).save(tmp_path / "rgba.png")
+    images = [str(tmp_path / f) for f in ("gray.png", "rgb.png", "rgba.png")]
+    for group in (PHOTO, PHOTO.replace(channels=1)):
+        assert validate(_image_source(images, group.name), [group]).validated
+    err = _expect([str(tmp_path / "rgb.png")], PHOTO.replace(channels=4),
+                  r"rgb\.png.*'photo', input 0: 3 \(RGB\) channels; expected 4 \(RGBA\)")
+    assert "other counts must match" in str(err)
+    _expect([str(tmp_path / "gray.png")], PHOTO.replace(channels=2),
+            r"gray\.png.*1 \(grayscale\) channels; expected 2")
+    _expect([str(tmp_path / "rgba.png")], PHOTO.replace(channels=6),
+            r"rgba\.png.*4 \(RGBA\) channels; expected 6")
+    _expect([np.zeros((10, 10, 5), np.float32)], PHOTO, "observation 'obs0'.*5 channels")
+
+
+def _image_source(items, name="photo"):
+    return Source(inputs={name: [(i,) for i in items]}, labels=np.zeros(len(items)),
+                  classes=["x"], ids=[f"obs{k}" for k in range(len(items))])
+
+
+def test_integer_image_arrays_are_scaled_by_range_not_saturated():
+    from minape_tf.data.decode import image_array
+
+    np.testing.assert_allclose(image_array(np.full((2, 2), 128, np.int64)), 128 / 255)
+    np.testing.assert_allclose(image_array(np.full((2, 2, 3), 40000, np.int32)), 40000 / 65535)
+    np.testing.assert_allclose(image_array(np.full((2, 2), 200, np.uint16)), 200 / 65535)
+    np.testing.assert_allclose(image_array(np.full((2, 2), 0.25, np.float64)), 0.25)
+    with pytest.raises(DataError, match=r"image array: integer image of dtype int64 .*70000"):
+        image_array(np.full((2, 2), 70000, np.int64))
+    # Through the pipeline: 128 as int64 is 128/255, not 1.0; out-of-range arrays are
+    # reported by the validation pass with the observation, group and input.
+    group = ImageGroup("photo", channels=1, size=(4, 4))
+    x, _ = next(iter(make_dataset(_image_source([np.full((4, 4), 128, np.int64)]), [group],
+                                  training=False)))
+    np.testing.assert_allclose(x["photo"].numpy(), 128 / 255, atol=1e-6)
+    _expect([np.full((4, 4), 128, np.int64), np.full((4, 4), 1 << 20, np.int64)], group,
+            r"observation 'obs1': group 'photo', input 0: integer image of dtype int64")
+    _expect([np.full((4, 4), -3, np.int16)], group, r"int16 has values in \[-3, -3\]")
 
 
 def test_corrupt_images(tmp_path, mudestreda_dir):

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import soundfile as sf
 from PIL import Image
 
 from minape_tf.data import (ImageGroup, SeriesGroup, avdigits, fsdd, make_dataset, manifest,
@@ -182,3 +183,152 @@ def test_manifest_split_column(fsdd_files, tmp_path):
     _, _, splits = manifest(path)
     assert splits["train"].tolist() == [0, 1, 4] and splits["val"].tolist() == [2]
     assert splits["test"].tolist() == [3, 5]
+
+
+def _write_manifest(path, header, rows, bom=False):
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_manifest_mixes_gray_rgb_and_rgba_images(tmp_path):
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (12, 16), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (12, 16, 4), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")     # first row gray: still RGB
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    Image.fromarray(gray).save(tmp_path / "gray.bmp")     # tf decodes BMP/GIF to >= 3
+    Image.fromarray(gray).save(tmp_path / "gray.gif")
+    files = ["gray.png", "rgb.png", "rgba.png", "gray.bmp", "gray.gif"]
+    path = _write_manifest(tmp_path / "m.csv", ["photo", "label", "split"],
+                           [[f, "ab"[k % 2], "train"] for k, f in enumerate(files)])
+    source, groups, _ = manifest(path, image_size=(12, 16))
+    assert groups[0].channels == 3
+    x, _ = next(iter(make_dataset(source, groups, training=False, batch_size=5)))
+    x = x["photo"].numpy()
+    assert x.shape == (5, 12, 16, 3)
+    for k in (0, 3, 4):  # gray replicated to RGB
+        np.testing.assert_allclose(x[k], np.repeat(gray[..., None], 3, -1) / 255, atol=1e-6)
+    np.testing.assert_allclose(x[1], rgb / 255, atol=1e-6)
+    np.testing.assert_allclose(x[2], rgba[..., :3] / 255, atol=1e-6)  # alpha dropped
+
+    # All rows gray: 1 channel. A 1-channel group takes RGB(A) by luminance, GIF included.
+    path = _write_manifest(tmp_path / "g.csv", ["photo", "label"],
+                           [["gray.png", "a"], ["gray.bmp", "b"], ["gray.gif", "a"]])
+    source, groups, _ = manifest(path, image_size=(12, 16))
+    assert groups[0].channels == 1
+    one = ImageGroup("photo", channels=1, size=(12, 16))
+    src = source.subset([0, 0])
+    src.inputs = {"photo": [(str(tmp_path / "rgba.png"),), (str(tmp_path / "gray.gif"),)]}
+    x, _ = next(iter(make_dataset(src, [one], training=False, batch_size=2)))
+    luminance = rgba[..., :3] @ np.array([0.2989, 0.5870, 0.1140]) / 255
+    np.testing.assert_allclose(x["photo"][0, ..., 0], luminance, atol=1e-5)
+    # (tf's luminance weights sum to 0.9999)
+    np.testing.assert_allclose(x["photo"][1, ..., 0], gray / 255, atol=2e-4)
+
+
+def test_manifest_bom_header_and_ignore_columns(fsdd_files, tmp_path):
+    rows = [[wav, os.path.basename(wav)[0], f"note {k}", ""]
+            for k, wav in enumerate(fsdd_files)]
+    path = _write_manifest(tmp_path / "excel.csv", ["audio", "label", "notes", "operator"],
+                           rows, bom=True)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfaudio")
+    with pytest.raises(Exception, match=r"column 'notes'.*ignore_columns=\('notes',\)"):
+        manifest(path, ignore_columns=("operator",))
+    with pytest.raises(Exception, match=r"'operator'.*go in ignore_columns"):
+        manifest(path, ignore_columns=("notes",))
+    with pytest.raises(Exception, match=r"ignore_columns \['nope'\] are not in the header"):
+        manifest(path, ignore_columns=("nope",))
+    source, groups, splits = manifest(path, ignore_columns=("notes", "operator"),
+                                      val_fraction=0, test_fraction=0)
+    assert [g.name for g in groups] == ["audio"] and len(source) == len(fsdd_files)
+    assert source.classes == sorted({r[1] for r in rows})
+
+
+def test_manifest_with_too_few_groups_splits_rows_with_a_warning(fsdd_files, tmp_path):
+    rows = [[wav, "ab"[k % 2], f"g{k % 2}"] for k, wav in enumerate(fsdd_files * 5)]
+    path = _write_manifest(tmp_path / "m.csv", ["audio", "label", "group"], rows)
+    with pytest.warns(UserWarning, match=r"2 distinct value\(s\), too few for group-aware"):
+        source, _, splits = manifest(path, validate=False)
+    assert all(len(splits[s]) for s in ("train", "val", "test"))
+    assert len(splits["test"]) == 6 and len(splits["val"]) == 4  # 20% and 10% per class
+    assert sorted(np.concatenate(list(splits.values())).tolist()) == list(range(30))
+    assert set(source.labels[splits["test"]]) == {0, 1}  # stratified by label
+    tiny = _write_manifest(tmp_path / "t.csv", ["audio", "label", "group"],
+                           [[fsdd_files[0], "a", "g"], [fsdd_files[1], "b", "g"],
+                            [fsdd_files[2], "a", "g"]])
+    with pytest.warns(UserWarning), pytest.raises(Exception, match="too few for a val split"):
+        manifest(tiny, validate=False)
+    # Enough groups: whole groups on each side, no warning.
+    rows = [[wav, "ab"[k % 2], f"g{k % 6}"] for k, wav in enumerate(fsdd_files * 2)]
+    path = _write_manifest(tmp_path / "ok.csv", ["audio", "label", "group"], rows)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        source, _, splits = manifest(path, validate=False)
+    keys = [set(source.split_keys[splits[s]]) for s in ("train", "val", "test")]
+    assert all(keys) and not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+
+
+@pytest.mark.parametrize("rate, n", [(44_100, 300), (1000, 300), (16_000, 40)])
+def test_manifest_inferred_mel_bank_has_no_empty_filter(tmp_path, rate, n):
+    from minape_tf.layers.mel import mel_filters
+
+    x = 0.1 * np.sin(np.arange(n) / 3.0)
+    for k in range(2):
+        sf.write(tmp_path / f"s{k}.wav", x, rate, subtype="PCM_16")
+    path = _write_manifest(tmp_path / "m.csv", ["sig", "label"],
+                           [["s0.wav", "a"], ["s1.wav", "b"]])
+    _, (g,), _ = manifest(path, val_fraction=0, test_fraction=0)
+    assert g.sample_rate == rate and g.n_fft == (256 if n == 300 else 32)
+    bank = mel_filters(g.sample_rate, g.n_fft, g.n_mels, g.fmin, g.fmax)
+    assert bank.any(axis=1).all(), (g.n_fft, g.n_mels)
+    assert 1 <= g.n_mels <= max(8, g.n_fft // 8)
+    if rate == 44_100:  # the old rule, min(64, n_fft // 4), left empty filters here
+        assert not mel_filters(rate, g.n_fft, min(64, g.n_fft // 4)).any(axis=1).all()
+
+
+def test_avdigits_image_pools_are_disjoint_and_val_speakers(fsdd_dir):
+    source, _, splits = avdigits(fsdd_dir, seed=3, validate=False)
+    image_id = np.array([int(i.rsplit("+digit", 1)[1]) for i in source.ids])
+    train, val, test = (set(image_id[splits[s]]) for s in ("train", "val", "test"))
+    assert train and val and test
+    assert not (train & val or train & test or val & test)
+    # The non-test pool is shared in proportion to the recordings (1800 : 200).
+    assert 0.05 < len(val) / (len(train) + len(val)) < 0.2
+    held = avdigits(fsdd_dir, test_speakers=("lucas",), val_speakers=("george",),
+                    validate=False)
+    keys, hs = held.source.split_keys, held.splits
+    assert set(keys[hs["val"]]) == {"george"} and set(keys[hs["test"]]) == {"lucas"}
+    image_id = np.array([int(i.rsplit("+digit", 1)[1]) for i in held.source.ids])
+    parts = [set(image_id[hs[s]]) for s in ("train", "val", "test")]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_package_level_readers(fsdd_dir, mudestreda_dir):
+    import soundfile
+
+    from minape_tf.data import DataError, read_image, read_series
+
+    wav = fsdd_dir / "recordings" / "0_george_0.wav"
+    data, rate = read_series(wav)
+    ref, ref_rate = soundfile.read(wav, dtype="float32", always_2d=True)
+    assert rate == ref_rate == 8000 and data.shape == ref.shape and data.shape[1] == 1
+    np.testing.assert_array_equal(data, ref)
+    jpg = mudestreda_dir / "dataset_original" / "tool" / "T1R2B1.jpg"
+    image = read_image(jpg)
+    with Image.open(jpg) as im:
+        assert image.shape == (im.height, im.width, 3) and image.dtype == np.float32
+        assert np.abs(image - np.asarray(im.convert("RGB")) / 255).mean() < 0.01
+    assert 0 <= image.min() and image.max() <= 1
+    gray = read_image(jpg, channels=1)
+    assert gray.shape == (*image.shape[:2], 1)
+    with pytest.raises(DataError, match=r"nope\.png: file not found"):
+        read_image(fsdd_dir / "nope.png")
+    with pytest.raises(DataError, match=r"nope\.wav: file not found"):
+        read_series(fsdd_dir / "nope.wav")

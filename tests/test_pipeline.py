@@ -160,3 +160,31 @@ def test_raw_training_augmentation_keeps_shape():
     x, _ = _all(make_dataset(src, [g], training=True, features=False, batch_size=4))
     assert x["s"].shape == (4, 400, 2)
     assert np.all((x["s"] == 0) | (x["s"] > 0.4))  # gain within +-6 dB, masks are zeros
+
+
+def test_image_arrays_mix_gray_rgb_rgba_like_files(tmp_path):
+    rng = np.random.default_rng(2)
+    gray = rng.integers(0, 256, (9, 7), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    arrays = [gray, gray[..., None], rgb, rgba]
+    for k, a in enumerate(arrays):
+        Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a).save(
+            tmp_path / f"{k}.png")
+    files = [(str(tmp_path / f"{k}.png"),) for k in range(4)]
+    for channels in (3, 1):
+        g = ImageGroup("img", channels=channels, size=(9, 7))
+        from_arrays, _ = _first(make_dataset(_src({"img": [(a,) for a in arrays]}, 4), [g],
+                                             training=False, batch_size=4))
+        from_files, _ = _first(make_dataset(_src({"img": files}, 4), [g], training=False,
+                                            batch_size=4))
+        assert from_arrays["img"].shape == from_files["img"].shape == (4, 9, 7, channels)
+        np.testing.assert_allclose(from_arrays["img"], from_files["img"], atol=1e-5)
+    g3 = ImageGroup("img", channels=3, size=(9, 7))
+    x, _ = _first(make_dataset(_src({"img": [(gray,)]}, 1), [g3], training=False))
+    np.testing.assert_allclose(x["img"][0], np.repeat(gray[..., None], 3, -1) / 255,
+                               atol=1e-6)  # gray replicated
+    g1 = ImageGroup("img", channels=1, size=(9, 7))
+    x, _ = _first(make_dataset(_src({"img": [(rgb,)]}, 1), [g1], training=False))
+    lum = rgb @ np.array([0.2989, 0.5870, 0.1140]) / 255  # tf.image.rgb_to_grayscale
+    np.testing.assert_allclose(x["img"][0, ..., 0], lum, atol=1e-5)

@@ -3,8 +3,14 @@ dataset loaders (paper Section 3.2, Eqs. 7-10).
 
 ``source, groups, splits = minape_tf.data.fsdd(root)``, then
 ``make_dataset(source.subset(splits["train"]), groups, training=True)``.
+
+Readers for single files, as numpy: ``read_image(path, channels=None)`` (float32
+``(h, w, c)`` in [0, 1]) and ``read_series(path, columns=())`` (float32
+``(samples, channels)`` and the rate, ``None`` for ``.npy``/CSV); see
+:mod:`minape_tf.data.decode`.
 """
 
+from minape_tf.data.decode import read_image, read_series
 from minape_tf.data.loaders import avdigits, fsdd, manifest, mudestreda
 from minape_tf.data.pipeline import load_observations, make_dataset
 from minape_tf.data.source import Loaded, Source
@@ -16,4 +22,5 @@ from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.data.demo import demo  # noqa: E402
 
 __all__ = ["DataError", "ImageGroup", "Loaded", "SeriesGroup", "Source", "avdigits", "demo",
-           "fsdd", "load_observations", "make_dataset", "manifest", "mudestreda", "validate"]
+           "fsdd", "load_observations", "make_dataset", "manifest", "mudestreda", "read_image",
+           "read_series", "validate"]

@@ -1,6 +1,16 @@
 """File readers: graph readers for ``tf.data`` and numpy readers for validation.
 
+Public numpy readers: :func:`read_image` (an image file to float32 ``(h, w, c)`` in
+[0, 1]) and :func:`read_series` (a series file to float32 ``(samples, channels)`` and its
+rate); both are exported as ``minape_tf.data.read_image`` / ``read_series``.
+
 Images: JPEG, PNG, GIF and BMP, decoded with ``tf.io.decode_image`` to float32 in [0, 1].
+Gray and colour images mix freely (:func:`convert_channels`): an image is decoded with its
+own channels, then brought to what the group wants per input: gray (or gray+alpha) to RGB
+by replicating the gray channel, RGB(A) to gray by luminance with the weights of
+``tf.image.rgb_to_grayscale``, alpha dropped. A group wanting 2 or 4 channels per input
+needs images with exactly that many. In-memory integer images are scaled by their
+range (:func:`image_array`); float images are taken as they are (expected in [0, 1]).
 Series: WAV (16-bit PCM with ``tf.audio.decode_wav``; other WAV encodings with
 ``soundfile``), ``.npy`` (``np.load``) and CSV (numbers, optional header), read to float32
 ``(samples, channels)``. A 2-D ``.npy`` or array with fewer rows than columns is taken as
@@ -105,7 +115,7 @@ def _is_number(token: str) -> bool:
 
 def read_csv_numpy(path, columns=()) -> np.ndarray:
     """CSV to float32 ``(samples, channels)``; see the module docstring for columns."""
-    with open(path, "r", newline="") as f:
+    with open(path, "r", newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         first = f.readline()
         rest = f.read()
     tokens = [t.strip() for t in first.strip().split(",")]
@@ -141,18 +151,119 @@ def series_array(array) -> np.ndarray:
     return _as_2d(array).astype(np.float32)
 
 
-def image_array(array) -> np.ndarray:
-    """An in-memory image as float32 ``(h, w, c)`` in [0, 1] (uint8 / uint16 are scaled)."""
+# Luminance weights of ``tf.image.rgb_to_grayscale`` (ITU-R BT.601).
+GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def channels_convertible(found: int, wanted: int) -> bool:
+    """Whether an image with ``found`` channels can feed ``wanted`` per input.
+
+    1 (gray), 2 (gray+alpha), 3 (RGB) and 4 (RGBA) all convert to 1 or 3 (see
+    :func:`convert_channels`); any other ``wanted`` needs exactly that many channels.
+    """
+    return found == wanted or (wanted in (1, 3) and found in (1, 2, 3, 4))
+
+
+def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """A float ``(h, w, c)`` image with ``channels`` channels (numpy twin of the graph's).
+
+    Gray(+alpha) to RGB replicates the gray channel; RGB(A) to gray is the luminance
+    (``GRAY_WEIGHTS``); alpha is dropped. Raises ``ValueError`` when
+    :func:`channels_convertible` says no.
+    """
+    found = image.shape[-1]
+    if not channels_convertible(found, channels):
+        raise ValueError(f"an image with {found} channels cannot give {channels}")
+    if found == channels:
+        return image
+    if channels == 3:
+        return np.repeat(image[..., :1], 3, axis=-1) if found < 3 else image[..., :3]
+    if found < 3:  # channels == 1
+        return image[..., :1]
+    return (image[..., :3] @ np.asarray(GRAY_WEIGHTS, image.dtype))[..., None]
+
+
+def integer_image_problem(array):
+    """Why an integer image array cannot be scaled to [0, 1] (see :func:`image_array`),
+    or ``None``."""
+    a = np.asarray(array)
+    if not np.issubdtype(a.dtype, np.integer) or a.dtype in (np.uint8, np.uint16) or not a.size:
+        return None
+    low, high = int(a.min()), int(a.max())
+    if low < 0 or high > 65535:
+        return (f"integer image of dtype {a.dtype} has values in [{low}, {high}]; expected "
+                "0-255 (8-bit) or 0-65535 (16-bit), or floats in [0, 1]")
+    return None
+
+
+def image_array(array, channels=None, name="image array") -> np.ndarray:
+    """An in-memory image as float32 ``(h, w, c)`` in [0, 1].
+
+    ``uint8`` is divided by 255 and ``uint16`` by 65535. Any other integer dtype is scaled
+    by its values: at most 255 as 8-bit (/255), at most 65535 as 16-bit (/65535); larger
+    or negative values raise :class:`~minape_tf.data.DataError` naming ``name`` and the
+    dtype (the choice is per array: cast to ``uint8``/``uint16`` to fix it for a whole
+    data set). Floats are taken as they are: they are expected in [0, 1] (the pipeline
+    clips to it after resizing). ``channels``: convert with :func:`convert_channels`.
+    """
     a = np.asarray(array)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3:
         raise ValueError(f"expected an image (h, w) or (h, w, c), got shape {a.shape}")
+    reason = integer_image_problem(a)
+    if reason:
+        from minape_tf.data.validate import DataError
+
+        raise DataError(f"{name}: {reason}")
     if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) / 65535.0
-    return a.astype(np.float32)
+        out = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        out = a.astype(np.float32) / 65535.0
+    elif np.issubdtype(a.dtype, np.integer) and a.size:
+        out = a.astype(np.float32) / (255.0 if a.max() <= 255 else 65535.0)
+    else:
+        out = a.astype(np.float32)
+    return out if channels is None else convert_channels(out, channels)
+
+
+def read_image(path, channels=None) -> np.ndarray:
+    """Read an image file (JPEG, PNG, GIF, BMP) to float32 ``(h, w, c)`` in [0, 1].
+
+    ``channels=None`` keeps the channels the file decodes to; 1 or 3 converts as the
+    pipeline does (:func:`convert_channels`). Raises :class:`~minape_tf.data.DataError`
+    naming the file when it is missing, of an unknown type or not decodable.
+    """
+    from minape_tf.data.validate import DataError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: file not found")
+    if extension(path) not in IMAGE_EXTENSIONS:
+        raise DataError(f"{path}: unknown image type; expected one of {IMAGE_EXTENSIONS}")
+    try:
+        image = decode_image_file(tf.constant(path), channels or 0)
+    except (tf.errors.OpError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the image ({exc})") from exc
+    return image.numpy()
+
+
+def read_series(path, columns=()) -> tuple:
+    """Read a series file (WAV, ``.npy``, CSV) to ``(float32 (samples, channels), rate)``.
+
+    ``rate`` is the WAV's sampling rate, ``None`` for ``.npy``/CSV. ``columns``: CSV
+    header names to take, in that order (see the module docstring). Raises
+    :class:`~minape_tf.data.DataError` naming the file when it cannot be read.
+    """
+    from minape_tf.data.validate import DataError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: file not found")
+    try:
+        return read_series_numpy(path, columns)
+    except Exception as exc:  # noqa: BLE001 - any reader failure names the file
+        raise DataError(f"{path}: cannot read the series ({exc})") from exc
 
 
 # --------------------------------------------------------------------------- graph readers
@@ -161,13 +272,24 @@ def image_array(array) -> np.ndarray:
 def decode_image_file(path, channels: int):
     """Graph: read an image file to float32 ``(h, w, channels)`` in [0, 1].
 
-    ``channels`` 3 from an RGBA file drops alpha; 1 from a gray+alpha file drops alpha.
+    The file is decoded with its own channels, then converted like
+    :func:`convert_channels` (gray to RGB replicated, RGB to gray by luminance, alpha
+    dropped), so gray, RGB and RGBA files of any supported format mix in one group
+    (``tf.io.decode_image`` itself cannot give 1 channel from a GIF or BMP).
+    ``channels=0`` keeps the file's own.
     """
     data = tf.io.read_file(path)
-    image = tf.io.decode_image(data, channels=channels, dtype=tf.float32,
-                               expand_animations=False)
-    image.set_shape([None, None, channels])
-    return image
+    image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+    if channels == 0:
+        return image
+    found = tf.shape(image)[-1]
+    if channels == 3:
+        image = tf.cond(found < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]),
+                        lambda: image[..., :3])
+    elif channels == 1:
+        image = tf.cond(found < 3, lambda: image[..., :1],
+                        lambda: tf.image.rgb_to_grayscale(image[..., :3]))
+    return tf.ensure_shape(image, [None, None, channels])
 
 
 def decode_wav_file(path):

@@ -2,9 +2,11 @@
 
 Per observation (in the graph, ``AUTOTUNE`` parallel, deterministic order):
 
-* image group: each input is decoded (JPEG/PNG/GIF/BMP, or taken from memory), alpha
-  dropped where the group wants fewer channels, resized to ``group.size`` (bilinear with
-  antialiasing; ``keep_aspect=True`` pads instead of stretching) and scaled to [0, 1];
+* image group: each input is decoded (JPEG/PNG/GIF/BMP, or taken from memory) and
+  brought to the group's channels per input (gray replicated to RGB, RGB to gray by
+  luminance, alpha dropped: :func:`minape_tf.data.decode.convert_channels`), resized to
+  ``group.size`` (bilinear with antialiasing; ``keep_aspect=True`` pads instead of
+  stretching) and scaled to [0, 1];
   the inputs are stacked along channels (paper Eq. 7);
 * series group: each input is decoded (WAV, ``.npy``, CSV, or memory), resampled from
   ``group.source_rate`` to ``group.sample_rate`` (:mod:`minape_tf.data.resample`),
@@ -60,8 +62,11 @@ class _Slot:
                 self.reader = self._series_file_reader(items)
         elif all(isinstance(i, np.ndarray) for i in items):
             self.kind = "array"
-            conv = decode.image_array if isinstance(group, ImageGroup) else decode.series_array
-            self.data = _pad_stack([conv(a) for a in items])
+            if isinstance(group, ImageGroup):  # gray/RGB(A) converted as files are
+                arrays = [decode.image_array(a, channels) for a in items]
+            else:
+                arrays = [decode.series_array(a) for a in items]
+            self.data = _pad_stack(arrays)
         else:
             raise DataError(f"group {group.name!r}: an input mixes file paths and arrays "
                             "across observations; use one or the other")
@@ -82,7 +87,6 @@ class _Slot:
         array, shape = value
         if isinstance(self.group, ImageGroup):
             image = array[:shape[0], :shape[1], :shape[2]]
-            image = image[:, :, :self.channels]  # drop alpha (validated counts)
             image.set_shape([None, None, self.channels])
             return image
         return array[:shape[0], :shape[1]]

@@ -7,6 +7,12 @@ at another sampling rate than the group's ``source_rate``. Each is reported with
 file (or observation id), the group and input, and what was expected. By default the
 first problems raise :class:`DataError`; with ``skip_bad=True`` the observations with a
 problem are left out, and listed in ``Source.skipped`` as ``(file or id, reason)``.
+
+Images: gray, gray+alpha, RGB and RGBA files or arrays all fit a group that wants 1 or 3
+channels per input (they are converted, see :func:`minape_tf.data.decode.convert_channels`);
+a group that wants another count per input (2, 4, or a stack like 6 from one file) needs
+exactly that many. An integer image array must hold values in 0-65535 (see
+:func:`minape_tf.data.decode.image_array`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from minape_tf.groups import ImageGroup, SeriesGroup
 
 _TF_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
 _MODE_BANDS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "RGB": 3,
-               "P": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4, "YCbCr": 3}
+               "P": 3, "RGBA": 4, "RGBa": 4, "CMYK": 3, "YCbCr": 3}  # as tf decodes them
 _BAND_NAMES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
 
 
@@ -41,8 +47,10 @@ def slot_channels(group, n_inputs: int) -> int:
 
 
 def image_channels_ok(found: int, wanted: int) -> bool:
-    """Whether an image with ``found`` channels can feed ``wanted`` (alpha is dropped)."""
-    return found == wanted or (found, wanted) in ((4, 3), (2, 1))
+    """Whether an image with ``found`` channels can feed ``wanted`` per input: any of
+    1-4 channels converts to 1 or 3 (gray replicated, RGB to luminance, alpha dropped);
+    other counts must match."""
+    return decode.channels_convertible(found, wanted)
 
 
 def _describe(n):
@@ -59,6 +67,9 @@ def check_image(item, wanted: int):
             return f"image array has dtype {item.dtype}; expected numbers"
         if not np.all(np.isfinite(item)):
             return "image array contains NaN or Inf"
+        problem = decode.integer_image_problem(item)
+        if problem:
+            return problem
     else:
         from PIL import Image
 
@@ -81,7 +92,8 @@ def check_image(item, wanted: int):
             return f"corrupt or truncated image ({exc})"
         found = _MODE_BANDS.get(mode, len(mode))
     if not image_channels_ok(found, wanted):
-        return f"{_describe(found)} channels; expected {_describe(wanted)}"
+        return (f"{_describe(found)} channels; expected {_describe(wanted)} (images are "
+                "converted to 1 or 3 channels per input; other counts must match)")
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +16,73 @@ from minape_tf.groups import ImageGroup, SeriesGroup
 RESERVED = ("label", "group", "split", "id")
 
 
-def _infer_groups(columns, first_row, root, sample_rate, image_size):
-    """Groups from column names: ``name`` or ``name.part`` (same ``name`` = one group)."""
+# PIL modes that decode to one gray channel (plus alpha for LA/La).
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _gray_palette(im) -> bool:
+    """Whether a palette image (e.g. a gray GIF) has only gray colours and no alpha."""
+    palette = im.getpalette()
+    if not palette or "transparency" in im.info:
+        return False
+    colours = np.asarray(palette).reshape(-1, 3)
+    return bool((colours == colours[:, :1]).all())
+
+
+def _image_channels(paths) -> int:
+    """Channels per input of an inferred image group: 1 when every readable file of its
+    column(s) is gray (or gray+alpha, or a gray palette), else 3 (gray files are then
+    replicated to RGB)."""
+    from PIL import Image
+
+    seen = False
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                gray = im.mode in _GRAY_MODES or (im.mode == "P" and _gray_palette(im))
+        except Exception:  # noqa: BLE001 - missing or corrupt: the validation pass says so
+            continue
+        seen = True
+        if not gray:
+            return 3
+    return 1 if seen else 3
+
+
+def _n_mels(sample_rate, n_fft) -> int:
+    """Mel bands of an inferred series group: ``min(64, n_fft // 8)``, at least 8, and
+    fewer where that would leave a filter of the bank with no FFT bin (all zeros)."""
+    from minape_tf.layers.mel import mel_filters
+
+    n = min(64, max(8, n_fft // 8))
+    while n > 1 and not mel_filters(sample_rate, n_fft, n).any(axis=1).all():
+        n -= 1
+    return n
+
+
+def _infer_groups(columns, rows, root, sample_rate, image_size):
+    """Groups from column names: ``name`` or ``name.part`` (same ``name`` = one group).
+
+    Image groups: 3 channels per input unless all the rows' images are gray. Series
+    groups: from the first row whose file exists.
+    """
     by_group = {}
     for col in columns:
         by_group.setdefault(col.split(".")[0], []).append(col)
     groups = []
     for name, cols in by_group.items():
-        path = root / first_row[cols[0]]
+        path = root / rows[0][cols[0]]
         ext = decode.extension(path)
         if ext in decode.IMAGE_EXTENSIONS:
-            from PIL import Image
-
-            with Image.open(path) as im:
-                bands = {"RGBA": 3, "LA": 1, "P": 3}.get(im.mode, len(im.getbands()))
-            groups.append(ImageGroup(name, channels=bands * len(cols), size=tuple(image_size),
-                                     inputs=tuple(cols)))
+            per_file = _image_channels(root / r[c] for c in cols for r in rows)
+            groups.append(ImageGroup(name, channels=per_file * len(cols),
+                                     size=tuple(image_size), inputs=tuple(cols)))
         elif ext in decode.SERIES_EXTENSIONS:
+            path = next((root / r[cols[0]] for r in rows if (root / r[cols[0]]).is_file()),
+                        None)
+            if path is None:
+                raise DataError(f"column {cols[0]!r}: none of its files exist (the first "
+                                f"is {root / rows[0][cols[0]]}); cannot infer its group")
+            ext = decode.extension(path)
             rate = sample_rate
             if ext == ".wav":
                 info = decode.wav_info(path)
@@ -45,46 +96,86 @@ def _infer_groups(columns, first_row, root, sample_rate, image_size):
             n_fft = min(1024, 1 << (max(length, 2).bit_length() - 1))
             groups.append(SeriesGroup(name, channels=per_file * len(cols), sample_rate=rate,
                                       source_rate=rate, length=max(length, n_fft), n_fft=n_fft,
-                                      hop=n_fft // 2, n_mels=min(64, n_fft // 4),
+                                      hop=n_fft // 2, n_mels=_n_mels(rate, n_fft),
                                       inputs=tuple(cols)))
         else:
-            raise DataError(f"column {cols[0]!r}: {path}: unknown file type {ext!r}")
+            raise DataError(f"column {cols[0]!r}: {path}: unknown file type {ext!r}; if "
+                            f"{cols[0]!r} is metadata, not an input, pass "
+                            f"ignore_columns=({cols[0]!r},)")
     return groups
 
 
-def _group_split(keys, labels, val_fraction, test_fraction, seed):
-    """Whole groups (or, without groups, observations stratified by label) to splits."""
-    rng = np.random.default_rng(seed)
-    n = len(labels)
+def _stratified(labels, val_fraction, test_fraction, rng):
+    """Rows of each class to test, val and train by the fractions (rounded per class)."""
     splits = {"train": [], "val": [], "test": []}
+    for y in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == y))
+        n_test = int(round(test_fraction * len(idx)))
+        n_val = int(round(val_fraction * len(idx)))
+        splits["test"] += idx[:n_test].tolist()
+        splits["val"] += idx[n_test:n_test + n_val].tolist()
+        splits["train"] += idx[n_test + n_val:].tolist()
+    return splits
+
+
+def _group_split(keys, labels, val_fraction, test_fraction, seed, where="the manifest"):
+    """Whole groups (or, without groups, observations stratified by label) to splits.
+
+    With too few distinct groups for a group of its own in every non-empty split (val
+    and test when their fractions are > 0, plus train), rows are split stratified by
+    label instead, with a warning; then val and test get at least one row each (taken
+    from the biggest class's training rows), or a ``DataError`` says it cannot be done.
+    """
+    rng = np.random.default_rng(seed)
     if keys is None:
-        for y in np.unique(labels):
-            idx = rng.permutation(np.flatnonzero(labels == y))
-            n_test = int(round(test_fraction * len(idx)))
-            n_val = int(round(val_fraction * len(idx)))
-            splits["test"] += idx[:n_test].tolist()
-            splits["val"] += idx[n_test:n_test + n_val].tolist()
-            splits["train"] += idx[n_test + n_val:].tolist()
+        splits = _stratified(labels, val_fraction, test_fraction, rng)
     else:
         unique = rng.permutation(np.unique(keys))
-        n_test = max(1, int(round(test_fraction * len(unique)))) if len(unique) > 2 else 0
-        n_val = max(1, int(round(val_fraction * len(unique)))) if len(unique) > 2 else 0
-        part = {k: ("test" if i < n_test else "val" if i < n_test + n_val else "train")
-                for i, k in enumerate(unique)}
-        for i in range(n):
-            splits[part[keys[i]]].append(i)
+        needed = 1 + (val_fraction > 0) + (test_fraction > 0)
+        if len(unique) >= needed:
+            n_test = max(1, int(round(test_fraction * len(unique)))) if test_fraction > 0 else 0
+            n_val = max(1, int(round(val_fraction * len(unique)))) if val_fraction > 0 else 0
+            n_val = min(n_val, len(unique) - n_test - 1)  # leave a group to train on
+            part = {k: ("test" if i < n_test else "val" if i < n_test + n_val else "train")
+                    for i, k in enumerate(unique)}
+            splits = {"train": [], "val": [], "test": []}
+            for i, k in enumerate(keys):
+                splits[part[k]].append(i)
+        else:
+            warnings.warn(
+                f"{where}: the 'group' column has {len(unique)} distinct value(s), too few "
+                f"for group-aware splits (validation and test need a group each, plus one "
+                "to train on); splitting the rows stratified by label instead, so rows of "
+                "one group can be on several sides. Add groups or a 'split' column to keep "
+                "them apart.", UserWarning, stacklevel=3)
+            splits = _stratified(labels, val_fraction, test_fraction, rng)
+            for name, fraction in (("test", test_fraction), ("val", val_fraction)):
+                if fraction <= 0 or splits[name]:
+                    continue
+                train = np.asarray(splits["train"], dtype=np.int64)
+                counts = np.bincount(labels[train]) if len(train) else np.zeros(1, int)
+                if counts.max() < 2:
+                    raise DataError(f"{where}: {len(labels)} row(s) are too few for a {name} "
+                                    f"split (and the 'group' column has only {len(unique)} "
+                                    f"value(s)); add rows or a 'split' column, or pass "
+                                    f"{name}_fraction=0")
+                pick = int(rng.choice(train[labels[train] == counts.argmax()]))
+                splits["train"].remove(pick)
+                splits[name].append(pick)
     return {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in splits.items()}
 
 
 def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None,
              image_size=(224, 224), val_fraction=0.1, test_fraction=0.2, seed=0,
-             validate=True, skip_bad=False) -> Loaded:
+             ignore_columns=(), validate=True, skip_bad=False) -> Loaded:
     """Load observations listed in a CSV file.
 
     Columns: ``label`` (class name) and one column per input file (paths relative to
     ``root``); optional ``id`` (used in messages; default the row number), ``group`` (a key
     kept on one side of every split, e.g. a subject or a machine) and ``split``
-    (``train``/``val``/``test``: used as is when present).
+    (``train``/``val``/``test``: used as is when present). Any other column is an input,
+    unless named in ``ignore_columns``. The file is read as UTF-8, with or without the
+    byte-order mark that Excel writes.
 
     Parameters
     ----------
@@ -95,9 +186,12 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     groups : list of ImageGroup / SeriesGroup or None, default None
         The groups, whose ``inputs`` name their columns in channel order. ``None`` infers
         them: columns ``name`` or ``name.part`` form the group ``name`` (e.g. ``spec.x``,
-        ``spec.y``); its kind and channels come from the first row's file (images sized
-        ``image_size``; series at the WAV's rate or ``sample_rate``, as long as the first
-        row's, with ``n_fft`` up to 1024, hop ``n_fft/2``, 64 mels).
+        ``spec.y``); its kind comes from the first row's file. Images: sized
+        ``image_size``, 3 channels per input (gray files are replicated, RGBA loses its
+        alpha) unless every row's image is gray, then 1. Series: from the first row whose
+        file exists, at the WAV's rate or ``sample_rate``, as long as that file, with ``n_fft``
+        up to 1024, hop ``n_fft/2`` and ``min(64, n_fft // 8)`` mels (at least 8; fewer
+        if a mel filter would be empty).
     classes : list of str or None, default None
         Class names in index order; ``None``: the sorted distinct labels. A label outside
         ``classes`` is an error that names the row.
@@ -107,9 +201,17 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         Image size when groups are inferred.
     val_fraction, test_fraction : float, default 0.1, 0.2
         Without a ``split`` column: the fractions of ``group`` values (or, without a
-        ``group`` column, of each class's rows) put into validation and test.
+        ``group`` column, of each class's rows) put into validation and test. A
+        fraction > 0 gives that split at least one group. When the ``group`` column has
+        too few distinct values for that (e.g. 2 with both fractions > 0), the rows are
+        split stratified by label instead, with a warning, and validation and test get
+        at least one row each (a ``DataError`` when there are too few rows even for that).
     seed : int, default 0
         Fixes that split.
+    ignore_columns : tuple of str, default ()
+        Metadata columns that are not inputs (e.g. ``("notes", "date")``); they are left
+        out of the inferred groups and not checked. A column outside ``ignore_columns``
+        whose values are not files of a known type is an error that suggests it.
     validate, skip_bad
         Check every file now; leave bad rows out instead of raising.
 
@@ -121,13 +223,17 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     root = Path(root) if root is not None else csv_path.parent
     if not csv_path.is_file():
         raise DataError(f"{csv_path}: manifest not found")
-    with open(csv_path, newline="") as f:
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         body = [(line, r) for line, r in enumerate(reader, start=2) if any(c.strip() for c in r)]
     if "label" not in header:
         raise DataError(f"{csv_path}: no 'label' column in the header {header}")
-    file_cols = [c for c in header if c not in RESERVED]
+    ignore_columns = tuple(ignore_columns)
+    absent = [c for c in ignore_columns if c not in header]
+    if absent:
+        raise DataError(f"{csv_path}: ignore_columns {absent} are not in the header {header}")
+    file_cols = [c for c in header if c not in RESERVED and c not in ignore_columns]
     if groups is not None:
         wanted = [c for g in groups for c in (g.inputs or (g.name,))]
         absent = [c for c in wanted if c not in header]
@@ -147,6 +253,8 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
             problem = f"{len(cells)} fields; the header has {len(header)}"
         elif missing:
             problem = f"missing value(s) for column(s) {missing}"
+            if groups is None and missing != ["label"]:
+                problem += " (metadata columns that are not inputs go in ignore_columns)"
         elif classes is not None and row["label"] not in classes:
             problem = f"label {row['label']!r} is not one of the classes {list(classes)}"
         if problem:
@@ -160,7 +268,8 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         raise DataError(f"{csv_path}: no usable rows")
 
     if groups is None:
-        groups = _infer_groups(file_cols, records[0][1], root, sample_rate, image_size)
+        groups = _infer_groups(file_cols, [r for _, r in records], root, sample_rate,
+                               image_size)
     classes = list(classes) if classes is not None else sorted({r["label"] for _, r in records})
     inputs = {g.name: [tuple(str(root / r[c]) for c in (g.inputs or (g.name,)))
                        for _, r in records] for g in groups}
@@ -178,6 +287,6 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         splits = {s: np.flatnonzero(names == s) for s in ("train", "val", "test")}
     else:
         splits = _group_split(source.split_keys, source.labels, val_fraction, test_fraction,
-                              seed)
+                              seed, where=str(csv_path))
     loaded = Loaded(source, list(groups), splits)
     return validate_loaded(loaded, skip_bad=skip_bad) if validate else loaded
