@@ -38,6 +38,15 @@ class DataError(ValueError):
         self.problems = list(problems)
 
 
+def reject(where, problem, skipped, skip_bad):
+    """A bad observation found while listing the data: raise a :class:`DataError` naming
+    ``where`` (file or row) and ``problem``, or, with ``skip_bad``, record it in
+    ``skipped`` (the loader's ``Source.skipped``) and let the caller go on."""
+    if not skip_bad:
+        raise DataError(f"{where}: {problem}", [(str(where), problem)])
+    skipped.append((str(where), problem))
+
+
 def slot_channels(group, n_inputs: int) -> int:
     """Channels each input of a group contributes (``group.channels / n_inputs``)."""
     if n_inputs < 1 or group.channels % n_inputs:

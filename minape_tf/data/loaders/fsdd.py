@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from minape_tf.data.source import Loaded, Source
-from minape_tf.data.validate import DataError, validate_loaded
+from minape_tf.data.validate import DataError, reject, validate_loaded
 from minape_tf.groups import SeriesGroup
 
 FSDD_RATE = 8000
@@ -33,10 +33,8 @@ def scan(root, skip_bad=False):
             continue
         m = _NAME.match(name)
         if not m:
-            reason = "file name does not match {digit}_{speaker}_{index}.wav"
-            if not skip_bad:
-                raise DataError(f"{folder / name}: {reason}")
-            skipped.append((str(folder / name), reason))
+            reject(folder / name, "file name does not match {digit}_{speaker}_{index}.wav",
+                   skipped, skip_bad)
             continue
         rows.append((str(folder / name), int(m.group(1)), m.group(2), int(m.group(3))))
     rows.sort(key=lambda r: (r[2], r[1], r[3]))

@@ -10,7 +10,7 @@ import numpy as np
 
 from minape_tf.data import decode
 from minape_tf.data.source import Loaded, Source
-from minape_tf.data.validate import DataError, validate_loaded
+from minape_tf.data.validate import DataError, reject, validate_loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 RESERVED = ("label", "group", "split", "id")
@@ -258,10 +258,7 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         elif classes is not None and row["label"] not in classes:
             problem = f"label {row['label']!r} is not one of the classes {list(classes)}"
         if problem:
-            where = f"{csv_path}, line {line}"
-            if not skip_bad:
-                raise DataError(f"{where}: {problem}")
-            skipped.append((where, problem))
+            reject(f"{csv_path}, line {line}", problem, skipped, skip_bad)
             continue
         records.append((line, row))
     if not records:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from minape_tf.data.source import Loaded, Source
-from minape_tf.data.validate import DataError, validate_loaded
+from minape_tf.data.validate import DataError, reject, validate_loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 SPLITS = ("train", "val", "test")
@@ -138,10 +138,8 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
                                                       (".png", ".jpg"))
             missing = [k for k, v in files.items() if v is None]
             if missing:
-                reason = f"no file for input(s) {missing}"
-                if not skip_bad:
-                    raise DataError(f"{where}: {reason} under {data_dir}")
-                skipped.append((where, reason))
+                reject(where, f"no file for input(s) {missing} under {data_dir}", skipped,
+                       skip_bad)
                 continue
             splits[split].append(len(ids))
             inputs["tool"].append((str(files["tool"]),))
