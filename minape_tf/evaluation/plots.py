@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minape_tf.evaluation.metrics import binary_auc, roc_curve  # noqa: E402
+from minape_tf.training.history import read_history  # noqa: E402
 
 
 def plot_roc(y_true, probabilities, classes, path):
@@ -52,30 +50,20 @@ def plot_confusion(matrix, classes, path):
 def plot_history(history_csv, path) -> bool:
     """Loss and accuracy per epoch (training and validation) from a run's ``history.csv``;
     returns False (and writes nothing) when there is no history."""
-    if not os.path.exists(history_csv):
-        return False
-    with open(history_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_history(history_csv)
     if not rows:
         return False
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    epochs = [r["epoch"] + 1 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
-            values = [_float(r.get(key)) for r in rows]
+            values = [r.get(key) for r in rows]
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=key)
         ax.set(xlabel="epoch", title=metric)
         ax.legend(fontsize="small")
     _save(fig, path)
     return True
-
-
-def _float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _save(fig, path):

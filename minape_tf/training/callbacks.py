@@ -19,6 +19,8 @@ import os
 import keras
 import numpy as np
 
+from minape_tf.training.history import read_history
+
 
 class RunMonitor(keras.callbacks.Callback):
     """History CSV, best-validation weights and early stopping, resumable.
@@ -64,11 +66,11 @@ class RunMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         start = restored_epoch(self.backup_dir) if self.backup_dir else 0
-        rows = _read_rows(self.history_path) if start else []
-        self.rows = [_parse_row(row) for row in rows if int(row["epoch"]) < start]
+        rows = read_history(self.history_path) if start else []
+        self.rows = [row for row in rows if row["epoch"] < start]
         self._write()
         for row in self.rows:                 # replay the state of the finished epochs
-            self._update(int(row["epoch"]), _number(row.get(self.monitor)), save=False)
+            self._update(row["epoch"], row.get(self.monitor), save=False)
 
     def _update(self, epoch, value, save=True):
         if self._improves(value):
@@ -168,23 +170,3 @@ def _learning_rate(model):
         return float(keras.ops.convert_to_numpy(lr))
     except Exception:  # a schedule: evaluate it at the current step
         return float(keras.ops.convert_to_numpy(lr(optimizer.iterations)))
-
-
-def _parse_row(row):
-    parsed = {key: _number(value) for key, value in row.items()}
-    parsed["epoch"] = int(row["epoch"])
-    return parsed
-
-
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _read_rows(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
