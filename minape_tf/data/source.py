@@ -64,11 +64,14 @@ class Source:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index) -> "Source":
-        """The observations at ``index`` (array of ints), in that order."""
+    def subset(self, index, groups=None) -> "Source":
+        """The observations at ``index`` (array of ints), in that order; with ``groups``
+        (group specs), only those groups' inputs."""
         index = np.asarray(index, dtype=np.int64)
+        names = None if groups is None else {g.name for g in groups}
         return Source(
-            inputs={g: [items[i] for i in index] for g, items in self.inputs.items()},
+            inputs={g: [items[i] for i in index] for g, items in self.inputs.items()
+                    if names is None or g in names},
             labels=self.labels[index],
             classes=list(self.classes),
             ids=[self.ids[i] for i in index],

@@ -125,7 +125,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     """
     from minape_tf.data.pipeline import make_dataset
     from minape_tf.groups import group_from_config
-    from minape_tf.training.datasets import load_dataset, subset
+    from minape_tf.training.datasets import load_dataset
 
     if split not in SPLITS:
         raise ValueError(f"--split {split!r}; expected one of {SPLITS}")
@@ -153,7 +153,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     if len(index) == 0:
         raise ValueError(f"no observations in split {split!r}"
                          + (f" matching {match!r}" if match else ""))
-    part = subset(source, index, groups)
+    part = source.subset(index, groups)
     features = not info["model_kwargs"].get("features_in_model", False)
     data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
                         cache=False, augment=False, features=features)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from minape_tf.data.source import Loaded
 
 
@@ -137,12 +135,3 @@ def modality_code(groups) -> str:
     each group's ``data_modality``, so spectrogram images count as time series."""
     kinds = {g.data_modality for g in groups}
     return "m" if len(kinds) > 1 else ("i" if kinds == {"image"} else "t")
-
-
-def subset(source, index, groups=None):
-    """``source.subset(index)``, keeping only the inputs of ``groups`` when given."""
-    part = source.subset(np.asarray(index, np.int64))
-    if groups is not None:
-        names = {g.name for g in groups}
-        part.inputs = {k: v for k, v in part.inputs.items() if k in names}
-    return part

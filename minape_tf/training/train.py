@@ -37,7 +37,7 @@ import tensorflow as tf
 from minape_tf.training.batchnorm import BatchNormReestimation, reestimate_batchnorm
 from minape_tf.training.callbacks import RunMonitor, SeedStateBackup, restored_epoch
 from minape_tf.training.config import TrainConfig, save_config
-from minape_tf.training.datasets import load_dataset, modality_code, select_groups, subset
+from minape_tf.training.datasets import load_dataset, modality_code, select_groups
 from minape_tf.training.mixing import mix_batch
 from minape_tf.training.precision import resolve_jit, resolve_precision
 from minape_tf.training.schedule import WarmupCosine
@@ -302,7 +302,7 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
     if evaluate and len(splits.get("test", [])):
         from minape_tf.evaluation.evaluate import evaluate_model
 
-        test_ds = _eval_dataset(subset(source, splits["test"], groups), groups, config,
+        test_ds = _eval_dataset(source.subset(splits["test"], groups), groups, config,
                                 len(classes), features)
         metrics = evaluate_model(
             final, test_ds, classes, out_dir=out_dir, model_path=paths["model"],
@@ -344,9 +344,9 @@ def split_sources(loaded, groups, dataset="data"):
     """The training and validation ``Source`` s of ``loaded`` for ``groups``; the validation
     one is ``None`` when its split is empty. An empty training split is an error."""
     splits = loaded.splits
-    train_src = subset(loaded.source, splits["train"], groups)
+    train_src = loaded.source.subset(splits["train"], groups)
     val_index = splits.get("val", [])
-    val_src = subset(loaded.source, val_index, groups) if len(val_index) else None
+    val_src = loaded.source.subset(val_index, groups) if len(val_index) else None
     if len(train_src) == 0:
         raise ValueError(f"{dataset}: the training split is empty")
     return train_src, val_src
