@@ -1,0 +1,92 @@
+"""What every baseline shares: checking the groups, making the inputs, the classifier.
+
+Baselines take the ``groups`` and ``num_classes`` that :func:`minape_tf.build_minape` takes
+and return a functional ``keras.Model`` with one input per group they read, named after
+the group, and float32 class probabilities, so that the data pipeline, training,
+evaluation and export treat them as they treat Minape.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.model import _check_arguments, _check_patch_fits, _series_features
+
+#: Which groups a single-modality baseline reads.
+READS = {
+    # photos (an ImageGroup whose data is images, not rendered spectrograms)
+    "image": lambda g: isinstance(g, ImageGroup) and g.data_modality == "image",
+    # raw series (a SeriesGroup; rendered spectrogram images cannot be read as a signal)
+    "raw series": lambda g: isinstance(g, SeriesGroup),
+}
+
+
+def check_groups(groups, num_classes) -> list:
+    """``groups`` as a list, after Minape's checks (non-empty, distinct names, at least
+    two classes)."""
+    return _check_arguments(groups, num_classes, fusion="concat", learner="none",
+                            backbone=None, pooling="avg", activation="gelu",
+                            sequence_length=1, dropout=0.0)
+
+
+def groups_read(groups, reads: str, model: str) -> list:
+    """The groups of ``groups`` that a single-modality ``model`` reads (see :data:`READS`);
+    a ``ValueError`` naming the groups when there are none."""
+    chosen = [g for g in groups if READS[reads](g)]
+    if not chosen:
+        found = [f"{g.name} ({type(g).__name__}, modality {g.data_modality})" for g in groups]
+        hint = ("an ImageGroup of photos (modality 'image')" if reads == "image" else
+                "a SeriesGroup (raw signals: rendered spectrogram images are not signals)")
+        raise ValueError(f"{model} reads {reads} groups only, and none of the groups "
+                         f"{found} is one; give it {hint}, or choose a multimodal model")
+    return chosen
+
+
+def group_input(group, features_in_model=False):
+    """``(input, tensor)``: the model input of ``group`` and what the pathway reads: the
+    input itself, or for a series group with ``features_in_model`` its log-Mel
+    spectrograms computed in the model (as in :func:`minape_tf.build_minape`)."""
+    x = keras.Input(group.input_shape(features_in_model), name=group.name)
+    if features_in_model and isinstance(group, SeriesGroup):
+        return x, _series_features(group)(x)
+    return x, x
+
+
+def check_patch(group, patch_size):
+    """A ``ValueError`` naming the group when one ``patch_size`` patch does not fit."""
+    _check_patch_fits(group, patch_size)
+
+
+def check_positive(**values):
+    """A ``ValueError`` naming the first argument that is not a positive integer."""
+    for name, value in values.items():
+        items = value if isinstance(value, (tuple, list)) else [value]
+        if not items or any(not isinstance(v, int) or isinstance(v, bool) or v < 1
+                            for v in items):
+            raise ValueError(f"{name}={value!r}: expected positive integer(s)")
+
+
+def check_rate(**values):
+    """A ``ValueError`` naming the first rate outside [0, 1)."""
+    for name, value in values.items():
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name}={value!r}: expected 0 <= {name} < 1")
+
+
+def classify(features, num_classes, inputs, name, dropout=0.0):
+    """Concatenate the pathways' vectors, optional dropout, ``Dense`` and a float32
+    softmax; the functional model from ``inputs``."""
+    x = features[0] if len(features) == 1 else keras.layers.Concatenate(name="concat")(
+        features)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(num_classes, name="classifier")(x)
+    return softmax_model(inputs, logits, name)
+
+
+def softmax_model(inputs, logits, name):
+    """The model from ``inputs`` to ``softmax(logits)`` in float32 (also under mixed
+    precision, as Minape's)."""
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return keras.Model(inputs, probabilities, name=name)

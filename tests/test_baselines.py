@@ -1,0 +1,210 @@
+"""The paper's baselines: Minape's interface, training, saving, and their defining parts.
+
+Model tests use tiny groups and widths so that each takes seconds; they run under every
+backend (CI runs them again with ``KERAS_BACKEND=jax``).
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
+from minape_tf.baselines import (BASELINES, Embracement, LocalitySelfAttention,
+                                 MultiplicativeCombination, build_model, build_vit,
+                                 groups_read_by, reads_raw_series)
+from minape_tf.baselines.mulmix import mixtures
+from minape_tf.baselines.slvit import ShiftedPatchTokenization
+from minape_tf.baselines.tcn import stem_stride
+from minape_tf.baselines.vit import patches
+
+pytestmark = pytest.mark.backend
+
+IMAGE = ImageGroup("tool", channels=3, size=(16, 16))
+SPEC_IMAGE = ImageGroup("spec", channels=2, size=(16, 16), modality="series")
+SERIES = SeriesGroup("force", channels=2, sample_rate=8000, length=1024, n_fft=128, hop=64,
+                     n_mels=16)
+SMALL_VIT = dict(patch_size=4, projection_dim=8, num_heads=2, transformer_layers=1,
+                 transformer_units=(16, 8), mlp_head_units=(16,))
+SMALL = {
+    "minape": dict(width=8, depth=1, patch_size=4, kernel_size=3),
+    "vit": SMALL_VIT,
+    "sl-vit": SMALL_VIT,
+    "tcn": dict(filters=4, levels=2, kernel_size=3, steps=64),
+    "efficientnetv2-m": dict(backbone="efficientnetv2-b0"),
+    "mulmix": dict(units=8, encoder_filters=(4, 8)),
+    "embracenet": dict(embracement_size=8, encoder_filters=(4, 8), seed=0),
+}
+MULTIMODAL = [name for name, entry in BASELINES.items() if entry.reads == "all"]
+GROUPS = {"tcn": [IMAGE, SERIES], "efficientnetv2-m": [IMAGE.replace(size=(32, 32)), SERIES]}
+
+
+def random_inputs(model, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    return {t.name.split(":")[0]: rng.uniform(size=(batch, *t.shape[1:])).astype("float32")
+            for t in model.inputs}
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
+                                  if n == "efficientnetv2-m" else n for n in BASELINES])
+def test_every_model_trains_a_step_and_survives_a_keras_round_trip(name, tmp_path):
+    groups = GROUPS.get(name, [IMAGE, SERIES])
+    model = build_model(name, groups, 3, **SMALL[name])
+    x = random_inputs(model, 4)
+    y = keras.utils.to_categorical([0, 1, 2, 1], 3)
+    before = [to_numpy(w).copy() for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy",
+                  run_eagerly=True)               # one step: tracing would cost more
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    assert any(not np.allclose(a, to_numpy(b)) for a, b in zip(before, model.trainable_weights))
+
+    out = to_numpy(model(x))
+    assert out.shape == (4, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), out, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MULTIMODAL)
+@pytest.mark.parametrize("features_in_model", [False, True])
+def test_multimodal_models_take_exactly_minapes_inputs(name, features_in_model):
+    groups = [IMAGE, SPEC_IMAGE, SERIES]
+    reference = build_minape(groups, 3, features_in_model=features_in_model, **SMALL["minape"])
+    model = build_model(name, groups, 3, features_in_model=features_in_model, **SMALL[name])
+    shapes = lambda m: {t.name.split(":")[0]: tuple(t.shape) for t in m.inputs}  # noqa: E731
+    assert shapes(model) == shapes(reference)
+    assert reads_raw_series(name, {"features_in_model": features_in_model}) == features_in_model
+    assert to_numpy(model(random_inputs(reference, 2))).shape == (2, 3)
+
+
+def test_tcn_reads_the_raw_series_groups_only():
+    model = build_model("tcn", [IMAGE, SERIES], 3, **SMALL["tcn"])
+    assert [(t.name.split(":")[0], tuple(t.shape[1:])) for t in model.inputs] == \
+        [("force", (1024, 2))]
+    assert reads_raw_series("tcn") and not reads_raw_series("vit")
+    assert groups_read_by("tcn", [IMAGE, SERIES]) == [SERIES]
+    # the stem shortens 1024 samples to 64 steps; without it every sample is a step
+    assert stem_stride(1024, 64) == 16 and stem_stride(1000, 64) == 16
+    assert stem_stride(1024, None) == 1 and stem_stride(10, 64) == 1
+    full = build_model("tcn", [SERIES], 3, **{**SMALL["tcn"], "steps": None})
+    assert full.get_layer("force_block_0_conv_1").output.shape[1] == 1024
+
+
+def test_tcn_is_causal_and_classifies_the_last_step():
+    model = build_model("tcn", [SERIES], 3, filters=4, levels=2, kernel_size=3, steps=None)
+    features = keras.Model(model.inputs, model.get_layer("force_block_1_relu").output)
+    x = random_inputs(model, 1)
+    changed = {"force": x["force"].copy()}
+    changed["force"][:, 600:] += 1.0             # the future of step 599
+    a, b = to_numpy(features(x)), to_numpy(features(changed))
+    np.testing.assert_allclose(a[:, :600], b[:, :600], atol=1e-6)
+    assert not np.allclose(a[:, 600:], b[:, 600:])
+
+
+@pytest.mark.parametrize("name, groups, needs", [
+    ("tcn", [IMAGE, SPEC_IMAGE], "raw series"),
+    ("efficientnetv2-m", [SERIES, SPEC_IMAGE], "image"),
+])
+def test_single_modality_models_say_what_they_lack(name, groups, needs):
+    with pytest.raises(ValueError, match=f"reads {needs} groups only.*spec"):
+        build_model(name, groups, 3, **SMALL[name])
+
+
+def test_unknown_model_or_argument_is_named():
+    with pytest.raises(ValueError, match="'resnet' is not known.*'vit'"):
+        build_model("resnet", [IMAGE], 3)
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['width'\].*patch_size"):
+        build_model("vit", [IMAGE], 3, width=8)
+    with pytest.raises(ValueError, match="patch_size=32 for image group 'tool'"):
+        build_model("sl-vit", [IMAGE], 3, patch_size=32)
+    with pytest.raises(ValueError, match="transformer_units"):
+        build_model("vit", [IMAGE], 3, **{**SMALL_VIT, "transformer_units": (16,)})
+    with pytest.raises(ValueError, match="modality_dropout=1.0"):
+        build_model("embracenet", [IMAGE], 3, modality_dropout=1.0)
+
+
+def test_patches_are_row_major_flattened_tiles():
+    x = np.arange(2 * 5 * 6 * 2, dtype="float32").reshape(2, 5, 6, 2)
+    got = to_numpy(patches(keras.ops.convert_to_tensor(x), 2))
+    assert got.shape == (2, 6, 8)                  # 2 x 3 tiles; the 5th row is dropped
+    np.testing.assert_array_equal(got[1, 4], x[1, 2:4, 2:4, :].reshape(-1))
+
+
+def test_shifted_patch_tokenization_stacks_diagonal_shifts():
+    layer = ShiftedPatchTokenization(2, 4)
+    x = keras.ops.convert_to_tensor(np.arange(16, dtype="float32").reshape(1, 4, 4, 1))
+    down_right = to_numpy(layer.shift(x, 1, 1))[0, :, :, 0]
+    np.testing.assert_array_equal(down_right[1:, 1:], np.arange(16).reshape(4, 4)[:3, :3])
+    assert not down_right[0].any() and not down_right[:, 0].any()
+    assert tuple(layer(x).shape) == (1, 4, 4)
+    assert layer.projection.kernel.shape == (2 * 2 * 5, 4)    # the input and 4 shifts
+
+
+def test_locality_self_attention_masks_the_diagonal():
+    layer = LocalitySelfAttention(num_heads=2, key_dim=4)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 2, 6)).astype("float32")
+    out = to_numpy(layer(x))
+    # With two tokens and the diagonal masked, each attends only to the other: its
+    # output is the other token's value, projected, whatever its own value is.
+    swapped = to_numpy(layer(x[:, ::-1]))
+    np.testing.assert_allclose(out[:, ::-1], swapped, atol=1e-5)
+    value = to_numpy(layer.out(layer.value(x)))
+    np.testing.assert_allclose(out[0, 0], value[0, 1], atol=1e-5)
+    assert math.isclose(float(to_numpy(layer.temperature)), 2.0)
+    reference = keras.layers.MultiHeadAttention(2, 4)
+    reference(x, x)
+    assert layer.count_params() == reference.count_params() + 1
+
+
+def test_multiplicative_combination_follows_liu_et_al():
+    rng = np.random.default_rng(1)
+    logits = [rng.normal(size=(5, 3)).astype("float32") for _ in range(3)]
+    got = to_numpy(MultiplicativeCombination()(logits))
+    p = [np.exp(l) / np.exp(l).sum(-1, keepdims=True) for l in logits]
+    expected = sum(np.sqrt(np.prod([1 - p[i] for i in range(3) if i != j], axis=0))
+                   * np.log(p[j]) for j in range(3))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    single = to_numpy(MultiplicativeCombination()(logits[:1]))
+    np.testing.assert_allclose(single, np.log(p[0]), rtol=1e-4)
+    assert mixtures(3) == [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]
+
+
+def test_embracement_picks_one_modality_per_feature_in_training():
+    zeros, ones = np.zeros((64, 32), "float32"), np.ones((64, 32), "float32")
+    layer = Embracement(modality_dropout=0.0, seed=1)
+    np.testing.assert_allclose(to_numpy(layer([zeros, ones])), 0.5)       # inference
+    drawn = to_numpy(layer([zeros, ones], training=True))
+    assert set(np.unique(drawn)) == {0.0, 1.0}
+    assert 0.4 < drawn.mean() < 0.6                                      # uniform choice
+    # modality dropout removes whole modalities of an example, never all of them
+    dropped = to_numpy(Embracement(modality_dropout=0.9, seed=2)([zeros, ones], training=True))
+    per_example = dropped.mean(axis=1)
+    assert set(np.unique(dropped)) == {0.0, 1.0}
+    assert np.mean((per_example == 0) | (per_example == 1)) > 0.7
+
+
+@pytest.mark.slow
+def test_paper_configurations_match_table_3():
+    """ViT at keras-io's widths on 256x256 inputs with 16x16 patches has Table 3's 36.3M per
+    pathway (72.8M for two); Minape (m) has under 1/20 of it (the paper: 1/80)."""
+    groups = [ImageGroup("tool", channels=3, size=(256, 256)),
+              ImageGroup("spec", channels=9, size=(256, 256), modality="series")]
+    vit = build_vit(groups[:1], 3)
+    blocks = 8 * (3 * (64 * 256 + 256) + 256 * 64 + 64 + 2 * 128 + 64 * 128 + 128 + 128 * 64
+                  + 64)
+    pathway = 768 * 64 + 64 + 256 * 64 + blocks + 128 + 16384 * 2048 + 2048 + 2048 * 1024 + 1024
+    assert vit.count_params() == pathway + 1024 * 3 + 3
+    assert round(pathway / 1e6, 1) == 36.4
+    vit_m = build_model("vit", groups, 3)
+    minape_m = build_model("minape", groups, 3, **presets["mudestreda"])
+    assert round(vit_m.count_params() / 1e6, 1) == 72.9
+    assert minape_m.count_params() * 20 <= vit_m.count_params()
