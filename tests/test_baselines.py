@@ -1,7 +1,8 @@
 """The paper's baselines: Minape's interface, training, saving, and their defining parts.
 
 Model tests use tiny groups and widths so that each takes seconds; they run under every
-backend (CI runs them again with ``KERAS_BACKEND=jax``).
+backend (CI runs them again with ``KERAS_BACKEND=jax``). The benchmark's tests (TensorFlow)
+check its parts, not its numbers.
 """
 
 import math
@@ -18,8 +19,6 @@ from minape_tf.baselines.mulmix import mixtures
 from minape_tf.baselines.slvit import ShiftedPatchTokenization
 from minape_tf.baselines.tcn import stem_stride
 from minape_tf.baselines.vit import patches
-
-pytestmark = pytest.mark.backend
 
 IMAGE = ImageGroup("tool", channels=3, size=(16, 16))
 SPEC_IMAGE = ImageGroup("spec", channels=2, size=(16, 16), modality="series")
@@ -50,6 +49,7 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
                                   if n == "efficientnetv2-m" else n for n in BASELINES])
 def test_every_model_trains_a_step_and_survives_a_keras_round_trip(name, tmp_path):
@@ -73,6 +73,7 @@ def test_every_model_trains_a_step_and_survives_a_keras_round_trip(name, tmp_pat
     np.testing.assert_allclose(to_numpy(loaded(x)), out, atol=1e-6)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("name", MULTIMODAL)
 @pytest.mark.parametrize("features_in_model", [False, True])
 def test_multimodal_models_take_exactly_minapes_inputs(name, features_in_model):
@@ -85,6 +86,7 @@ def test_multimodal_models_take_exactly_minapes_inputs(name, features_in_model):
     assert to_numpy(model(random_inputs(reference, 2))).shape == (2, 3)
 
 
+@pytest.mark.backend
 def test_tcn_reads_the_raw_series_groups_only():
     model = build_model("tcn", [IMAGE, SERIES], 3, **SMALL["tcn"])
     assert [(t.name.split(":")[0], tuple(t.shape[1:])) for t in model.inputs] == \
@@ -98,6 +100,7 @@ def test_tcn_reads_the_raw_series_groups_only():
     assert full.get_layer("force_block_0_conv_1").output.shape[1] == 1024
 
 
+@pytest.mark.backend
 def test_tcn_is_causal_and_classifies_the_last_step():
     model = build_model("tcn", [SERIES], 3, filters=4, levels=2, kernel_size=3, steps=None)
     features = keras.Model(model.inputs, model.get_layer("force_block_1_relu").output)
@@ -109,6 +112,7 @@ def test_tcn_is_causal_and_classifies_the_last_step():
     assert not np.allclose(a[:, 600:], b[:, 600:])
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("name, groups, needs", [
     ("tcn", [IMAGE, SPEC_IMAGE], "raw series"),
     ("efficientnetv2-m", [SERIES, SPEC_IMAGE], "image"),
@@ -118,6 +122,7 @@ def test_single_modality_models_say_what_they_lack(name, groups, needs):
         build_model(name, groups, 3, **SMALL[name])
 
 
+@pytest.mark.backend
 def test_unknown_model_or_argument_is_named():
     with pytest.raises(ValueError, match="'resnet' is not known.*'vit'"):
         build_model("resnet", [IMAGE], 3)
@@ -131,6 +136,7 @@ def test_unknown_model_or_argument_is_named():
         build_model("embracenet", [IMAGE], 3, modality_dropout=1.0)
 
 
+@pytest.mark.backend
 def test_patches_are_row_major_flattened_tiles():
     x = np.arange(2 * 5 * 6 * 2, dtype="float32").reshape(2, 5, 6, 2)
     got = to_numpy(patches(keras.ops.convert_to_tensor(x), 2))
@@ -138,6 +144,7 @@ def test_patches_are_row_major_flattened_tiles():
     np.testing.assert_array_equal(got[1, 4], x[1, 2:4, 2:4, :].reshape(-1))
 
 
+@pytest.mark.backend
 def test_shifted_patch_tokenization_stacks_diagonal_shifts():
     layer = ShiftedPatchTokenization(2, 4)
     x = keras.ops.convert_to_tensor(np.arange(16, dtype="float32").reshape(1, 4, 4, 1))
@@ -148,6 +155,7 @@ def test_shifted_patch_tokenization_stacks_diagonal_shifts():
     assert layer.projection.kernel.shape == (2 * 2 * 5, 4)    # the input and 4 shifts
 
 
+@pytest.mark.backend
 def test_locality_self_attention_masks_the_diagonal():
     layer = LocalitySelfAttention(num_heads=2, key_dim=4)
     rng = np.random.default_rng(0)
@@ -165,6 +173,7 @@ def test_locality_self_attention_masks_the_diagonal():
     assert layer.count_params() == reference.count_params() + 1
 
 
+@pytest.mark.backend
 def test_multiplicative_combination_follows_liu_et_al():
     rng = np.random.default_rng(1)
     logits = [rng.normal(size=(5, 3)).astype("float32") for _ in range(3)]
@@ -178,6 +187,7 @@ def test_multiplicative_combination_follows_liu_et_al():
     assert mixtures(3) == [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]
 
 
+@pytest.mark.backend
 def test_embracement_picks_one_modality_per_feature_in_training():
     zeros, ones = np.zeros((64, 32), "float32"), np.ones((64, 32), "float32")
     layer = Embracement(modality_dropout=0.0, seed=1)
@@ -192,6 +202,7 @@ def test_embracement_picks_one_modality_per_feature_in_training():
     assert np.mean((per_example == 0) | (per_example == 1)) > 0.7
 
 
+@pytest.mark.backend
 @pytest.mark.slow
 def test_paper_configurations_match_table_3():
     """ViT at keras-io's widths on 256x256 inputs with 16x16 patches has Table 3's 36.3M per
@@ -208,3 +219,44 @@ def test_paper_configurations_match_table_3():
     minape_m = build_model("minape", groups, 3, **presets["mudestreda"])
     assert round(vit_m.count_params() / 1e6, 1) == 72.9
     assert minape_m.count_params() * 20 <= vit_m.count_params()
+
+
+def test_bench_arguments_always_include_minape_and_parse_builder_arguments():
+    from minape_tf.evaluation.bench_models import model_kwargs, parse_args
+
+    args = parse_args(["--models", "vit,tcn", "--set", "vit.patch_size=8",
+                       "--set", "minape.width=64"])
+    assert args.models == ["minape", "vit", "tcn"]
+    assert model_kwargs("vit", args.overrides) == {"patch_size": 8}
+    assert model_kwargs("minape", args.overrides) == {**presets["mudestreda"], "width": 64}
+    assert model_kwargs("minape", args.overrides, dataset=True) == {"width": 64}
+    with pytest.raises(SystemExit):
+        parse_args(["--models", "resnet"])
+    with pytest.raises(SystemExit):
+        parse_args(["--set", "resnet.width=3"])
+
+
+def test_bench_times_every_model_and_batch_size():
+    from minape_tf.evaluation.bench_models import interleaved_latency, paper_groups
+
+    models = {name: build_model(name, [IMAGE, SERIES], 3, **SMALL[name])
+              for name in ("minape", "tcn")}
+    lines = []
+    latency = interleaved_latency(models, batch_sizes=(1, 4), rounds=2, warmup=1,
+                                  log=lines.append)
+    assert set(latency) == {(n, b) for n in models for b in (1, 4)}
+    assert all(v > 0 for v in latency.values()) and len(lines) == 2
+    assert [g.name for g in paper_groups("tcn")] == ["force"]
+    assert [g.name for g in paper_groups("vit")] == ["tool", "spec"]
+
+
+def test_bench_training_builds_the_named_model_then_minape_again():
+    import importlib
+
+    from minape_tf.evaluation.bench_models import training_builds
+
+    train_module = importlib.import_module("minape_tf.training.train")
+    with training_builds("tcn", {"filters": 4, "levels": 1}):
+        model = train_module._build([IMAGE, SERIES], 3, {"features_in_model": True})
+        assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
+    assert train_module._build([IMAGE], 3, SMALL["minape"]).name == "minape"
