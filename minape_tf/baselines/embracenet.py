@@ -6,9 +6,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import (check_groups, check_positive, check_rate, classify,
-                                        group_input)
-from minape_tf.baselines.encoders import ENCODER_FILTERS, conv_encoder
+from minape_tf.baselines.common import check_groups, check_positive, check_rate, classify
+from minape_tf.baselines.encoders import ENCODER_FILTERS, encode_groups
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -97,11 +96,9 @@ def build_embracenet(groups, num_classes, *, embracement_size=256, modality_drop
     groups = check_groups(groups, num_classes)
     check_positive(embracement_size=embracement_size)
     check_rate(modality_dropout=modality_dropout)
-    inputs, docked = {}, []
-    for group in groups:
-        inputs[group.name], x = group_input(group, features_in_model)
-        x = conv_encoder(x, f"{group.name}_encoder", encoder_filters)
-        docked.append(keras.layers.Dense(embracement_size, activation="relu",
-                                         name=f"{group.name}_docking")(x))
+    inputs, vectors = encode_groups(groups, features_in_model, encoder_filters)
+    docked = [keras.layers.Dense(embracement_size, activation="relu",
+                                 name=f"{group.name}_docking")(x)
+              for group, x in zip(groups, vectors)]
     embraced = Embracement(modality_dropout, seed=seed, name="embracement")(docked)
     return classify([embraced], num_classes, inputs, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from minape_tf.baselines.common import check_positive
+from minape_tf.baselines.common import check_positive, group_input
 
 ENCODER_FILTERS = (32, 64, 128, 256)
 
@@ -26,3 +26,13 @@ def conv_encoder(x, prefix, filters=ENCODER_FILTERS):
         x = keras.layers.BatchNormalization(momentum=0.9, name=f"{prefix}_bn_{i}")(x)
         x = keras.layers.Activation("relu", name=f"{prefix}_relu_{i}")(x)
     return keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool")(x)
+
+
+def encode_groups(groups, features_in_model=False, filters=ENCODER_FILTERS):
+    """``(inputs, vectors)``: one model input per group (a dict keyed by group name) and
+    its :func:`conv_encoder` vector, in the order of ``groups``."""
+    inputs, vectors = {}, []
+    for group in groups:
+        inputs[group.name], x = group_input(group, features_in_model)
+        vectors.append(conv_encoder(x, f"{group.name}_encoder", filters))
+    return inputs, vectors

@@ -9,9 +9,8 @@ import itertools
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import (check_groups, check_positive, group_input,
-                                        softmax_model)
-from minape_tf.baselines.encoders import ENCODER_FILTERS, conv_encoder
+from minape_tf.baselines.common import check_groups, check_positive, softmax_model
+from minape_tf.baselines.encoders import ENCODER_FILTERS, encode_groups
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -87,10 +86,7 @@ def build_mulmix(groups, num_classes, *, units=256, encoder_filters=ENCODER_FILT
     """
     groups = check_groups(groups, num_classes)
     check_positive(units=units)
-    inputs, vectors = {}, []
-    for group in groups:
-        inputs[group.name], x = group_input(group, features_in_model)
-        vectors.append(conv_encoder(x, f"{group.name}_encoder", encoder_filters))
+    inputs, vectors = encode_groups(groups, features_in_model, encoder_filters)
     logits = []
     for subset in mixtures(len(groups)):
         tag = "_".join(groups[i].name for i in subset)

@@ -9,12 +9,12 @@ import math
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import classify, group_input
-from minape_tf.baselines.vit import check_vit_arguments, head, patches, transformer
+from minape_tf.baselines.common import classify
+from minape_tf.baselines.vit import PatchEncoder, check_vit_arguments, patches, vit_pathways
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
-class ShiftedPatchTokenization(keras.layers.Layer):
+class ShiftedPatchTokenization(PatchEncoder):
     """SPT: the input and four copies shifted diagonally by half a patch (left-up,
     left-down, right-up, right-down; zero-filled), stacked along channels, cut into
     patches, each flattened patch layer-normalised and projected, plus a learned position
@@ -29,20 +29,13 @@ class ShiftedPatchTokenization(keras.layers.Layer):
     SHIFTS = ((-1, -1), (1, -1), (-1, 1), (1, 1))   # (rows, columns) in half patches
 
     def __init__(self, patch_size, projection_dim, **kwargs):
-        super().__init__(**kwargs)
-        self.patch_size = int(patch_size)
-        self.projection_dim = int(projection_dim)
+        super().__init__(patch_size, projection_dim, **kwargs)
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
-        self.projection = keras.layers.Dense(self.projection_dim, name="projection")
 
     def build(self, input_shape):
-        _, height, width, channels = input_shape
-        self.num_patches = (height // self.patch_size) * (width // self.patch_size)
-        flat = (None, self.num_patches, self.patch_size ** 2 * channels * 5)
-        self.norm.build(flat)
-        self.projection.build(flat)
-        self.position = self.add_weight(shape=(self.num_patches, self.projection_dim),
-                                        initializer="uniform", name="position_embedding")
+        stacked = (*input_shape[:-1], input_shape[-1] * (1 + len(self.SHIFTS)))
+        super().build(stacked)
+        self.norm.build((None, self.num_patches, self.patch_size ** 2 * stacked[-1]))
 
     def shift(self, x, rows, cols):
         """``x`` moved by ``rows`` / ``cols`` half patches (down / right when positive),
@@ -57,15 +50,6 @@ class ShiftedPatchTokenization(keras.layers.Layer):
     def call(self, x):
         x = ops.concatenate([x] + [self.shift(x, r, c) for r, c in self.SHIFTS], axis=-1)
         return self.projection(self.norm(patches(x, self.patch_size))) + self.position
-
-    def compute_output_shape(self, input_shape):
-        _, height, width, _ = input_shape
-        n = (height // self.patch_size) * (width // self.patch_size)
-        return (input_shape[0], n, self.projection_dim)
-
-    def get_config(self):
-        return {**super().get_config(), "patch_size": self.patch_size,
-                "projection_dim": self.projection_dim}
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -152,21 +136,14 @@ def build_sl_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_h
     groups = check_vit_arguments(groups, num_classes, patch_size, projection_dim, num_heads,
                                  transformer_layers, transformer_units, mlp_head_units,
                                  dropout, head_dropout)
+
     def attention(x, layer_name):
         return LocalitySelfAttention(num_heads, projection_dim, dropout=dropout,
                                      name=layer_name)(x)
 
-    inputs, vectors = {}, []
-    for group in groups:
-        inputs[group.name], x = group_input(group, features_in_model)
-        tokens = ShiftedPatchTokenization(patch_size, projection_dim,
-                                          name=f"{group.name}_patches")(x)
-        if tokens.shape[1] < 2:
-            raise ValueError(f"patch_size={patch_size} for group {group.name!r}: its input "
-                             f"{tuple(x.shape[1:3])} gives {tokens.shape[1]} patch; Locality "
-                             "Self-Attention needs at least two (a token does not attend to "
-                             "itself)")
-        x = transformer(tokens, group.name, layers=transformer_layers, attention=attention,
-                        transformer_units=transformer_units, dropout=dropout)
-        vectors.append(head(x, group.name, mlp_head_units, head_dropout))
+    inputs, vectors = vit_pathways(
+        groups, ShiftedPatchTokenization, attention, patch_size=patch_size,
+        projection_dim=projection_dim, transformer_layers=transformer_layers,
+        transformer_units=transformer_units, mlp_head_units=mlp_head_units, dropout=dropout,
+        head_dropout=head_dropout, features_in_model=features_in_model, min_tokens=2)
     return classify(vectors, num_classes, inputs, name)

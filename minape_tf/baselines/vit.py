@@ -156,15 +156,35 @@ def build_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_head
     groups = check_vit_arguments(groups, num_classes, patch_size, projection_dim, num_heads,
                                  transformer_layers, transformer_units, mlp_head_units,
                                  dropout, head_dropout)
+
     def attention(x, layer_name):
         return keras.layers.MultiHeadAttention(num_heads, projection_dim, dropout=dropout,
                                                name=layer_name)(x, x)
 
+    inputs, vectors = vit_pathways(
+        groups, PatchEncoder, attention, patch_size=patch_size, projection_dim=projection_dim,
+        transformer_layers=transformer_layers, transformer_units=transformer_units,
+        mlp_head_units=mlp_head_units, dropout=dropout, head_dropout=head_dropout,
+        features_in_model=features_in_model)
+    return classify(vectors, num_classes, inputs, name)
+
+
+def vit_pathways(groups, tokenizer, attention, *, patch_size, projection_dim,
+                 transformer_layers, transformer_units, mlp_head_units, dropout, head_dropout,
+                 features_in_model, min_tokens=1):
+    """``(inputs, vectors)``: each group's input and its pathway's vector: the tokens of
+    ``tokenizer(patch_size, projection_dim)`` (a layer), the transformer with
+    ``attention(x, name)`` as self-attention, and the head. ``min_tokens``: fewer patches
+    than this in a group is a ``ValueError``."""
     inputs, vectors = {}, []
     for group in groups:
         inputs[group.name], x = group_input(group, features_in_model)
-        tokens = PatchEncoder(patch_size, projection_dim, name=f"{group.name}_patches")(x)
+        tokens = tokenizer(patch_size, projection_dim, name=f"{group.name}_patches")(x)
+        if tokens.shape[1] < min_tokens:
+            raise ValueError(f"patch_size={patch_size} for group {group.name!r}: its input "
+                             f"{tuple(x.shape[1:3])} gives {tokens.shape[1]} patch(es); "
+                             f"this model needs at least {min_tokens}")
         x = transformer(tokens, group.name, layers=transformer_layers, attention=attention,
                         transformer_units=transformer_units, dropout=dropout)
         vectors.append(head(x, group.name, mlp_head_units, head_dropout))
-    return classify(vectors, num_classes, inputs, name)
+    return inputs, vectors
