@@ -63,13 +63,14 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
     (25-30 filters, kernel 7, dropout 0.05), with 6 levels, whose receptive field
     (``1 + 2 (kernel_size - 1)(2 ** levels - 1)`` = 757 steps) covers the whole
     shortened sequence. Bai et al. read sequences of at most a few thousand steps;
-    Mudestreda's forces have 150,000 samples, which would cost ~12 GFLOPs per observation,
-    so a learned strided ``Conv1D`` stem (kernel = stride = ``ceil(length / steps)``, no
-    overlap: a patch embedding of the signal) first cuts the signal into at most ``steps``
-    windows; ``steps=None`` reads every sample (Bai et al.'s TCN exactly). Weight
-    normalisation is left out (Keras has no such layer; training uses AdamW with gradient
-    clipping). The per-channel batch norm stands for the input standardisation Bai et al.
-    do outside the model: raw sensor units (e.g. newtons) are arbitrary.
+    Mudestreda's forces have 150,000 samples, which would cost ~13 G multiply-adds per
+    observation, so a learned strided ``Conv1D`` stem (kernel = stride =
+    ``ceil(length / steps)``, no overlap: a patch embedding of the signal) first cuts the
+    signal into at most ``steps`` windows; ``steps=None`` reads every sample (Bai et al.'s
+    TCN exactly). Weight normalisation is left out (Keras has no such layer; training uses
+    AdamW with gradient clipping). The per-channel batch norm stands for the input
+    standardisation Bai et al. do outside the model: raw sensor units (e.g. newtons) are
+    arbitrary.
 
     Parameters
     ----------
