@@ -60,6 +60,17 @@ presets = {
         groups. Resize images down before using it: every block runs at full resolution.""",
         "Table 3: Minape-dagger (m), Concat", 0.4e6, width=128, depth=5, patch_size=1,
         kernel_size=13, pooling="avg", fusion="concat", learner="none"),
+    "mudestreda-official": Preset(
+        """The authors' published checkpoint ``spec_aug_tool_opt.h5`` (hubtru/Minape): the
+        force-spectrogram pathway alone, trained on augmented Mudestreda, tool split.
+
+        Read from the file: width 128, depth 4, patch 12, kernel 12, exact GELU, global average
+        pooling, no prime learner; 311,299 parameters on the 256x256x9 spectrogram images
+        (:data:`minape_tf.official.SPEC_GROUP`). :func:`minape_tf.official.load_checkpoint`
+        builds this configuration and loads the weights. The paper reports no row for it
+        (Table 3's "Minape, t" has 0.4M parameters).""",
+        "authors' checkpoint spec_aug_tool_opt.h5", None, width=128, depth=4, patch_size=12,
+        kernel_size=12, pooling="avg", fusion="concat", learner="none", activation="gelu"),
     "minape-s": Preset(
         """Table 2, "Minape-S": patch embedding followed by EfficientNetV2-M (``weights=None``).
 
