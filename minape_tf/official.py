@@ -44,16 +44,14 @@ SPEC_GROUP = ImageGroup("spec", channels=9, size=(256, 256), inputs=("specX", "s
                         modality="series")
 """The checkpoint's input: the three force spectrogram images of an observation, 256x256x9."""
 
-_AUTHORS_SIZE = 256
-
-
 def load_checkpoint(path, group=None):
     """Load an authors' Keras 2 ``.h5`` Minape pathway into a ``build_minape`` model.
 
-    The architecture (width, depth, patch and kernel size, input shape) is read from the file
-    and checked against Minape's: ``Rescaling``, ``Conv2D(width, patch, strides=patch)``, exact
-    GELU, BN, then ``depth`` x (``DepthwiseConv2D(kernel, padding="same")``, GELU, BN, add,
-    ``Conv2D(width, 1)``, GELU, BN), global average pooling, ``Dense(classes, softmax)``.
+    The sizes (width, depth, patch and kernel size, input shape) are read from the file, the
+    rest is ``presets["mudestreda-official"]``, and the file is checked against Minape's form:
+    ``Rescaling``, ``Conv2D(width, patch, strides=patch)``, exact GELU, BN, then ``depth`` x
+    (``DepthwiseConv2D(kernel, padding="same")``, GELU, BN, add, ``Conv2D(width, 1)``, GELU,
+    BN), global average pooling, ``Dense(classes, softmax)``.
     For ``spec_aug_tool_opt.h5`` that is ``presets["mudestreda-official"]`` on
     :data:`SPEC_GROUP` (311,299 parameters).
 
@@ -87,6 +85,7 @@ def load_checkpoint(path, group=None):
     import h5py
 
     from minape_tf.model import build_minape
+    from minape_tf.presets import presets
 
     path = Path(path)
     if not path.is_file():
@@ -105,9 +104,9 @@ def load_checkpoint(path, group=None):
     if tuple(group.feature_shape) != arch["input_shape"]:
         raise ValueError(f"group={group!r}: its shape {group.feature_shape} is not the "
                          f"checkpoint's input {arch['input_shape']} ({path})")
-    model = build_minape([group], arch["num_classes"], width=arch["width"], depth=arch["depth"],
-                         patch_size=arch["patch_size"], kernel_size=arch["kernel_size"],
-                         pooling="avg", learner="none", activation="gelu",
+    sizes = {key: arch[key] for key in ("width", "depth", "patch_size", "kernel_size")}
+    model = build_minape([group], arch["num_classes"],
+                         **{**presets["mudestreda-official"], **sizes},
                          name=f"minape_{path.stem}")
     _assign(model, group.name, arch)
     return model
@@ -137,6 +136,8 @@ def _read_architecture(path, layers, weights):
                        if k == "Activation"} - {"gelu"}
     if bad_activations:
         fail(f"activations {sorted(bad_activations)}; expected only 'gelu'")
+    if configs[-1].get("activation") != "softmax":
+        fail(f"the Dense layer's activation is {configs[-1].get('activation')!r}, not softmax")
     named = [(k, weights[c["name"]]) for k, c in zip(kinds, configs) if weights[c["name"]]]
     body = [k for k, _ in named]
     depth = (len(body) - 3) // 4
@@ -147,7 +148,8 @@ def _read_architecture(path, layers, weights):
     patch = named[0][1]["kernel"]
     dense = named[-1][1]["kernel"]
     return dict(
-        input_shape=tuple(configs[0]["batch_input_shape"][1:]),
+        input_shape=tuple((configs[0].get("batch_input_shape")
+                           or configs[0].get("batch_shape"))[1:]),
         scale=float(configs[1]["scale"]), offset=float(configs[1]["offset"]),
         width=patch.shape[-1], patch_size=patch.shape[0], depth=depth,
         kernel_size=named[2][1]["depthwise_kernel"].shape[0] if depth else 1,
@@ -238,7 +240,7 @@ def authors_stack(images):
     return images.reshape(count // 3, height, width, 3 * channels)
 
 
-def authors_spec_images(paths_x, paths_y, paths_z, size=_AUTHORS_SIZE):
+def authors_spec_images(paths_x, paths_y, paths_z, size=SPEC_GROUP.size[0]):
     """The authors' ``read_specs``: spectrogram PNGs to the ``(N, S, S, 9)`` tensor they fed.
 
     OpenCV-style BGR ``uint8``, :func:`opencv_cubic_resize` to ``size`` x ``size``, all images
