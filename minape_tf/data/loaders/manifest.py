@@ -184,9 +184,9 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     Columns: ``label`` (class name) and one column per input file (paths relative to
     ``root``); optional ``id`` (used in messages; default the row number), ``group`` (a key
     kept on one side of every split, e.g. a subject or a machine; also the device whose
-    history ``sequence_length`` follows), ``order`` (a number: within a group, larger is
-    later; needed for histories) and ``split`` (``train``/``val``/``test``: used as is when
-    present). Any other column is an input,
+    history ``sequence_length`` follows), ``order`` (a number: within a group, or the whole
+    file without one, larger is later; needed for histories) and ``split``
+    (``train``/``val``/``test``: used as is when present). Any other column is an input,
     unless named in ``ignore_columns``. The file is read as UTF-8, with or without the
     byte-order mark that Excel writes.
 
