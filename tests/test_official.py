@@ -108,10 +108,14 @@ def test_opencv_cubic_resize_follows_keys_cubic():
     w.append(1 - sum(w))
     expected = np.clip(np.rint(np.dot(w, [10, 10, 200, 30])), 0, 255)
     assert opencv_cubic_resize(row, (4, 8))[0, 1, 0] == expected
-    # Sharp edges overshoot with a = -0.75 and are saturated, unlike a bilinear resize.
-    step = np.zeros((4, 8, 1), np.uint8)
-    step[:, 4:] = 255
-    assert opencv_cubic_resize(step, (4, 5))[0].min() == 0
+    # Keys' a = -0.75 rings at an edge (under- and overshoot), unlike a bilinear resize ...
+    step = np.full((4, 8, 1), 50, np.uint8)
+    step[:, 4:] = 200
+    edge = opencv_cubic_resize(step, (4, 16))[0, :, 0]
+    assert edge.min() < 50 and edge.max() > 200
+    # ... and the ringing is saturated to [0, 255], not wrapped around.
+    edge = opencv_cubic_resize(np.where(step > 100, 255, 0).astype(np.uint8), (4, 16))[0, :, 0]
+    assert edge[6] == 0 and edge[9] == 255
     with pytest.raises(ValueError, match="uint8"):
         opencv_cubic_resize(image.astype(np.float32), (5, 5))
 
