@@ -149,6 +149,7 @@ def test_a_small_model_learns_from_demo_histories():
     assert accuracy > max(majority, 1 / 3) + 0.15
 
 
+@pytest.mark.slow
 def test_training_augments_every_step_of_a_window():
     source, groups, splits = demo(0, n_tools=3, runs_per_tool=4, image_size=16)
     train = source.subset(splits["train"])
