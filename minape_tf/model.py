@@ -28,7 +28,7 @@ BACKBONES = {
 def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kernel_size=9,
                  pooling="avg", fusion="concat", learner="none", sequence_length=1,
                  features_in_model=False, backbone=None, dropout=0.0,
-                 activation="gelu_approx", bn_momentum=0.9, learner_units=64,
+                 activation="gelu", bn_momentum=0.9, learner_units=256, learner_dropout=0.1,
                  attention_heads=4, name="minape"):
     """Build Minape: one isotropic pathway per modality group, fusion, temporal learner, softmax.
 
@@ -77,13 +77,23 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         (``weights=None``, ``include_top=False``) after the patch embedding.
     dropout : float, default 0.0
         Dropout rate before the classifier.
-    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
-        The paper uses the fast (tanh-approximated) GELU.
+    activation : {"gelu", "gelu_approx", "relu"}, default "gelu"
+        ``"gelu"`` is the exact GELU, ``x * (1 + erf(x / sqrt(2))) / 2``: the paper's Eq. 4
+        writes this form, and the authors' code (``layers.Activation("gelu")`` in Keras 2,
+        ``approximate=False``) trained their published weights with it, so
+        :func:`minape_tf.official.load_checkpoint` reproduces them only with it. The paper's
+        prose calls it "the fast version of the GELU"; that tanh approximation is
+        ``"gelu_approx"`` (a little cheaper on some devices; the two differ by at most 4.7e-4).
+        ``"relu"`` is the paper's ablation.
     bn_momentum : float, default 0.9
         Batch-norm momentum of the pathways. Keras' 0.99 leaves the moving statistics far from
         the data when a small data set gives few steps per epoch.
-    learner_units : int, default 64
-        Units of the GRU / LSTM learner (TempMixer has 64 filters, as in the paper).
+    learner_units : int, default 256
+        Units of the GRU / LSTM learner, as in the authors' code (``GRU(256, dropout=0.1)``,
+        ``mult_reccurent_aug_tooldist.ipynb``). TempMixer has 64 filters (Section 4.1).
+    learner_dropout : float, default 0.1
+        Dropout on the inputs of the GRU / LSTM learner (Keras' ``dropout`` argument), the
+        authors' 0.1. Not used by TempMixer.
     attention_heads : int, default 4
         Heads of the attention fusion.
     name : str, default "minape"
@@ -102,7 +112,8 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
     """
     groups = _check_arguments(groups, num_classes, fusion=fusion, learner=learner,
                               backbone=backbone, pooling=pooling, activation=activation,
-                              sequence_length=sequence_length, dropout=dropout)
+                              sequence_length=sequence_length, dropout=dropout,
+                              learner_dropout=learner_dropout)
     defaults = dict(width=width, depth=depth, patch_size=patch_size, kernel_size=kernel_size)
     inputs, vectors = {}, []
     for group in groups:
@@ -123,7 +134,7 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         fusion, attention_heads=attention_heads, name="fusion")(vectors)
     steps = UnfoldSequence(sequence_length, name="unfold")(fused) if sequence_length > 1 \
         else keras.layers.Reshape((1, fused.shape[-1]), name="as_sequence")(fused)
-    h = _learner(steps, learner, learner_units, activation)
+    h = _learner(steps, learner, learner_units, learner_dropout, activation)
     if dropout:
         h = keras.layers.Dropout(dropout, name="dropout")(h)
     logits = keras.layers.Dense(num_classes, name="classifier")(h)
@@ -150,14 +161,14 @@ def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum)
     return pool(name=f"{prefix}_pool")(x)
 
 
-def _learner(steps, learner, units, activation):
+def _learner(steps, learner, units, dropout, activation):
     """The temporal learner over ``(batch, L, features)`` -> ``(batch, features')``."""
     if learner == "tempmixer":
         return TempMixer(activation=activation, name="tempmixer")(steps)
     if learner == "gru":
-        return keras.layers.GRU(units, name="gru")(steps)
+        return keras.layers.GRU(units, dropout=dropout, name="gru")(steps)
     if learner == "lstm":
-        return keras.layers.LSTM(units, name="lstm")(steps)
+        return keras.layers.LSTM(units, dropout=dropout, name="lstm")(steps)
     return keras.layers.GlobalAveragePooling1D(name="sequence_pool")(steps)
 
 
@@ -205,7 +216,7 @@ def _check_patch_fits(group, patch):
 
 
 def _check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,
-                     sequence_length, dropout):
+                     sequence_length, dropout, learner_dropout):
     choices = {"fusion": (fusion, FUSIONS), "learner": (learner, LEARNERS),
                "pooling": (pooling, POOLINGS)}
     for parameter, (value, allowed) in choices.items():
@@ -230,6 +241,7 @@ def _check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling,
         raise ValueError(f"num_classes={num_classes!r}: expected an integer >= 2")
     if not isinstance(sequence_length, int) or sequence_length < 1:
         raise ValueError(f"sequence_length={sequence_length!r}: expected an integer >= 1")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout={dropout!r}: expected 0 <= dropout < 1")
+    for parameter, rate in (("dropout", dropout), ("learner_dropout", learner_dropout)):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"{parameter}={rate!r}: expected 0 <= {parameter} < 1")
     return groups

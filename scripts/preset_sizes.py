@@ -2,7 +2,9 @@
 
 Every preset is built for the Mudestreda groups (tool photo 256x256x3 and the three force
 axes as log-Mel spectrograms, 291 frames x 64 mels) and 3 classes, except
-``mudestreda-dagger``, whose photo is 64x64 (no patches: full-resolution blocks).
+``mudestreda-dagger``, whose photo is 64x64 (no patches: full-resolution blocks), and
+``mudestreda-official``, built on the authors' checkpoint's one input (the three spectrogram
+images, 256x256x9).
 
     python scripts/preset_sizes.py [--skip-backbones]
 """
@@ -13,6 +15,7 @@ import os
 import tempfile
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
+from minape_tf.official import SPEC_GROUP
 
 GROUPS = [ImageGroup("tool", channels=3, size=(256, 256)),
           SeriesGroup("force", channels=3, sample_rate=10_000, length=150_000, n_fft=1024,
@@ -29,8 +32,8 @@ def main():
         for name, preset in presets.items():
             if args.skip_backbones and preset.get("backbone"):
                 continue
-            groups = GROUPS if name != "mudestreda-dagger" else [
-                GROUPS[0].replace(size=(64, 64)), GROUPS[1]]
+            groups = {"mudestreda-dagger": [GROUPS[0].replace(size=(64, 64)), GROUPS[1]],
+                      "mudestreda-official": [SPEC_GROUP]}.get(name, GROUPS)
             model = build_minape(groups, 3, **preset)
             path = os.path.join(tmp, f"{name}.keras")
             model.save(path)

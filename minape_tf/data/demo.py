@@ -87,7 +87,8 @@ def demo(seed: int = 0, *, n_tools: int = 20, runs_per_tool: int = 20, image_siz
         ``(image_size, image_size, 3)`` float32 image; group ``force``: three ``(length,)``
         float32 series Fx, Fy, Fz), ``groups`` is
         ``[ImageGroup("tool"), SeriesGroup("force")]``, ``splits`` maps train / val / test to
-        index arrays, split by tool.
+        index arrays, split by tool. ``source.order`` is the run: each tool's observations
+        follow its wear trajectory, so histories (``sequence_length``) carry information.
     """
     if n_tools < 3:
         raise ValueError(f"n_tools={n_tools}: need at least 3 tools (train, val, test)")
@@ -104,7 +105,7 @@ def demo(seed: int = 0, *, n_tools: int = 20, runs_per_tool: int = 20, image_siz
     ids = [f"T{t + 1}R{r + 1}" for t, r in zip(tools, runs)]
     source = Source(inputs={"tool": images, "force": forces}, labels=labels,
                     classes=list(CLASSES), ids=ids,
-                    split_keys=np.array([f"T{t + 1}" for t in tools]))
+                    split_keys=np.array([f"T{t + 1}" for t in tools]), order=runs)
     groups = [
         ImageGroup("tool", channels=3, size=(image_size, image_size), inputs=("tool",)),
         SeriesGroup("force", channels=3, sample_rate=sample_rate, length=length,

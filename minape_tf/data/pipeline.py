@@ -144,7 +144,7 @@ class SeriesFeatures:
 
 def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment=True,
                  seed=0, features=True, validate=True, skip_bad=False, drop_remainder=False,
-                 feature_batch=16):
+                 feature_batch=16, sequence_length=1, short_histories="pad"):
     """A ``tf.data.Dataset`` of ``(dict of group tensors, label)`` batches.
 
     Parameters
@@ -177,13 +177,28 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
         Drop the last, smaller batch.
     feature_batch : int, default 16
         Observations whose log-Mel features are computed in one vectorised call.
+    sequence_length : int, default 1
+        ``L > 1``: each element is an observation's device history, the ``L`` most recent
+        observations of its device up to it, oldest first, labelled by the last, for
+        ``build_minape(sequence_length=L)``; see :mod:`minape_tf.data.sequences`.
+    short_histories : {"pad", "drop"}, default "pad"
+        With ``L > 1``: pad shorter histories with copies of their oldest observation, or
+        leave them out.
 
     Returns
     -------
     tf.data.Dataset
         Elements ``({name: float32 tensor}, int64 label)``; images ``(batch, h, w, c)`` in
-        [0, 1], series ``(batch, frames, n_mels, c)`` or ``(batch, length, c)``.
+        [0, 1], series ``(batch, frames, n_mels, c)`` or ``(batch, length, c)``; with
+        ``sequence_length=L > 1``, ``(batch, L, ...)``.
     """
+    if sequence_length != 1:
+        from minape_tf.data.sequences import make_sequence_dataset
+        return make_sequence_dataset(
+            source, groups, sequence_length, training=training, batch_size=batch_size,
+            short=short_histories, cache=cache, augment=augment, seed=seed, features=features,
+            validate=validate, skip_bad=skip_bad, drop_remainder=drop_remainder,
+            feature_batch=feature_batch)
     groups = list(groups)
     if validate and not source.validated:
         source = _validate(source, groups, skip_bad=skip_bad)

@@ -30,7 +30,12 @@ class Source:
         An identifier per observation (file stem, CSV id), used in error messages.
     split_keys : array of str or None
         A key per observation that group-aware splits keep on one side (tool, speaker,
-        a manifest's ``group`` column); ``None`` when there is none.
+        a manifest's ``group`` column); ``None`` when there is none. It is also the device
+        whose history :mod:`minape_tf.data.sequences` follows.
+    order : array of numbers or None
+        Where each observation lies in its device's history: within one split key, a larger
+        value is a later observation (Mudestreda: run, then image number; the demo: the run;
+        a manifest's ``order`` column). ``None`` when the data set has no such order.
     skipped : list of (str, str)
         (file or row, reason) for observations left out by ``skip_bad=True``.
     validated : bool, default False
@@ -43,6 +48,7 @@ class Source:
     classes: list
     ids: list
     split_keys: np.ndarray | None = None
+    order: np.ndarray | None = None
     skipped: list = field(default_factory=list)
     validated: bool = False
 
@@ -56,6 +62,11 @@ class Source:
             raise ValueError(f"{len(self.ids)} ids for {n} observations")
         if self.split_keys is not None:
             self.split_keys = np.asarray(self.split_keys).astype(str)
+        if self.order is not None:
+            self.order = np.asarray(self.order)
+            if self.order.shape != (n,) or not np.issubdtype(self.order.dtype, np.number):
+                raise ValueError(f"order: expected {n} numbers, one per observation, got "
+                                 f"shape {self.order.shape} of {self.order.dtype}")
         bad = [(i, y) for i, y in zip(self.ids, self.labels) if not 0 <= y < len(self.classes)]
         if bad:
             raise ValueError(f"labels outside the {len(self.classes)} classes {self.classes}: "
@@ -76,6 +87,7 @@ class Source:
             classes=list(self.classes),
             ids=[self.ids[i] for i in index],
             split_keys=None if self.split_keys is None else self.split_keys[index],
+            order=None if self.order is None else self.order[index],
             skipped=list(self.skipped),
             validated=self.validated,
         )

@@ -12,8 +12,9 @@ def check_activation(name):
 
 
 def apply_activation(x, name):
-    """GELU with the tanh approximation ("gelu_approx", the paper's "fast GELU", default),
-    exact GELU ("gelu", Eq. 4 as printed, with erf), or ReLU (the paper's ablation)."""
+    """Exact GELU ("gelu", Eq. 4 as printed, with erf; ``build_minape``'s default), GELU with
+    the tanh approximation ("gelu_approx", the paper's "fast GELU"), or ReLU (the paper's
+    ablation)."""
     if name == "gelu_approx":
         return keras.activations.gelu(x, approximate=True)
     if name == "gelu":

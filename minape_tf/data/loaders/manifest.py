@@ -13,7 +13,7 @@ from minape_tf.data.source import Loaded, Source
 from minape_tf.data.validate import DataError, reject, validate_loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
-RESERVED = ("label", "group", "split", "id")
+RESERVED = ("label", "group", "split", "id", "order")
 
 
 # PIL modes that decode to one gray channel (plus alpha for LA/La).
@@ -165,6 +165,17 @@ def _group_split(keys, labels, val_fraction, test_fraction, seed, where="the man
     return {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in splits.items()}
 
 
+def _order_column(csv_path, records):
+    order = []
+    for line, row in records:
+        try:
+            order.append(float(row.get("order", "")))
+        except ValueError:
+            raise DataError(f"{csv_path}, line {line}: order={row.get('order')!r}; expected a "
+                            "number (larger is later within the row's group)") from None
+    return np.array(order)
+
+
 def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None,
              image_size=(224, 224), val_fraction=0.1, test_fraction=0.2, seed=0,
              ignore_columns=(), validate=True, skip_bad=False) -> Loaded:
@@ -172,7 +183,9 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
 
     Columns: ``label`` (class name) and one column per input file (paths relative to
     ``root``); optional ``id`` (used in messages; default the row number), ``group`` (a key
-    kept on one side of every split, e.g. a subject or a machine) and ``split``
+    kept on one side of every split, e.g. a subject or a machine; also the device whose
+    history ``sequence_length`` follows), ``order`` (a number: within a group, or the whole
+    file without one, larger is later; needed for histories) and ``split``
     (``train``/``val``/``test``: used as is when present). Any other column is an input,
     unless named in ``ignore_columns``. The file is read as UTF-8, with or without the
     byte-order mark that Excel writes.
@@ -275,6 +288,7 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         inputs=inputs, labels=np.array([classes.index(r["label"]) for _, r in records]),
         classes=classes, ids=[r.get("id") or f"line {line}" for line, r in records],
         split_keys=np.array([r.get("group", "") for _, r in records]) if has_group else None,
+        order=_order_column(csv_path, records) if "order" in header else None,
         skipped=skipped)
     if "split" in header:
         names = np.array([r.get("split", "") for _, r in records])

@@ -49,6 +49,18 @@ def read_split_csv(path: Path):
     return rows
 
 
+def history_order(ids):
+    """Rank of each id by (run, image) for ids ``T<tool>R<run>B<image>``: within a tool, a
+    larger rank is a later observation. ``None`` when an id has another form."""
+    parsed = [re.fullmatch(r"T\d+R(\d+)B(\d+)", i) for i in ids]
+    if not parsed or not all(parsed):
+        return None
+    runs, images = np.array([[int(m.group(1)), int(m.group(2))] for m in parsed]).T
+    order = np.empty(len(ids), dtype=np.int64)
+    order[np.lexsort((images, runs))] = np.arange(len(ids))
+    return order
+
+
 def _find_file(folders, stem, extensions):
     for folder in folders:
         for ext in extensions:
@@ -101,7 +113,9 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
     -------
     Loaded
         Classes in ``tool_label`` order (``["sharp", "used", "dulled"]`` for the original
-        labels); ``split_keys`` = the tool (``"T1"`` from ``"T1R11B4"``).
+        labels); ``split_keys`` = the tool (``"T1"`` from ``"T1R11B4"``); ``order`` = run,
+        then image number (11, then 4 in ``"T1R11B4"``), the tool's history, or ``None`` when
+        an id does not have the form ``T<tool>R<run>B<image>``.
     """
     root = Path(root)
     if distribution not in ("tool", "random"):
@@ -162,6 +176,7 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
         groups.append(ImageGroup("spec", channels=9, size=tuple(spec_size),
                                  inputs=("specX", "specY", "specZ"), modality="series"))
     source = Source(inputs=inputs, labels=np.array(labels_, dtype=np.int64), classes=classes,
-                    ids=ids, split_keys=np.array(keys), skipped=skipped)
+                    ids=ids, split_keys=np.array(keys), order=history_order(ids),
+                    skipped=skipped)
     loaded = Loaded(source, groups, {s: np.array(v, dtype=np.int64) for s, v in splits.items()})
     return validate_loaded(loaded, skip_bad=skip_bad) if validate else loaded

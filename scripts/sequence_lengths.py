@@ -1,0 +1,78 @@
+"""Does a device's history help? Test accuracy on the demo for L = 1, 4, 8 x prime learners.
+
+For every seed, the demo data set (``minape_tf.data.demo``, tools that wear along a
+trajectory, split by tool) is made with that seed, and one small Minape per (L, learner) is
+trained with that seed on ``make_dataset(..., sequence_length=L)`` (short histories padded)
+and evaluated on the test tools' windows: every test observation, labelled by the last one
+of its window. Same data, splits, initial seed and step count for every cell; only L and the
+learner change. Prints JSON with the per-seed accuracies and a Markdown table of the means.
+
+    python scripts/sequence_lengths.py [--seeds 0 1] [--lengths 1 4 8] [--epochs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SMALL = dict(width=16, depth=1, patch_size=4, kernel_size=3)
+
+
+def run(seed, length, learner, epochs, image_size):
+    import keras
+
+    from minape_tf import build_minape
+    from minape_tf.data import demo, make_dataset
+
+    keras.utils.set_random_seed(seed)
+    source, groups, splits = demo(seed, image_size=image_size)
+    train = make_dataset(source.subset(splits["train"]), groups, training=True, batch_size=16,
+                         sequence_length=length, augment=False, seed=seed)
+    test = make_dataset(source.subset(splits["test"]), groups, training=False, batch_size=64,
+                        sequence_length=length)
+    model = build_minape(groups, len(source.classes), learner=learner, sequence_length=length,
+                         **SMALL)
+    model.compile(keras.optimizers.AdamW(3e-3), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(train, epochs=epochs, verbose=0)
+    return model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--learners", nargs="+", default=["tempmixer", "gru", "lstm"])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=32)
+    args = parser.parse_args()
+    results, start = {}, time.perf_counter()
+    for learner in args.learners:
+        for length in args.lengths:
+            results[f"{learner} L={length}"] = [
+                round(run(seed, length, learner, args.epochs, args.image_size), 4)
+                for seed in args.seeds]
+            print(learner, length, results[f"{learner} L={length}"], file=sys.stderr)
+    table = ["| learner | " + " | ".join(f"L = {n}" for n in args.lengths) + " |",
+             "|---|" + "---|" * len(args.lengths)]
+    for learner in args.learners:
+        cells = [f"{100 * np.mean(results[f'{learner} L={n}']):.1f}" for n in args.lengths]
+        table.append(f"| {learner} | " + " | ".join(cells) + " |")
+    print(json.dumps({"machine": platform.processor() or platform.machine(),
+                      "settings": {**SMALL, "epochs": args.epochs, "batch_size": 16,
+                                   "image_size": args.image_size, "seeds": args.seeds},
+                      "accuracy": results, "seconds": round(time.perf_counter() - start),
+                      "table": "\n".join(table)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
