@@ -8,10 +8,12 @@ evaluation and export treat them as they treat Minape.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 
 from minape_tf.groups import ImageGroup, SeriesGroup
-from minape_tf.model import _check_arguments, _check_patch_fits, _series_features
+from minape_tf.model import _check_arguments, _check_patch_fits, _series_features, build_minape
 
 #: Which groups a single-modality baseline reads.
 READS = {
@@ -24,10 +26,12 @@ READS = {
 
 def check_groups(groups, num_classes) -> list:
     """``groups`` as a list, after Minape's checks (non-empty, distinct names, at least
-    two classes)."""
-    return _check_arguments(groups, num_classes, fusion="concat", learner="none",
-                            backbone=None, pooling="avg", activation="gelu",
-                            sequence_length=1, dropout=0.0)
+    two classes); Minape's other settings are checked at their defaults."""
+    defaults = inspect.signature(build_minape).parameters
+    settings = {name: defaults[name].default
+                for name, p in inspect.signature(_check_arguments).parameters.items()
+                if p.kind is p.KEYWORD_ONLY}
+    return _check_arguments(groups, num_classes, **settings)
 
 
 def groups_read(groups, reads: str, model: str) -> list:
