@@ -231,7 +231,10 @@ def test_bench_arguments_always_include_minape_and_parse_builder_arguments():
     assert args.models == ["minape", "vit", "tcn"]
     assert model_kwargs("vit", args.overrides) == {"patch_size": 8}
     assert model_kwargs("minape", args.overrides) == {**presets["mudestreda"], "width": 64}
-    assert model_kwargs("minape", args.overrides, dataset=True) == {"width": 64}
+    assert model_kwargs("minape", args.overrides, None) == {"width": 64}
+    assert parse_args(["--minape-preset", "none"]).minape_preset is None
+    with pytest.raises(SystemExit):
+        parse_args(["--minape-preset", "tiny"])
     with pytest.raises(SystemExit):
         parse_args(["--models", "resnet"])
     with pytest.raises(SystemExit):

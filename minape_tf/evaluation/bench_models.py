@@ -50,12 +50,13 @@ COLUMNS = ("Model", "Modality", "Fusion-Type", "ms/img", "ms/img b32", "× Minap
            "× Minape (b32)", "Size(MB)", "#Params", "AUC", "Accuracy")
 
 
-def model_kwargs(name, overrides, dataset=False) -> dict:
-    """The builder's arguments of ``name``: Minape's ``mudestreda`` preset without a data
-    set, the builder's defaults otherwise, then ``overrides[name]``."""
+def model_kwargs(name, overrides, minape_preset="mudestreda") -> dict:
+    """The builder's arguments of ``name``: for Minape the preset ``minape_preset`` (None:
+    ``build_minape``'s defaults), for a baseline its builder's defaults (the paper's
+    configuration); then ``overrides[name]``."""
     from minape_tf.presets import presets
 
-    kwargs = dict(presets["mudestreda"]) if name == "minape" and not dataset else {}
+    kwargs = dict(presets[minape_preset]) if name == "minape" and minape_preset else {}
     kwargs.update(overrides.get(name, {}))
     return kwargs
 
@@ -198,6 +199,7 @@ def table_rows(rows) -> list:
 
 def parse_args(argv=None):
     from minape_tf.cli import _key_value
+    from minape_tf.presets import presets
 
     parser = argparse.ArgumentParser(
         prog="minape bench models",
@@ -208,6 +210,9 @@ def parse_args(argv=None):
     parser.add_argument("--set", action="append", type=_key_value, default=[],
                         metavar="MODEL.ARG=VALUE",
                         help="a builder argument, e.g. vit.patch_size=8 minape.width=64")
+    parser.add_argument("--minape-preset", default="mudestreda",
+                        help="Minape's preset ('none': build_minape's defaults; default "
+                             "mudestreda, Table 3's Minape (m))")
     parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved latency rounds (default 5; 0: no latency)")
     parser.add_argument("--json", help="write the rows as a JSON list here")
@@ -245,6 +250,11 @@ def parse_args(argv=None):
         overrides.setdefault(model, {})[argument] = value
     args.overrides = overrides
     args.verbose = 0 if args.quiet else "auto"
+    if args.minape_preset in ("none", ""):
+        args.minape_preset = None
+    elif args.minape_preset not in presets:
+        parser.error(f"--minape-preset {args.minape_preset!r}: expected 'none' or one of "
+                     f"{sorted(presets)}")
     return args
 
 
@@ -260,7 +270,7 @@ def run(args, log=print) -> list:
                               f"{os.cpu_count()} CPU cores"
     rows, models = {}, {}
     for name in args.models:
-        kwargs = model_kwargs(name, args.overrides, dataset=loaded is not None)
+        kwargs = model_kwargs(name, args.overrides, args.minape_preset)
         row = {"model": name, "label": BASELINES[name].label, "machine": machine,
                "arguments": kwargs}
         rows[name] = row
