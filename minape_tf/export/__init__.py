@@ -7,7 +7,7 @@ lazily, so that ``minape_tf.export.cli`` (the command line's flags) does not sta
 """
 
 _PUBLIC = {"export": "minape_tf.export.exporter", "load_minape": "minape_tf.export.load",
-           "predict": "minape_tf.export.predict"}
+           "predict": "minape_tf.export.predictor"}
 __all__ = sorted(_PUBLIC)
 
 

@@ -11,7 +11,8 @@ def add_export_arguments(p):
                    help="default all")
     p.add_argument("--out", required=True, help="export folder (export.json, files)")
     p.add_argument("--quantize", default="float32,float16,int8",
-                   help="TFLite variants, comma-separated (default float32,float16,int8)")
+                   help="TFLite variants, comma-separated, of float32, float16, int8 and "
+                        "int16x8 (int16 activations) (default float32,float16,int8)")
     p.add_argument("--name", help="model name (default: the run folder's name)")
     p.add_argument("--select-ops", action="store_true",
                    help="also a TFLite model with the series features inside (raw series in; "
@@ -38,14 +39,14 @@ def add_predict_arguments(p):
     p.add_argument("--strict", action="store_true",
                    help="stop at unreadable files instead of reporting and skipping them")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--use", help="export folder: savedmodel, tflite_float32, tflite_float16 "
-                                 "or tflite_int8 (default savedmodel, else tflite_float32)")
+    p.add_argument("--use", help="export folder: savedmodel or tflite_<variant>, e.g. "
+                                 "tflite_int8 (default savedmodel, else tflite_float32)")
 
 
 def predict_main(args) -> int:
     """Rows to stdout or ``--out``; skipped files to stderr; exit status 1 when some were
     skipped (the other rows are still written)."""
-    from minape_tf.export.predict import predict, write_rows
+    from minape_tf.export.predictor import predict, write_rows
 
     rows, skipped, classes = predict(args.model, args.files, manifest=args.manifest,
                                      batch_size=args.batch_size, strict=args.strict,

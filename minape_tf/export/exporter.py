@@ -44,9 +44,10 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
     out_dir : path
         The export folder; ``export.json`` and the files go there.
     formats : {"savedmodel", "tflite", "all"}, default "all"
-    quantizations : sequence of {"float32", "float16", "int8"}
-        TFLite variants. int8 is calibrated on ``calibration`` training observations of the
-        run and so needs a run folder.
+    quantizations : sequence of {"float32", "float16", "int8", "int16x8"}
+        TFLite variants (see :mod:`minape_tf.export.tflite`). int8 and int16x8 are
+        calibrated on ``calibration`` training observations of the run and so need a run
+        folder.
     name : str or None, default None
         Model name (SavedModel folder, file prefix); default the run folder's name.
     select_ops : bool, default False
@@ -77,10 +78,11 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
                                "signatures": ["serving_default", "serving_arrays"]}
     if formats in ("tflite", "all"):
         representative = None
-        if "int8" in quantizations:
+        if {"int8", "int16x8"} & set(quantizations):
             if run_dir is None:
-                raise ValueError("int8 export needs the run's training data for calibration: "
-                                 "export a run folder, or leave int8 out of --quantize")
+                raise ValueError("int8 / int16x8 export needs the run's training data for "
+                                 "calibration: export a run folder, or leave them out of "
+                                 "--quantize")
             representative = representative_set(run_dir, model, calibration)
         for q in quantizations:
             content = tflite.convert_model(model, q, representative)

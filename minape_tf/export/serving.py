@@ -67,18 +67,18 @@ def expected_shape(group, encoded_images=True) -> list:
 def _checked(x, name, shape, what):
     """``x`` after in-graph checks of its rank, channels and non-empty batch / series."""
     rank = len(shape)
-    checks = [tf.debugging.assert_rank(x, rank, message=f"input {name!r}: expected {what}, "
+    checks = [tf.debugging.assert_rank(x, rank, message=f"input {name}: expected {what}, "
                                                         f"of rank {rank}")]
     with tf.control_dependencies(checks):
         size = tf.shape(x)
-    checks.append(tf.debugging.assert_positive(size[0], message=f"input {name!r}: the batch "
+    checks.append(tf.debugging.assert_positive(size[0], message=f"input {name}: the batch "
                                                                 "is empty"))
     if rank > 1:
         checks.append(tf.debugging.assert_equal(
-            size[-1], shape[-1], message=f"input {name!r}: expected {what}, with "
+            size[-1], shape[-1], message=f"input {name}: expected {what}, with "
                                          f"{shape[-1]} channels"))
         checks.append(tf.debugging.assert_positive(
-            size[1], message=f"input {name!r}: empty (0 samples or rows)"))
+            size[1], message=f"input {name}: empty (0 samples or rows)"))
     with tf.control_dependencies(checks):
         return tf.ensure_shape(tf.identity(x), shape)
 
