@@ -79,7 +79,8 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         Put the series features inside the model: a series input is then the raw signal
         ``(batch, length, channels)`` at the group's rate and length, level-normalised (if
         the group says so) and turned into log-Mel spectrograms by
-        :class:`minape_tf.layers.LogMel`. Used for export. Otherwise a series input is the
+        :class:`minape_tf.layers.LogMel` (then reshaped to the static feature shape, which
+        TFLite's built-in convolution needs). Used for export. Otherwise a series input is the
         spectrogram ``(batch, frames, n_mels, channels)`` made by the data pipeline.
     backbone : {None, "efficientnetv2-b0" .. "efficientnetv2-l", "efficientnetv2-m"}, default None
         Minape-S: replace the channel-point blocks by a ``keras.applications`` EfficientNetV2
@@ -210,9 +211,11 @@ def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, poolin
         inputs[group.name] = x = keras.Input(shape, name=group.name)
         if sequence_length > 1:
             x = FoldSequence(name=f"{group.name}_fold")(x)
-        if features_in_model:
+        if features_in_model and group.feature_layers():
             for layer in group.feature_layers():
                 x = layer(x)
+            # A static shape for the patch embedding (TFLite needs it for a built-in conv).
+            x = keras.layers.Reshape(group.feature_shape, name=f"{group.name}_features")(x)
         vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
                                 activation=activation, bn_momentum=bn_momentum))
 

@@ -137,7 +137,7 @@ def test_tflite_float32_equals_keras_and_the_feature_stage_the_pipeline(tmp_path
     model = build_minape([AUDIO], 3, class_names=CLASSES, **TINY)
     model.save(tmp_path / "a.keras")
     info = export(tmp_path / "a.keras", tmp_path / "out", formats="tflite",
-                  quantizations=("float32", "float16"), verbose=False)
+                  quantizations=("float32", "float16"), features_inside=True, verbose=False)
     files = info["files"]
     assert not any(files[k]["select_ops"] for k in files)
     assert "RFFT2D" in files["features_audio"]["ops"]
@@ -158,6 +158,9 @@ def test_tflite_float32_equals_keras_and_the_feature_stage_the_pipeline(tmp_path
     stage = interpreter(tmp_path / "out" / files["features_audio"]["path"])
     features = stage.get_signature_runner()(series=raw["audio"].numpy())["features"]
     assert np.max(np.abs(features - x["audio"].numpy())) <= 1e-3
+    inside = run_model(interpreter(tmp_path / "out" / files["tflite_raw_float32"]["path"]),
+                       {"audio": raw["audio"].numpy()})
+    assert np.max(np.abs(inside - expected)) <= 1e-4
 
 
 @pytest.mark.slow

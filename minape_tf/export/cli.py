@@ -14,9 +14,11 @@ def add_export_arguments(p):
                    help="TFLite variants, comma-separated, of float32, float16, int8 and "
                         "int16x8 (int16 activations) (default float32,float16,int8)")
     p.add_argument("--name", help="model name (default: the run folder's name)")
+    p.add_argument("--features-inside", action="store_true",
+                   help="also a TFLite model with the series features inside (raw series in)")
     p.add_argument("--select-ops", action="store_true",
-                   help="also a TFLite model with the series features inside (raw series in; "
-                        "needs TF Select ops)")
+                   help="let TFLite use TF Select ops where built-in ones do not suffice "
+                        "(the runtime then needs the Flex delegate)")
     p.add_argument("--calibration", type=int, default=100,
                    help="training observations that calibrate int8 (default 100)")
 
@@ -26,7 +28,8 @@ def export_main(args) -> int:
 
     export(args.run, args.out, formats=args.format, name=args.name,
            quantizations=[q.strip() for q in args.quantize.split(",") if q.strip()],
-           select_ops=args.select_ops, calibration=args.calibration)
+           features_inside=args.features_inside, select_ops=args.select_ops,
+           calibration=args.calibration)
     return 0
 
 

@@ -34,7 +34,8 @@ def _inputs(groups) -> dict:
 
 
 def export(path, out_dir, *, formats="all", quantizations=("float32", "float16", "int8"),
-           name=None, select_ops=False, calibration=100, verbose=True) -> dict:
+           name=None, features_inside=False, select_ops=False, calibration=100,
+           verbose=True) -> dict:
     """Export a trained model; returns what ``export.json`` holds.
 
     Parameters
@@ -50,9 +51,11 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
         folder.
     name : str or None, default None
         Model name (SavedModel folder, file prefix); default the run folder's name.
+    features_inside : bool, default False
+        Also write ``<name>_raw_float32.tflite``, the model with the series features inside
+        (raw series at the group's rate and length in).
     select_ops : bool, default False
-        Also write ``<name>_raw_float32.tflite`` with the series features inside, which
-        takes raw series and needs TF Select ops.
+        Let the TFLite converter use TF Select ops where built-in ones do not suffice.
     calibration : int, default 100
     verbose : bool, default True
         Print each file's size (and the TFLite operators).
@@ -85,16 +88,16 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
                                  "--quantize")
             representative = representative_set(run_dir, model, calibration)
         for q in quantizations:
-            content = tflite.convert_model(model, q, representative)
+            content = tflite.convert_model(model, q, representative, select_ops)
             files[f"tflite_{q}"] = _write(out_dir, f"{name}_{q}.tflite", content,
                                           features="outside")
         for g in model.groups:
             if g.kind == "series":
                 files[f"features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.tflite",
-                                                     tflite.convert_features(g))
-        if select_ops:
+                                                     tflite.convert_features(g, select_ops))
+        if features_inside:
             files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
-                                                 tflite.convert_with_features(model),
+                                                 tflite.convert_with_features(model, select_ops),
                                                  features="inside")
     with open(os.path.join(out_dir, EXPORT_FILE), "w") as f:
         json.dump(described, f, indent=2)

@@ -8,9 +8,11 @@ TensorFlow 2.21 still converts with ``tf.lite.TFLiteConverter`` (Keras 3's own
 The model file takes *features*: images resized and scaled to [0, 1], series as log-Mel
 spectrograms. The feature stage of each series group (level normalisation and log-Mel,
 ``group.feature_layers()``) is a second small file, ``<name>_<group>_features.tflite``, that
-takes the series at the group's rate and length; both use built-in operators only. A model
-with the features inside (``features_in_model=True``) needs TF Select ops (its STFT leaves
-the following convolution without a static channel count) and is written only on request.
+takes the series at the group's rate and length. On request the model with the features
+inside (``features_in_model=True``: raw series at the group's rate and length in) is written
+too. All of them use built-in operators only (the log-Mel's FFT is TFLite's ``RFFT2D``);
+``select_ops=True`` lets the converter fall back to TF Select ops, for models that would
+need them (the runtime then needs the Flex delegate).
 
 int8: post-training full-integer quantization of the weights and activations, calibrated on
 a representative set of the run's training observations; the inputs and outputs stay
@@ -68,7 +70,8 @@ def _function(model, specs, output):
     return tf.function(run, input_signature=[specs], autograph=False)
 
 
-def _convert(model, function, quantization="float32", representative=None, select_ops=False):
+def _convert(model, function, quantization="float32", representative=None,
+             select_ops=False):
     """Convert ``function`` (which calls ``model``) through a temporary SavedModel, as Keras'
     own LiteRT export does: the variables are frozen there, which post-training
     quantization's calibration needs."""
@@ -114,17 +117,18 @@ def model_specs(model, features_in_model=False) -> dict:
                                   name=g.name) for g in model.groups}
 
 
-def convert_model(model, quantization="float32", representative=None) -> bytes:
+def convert_model(model, quantization="float32", representative=None,
+                  select_ops=False) -> bytes:
     """The feature-input model (``features_in_model=False``) as ``.tflite`` bytes.
 
     ``representative``: for int8 and int16x8, a callable returning an iterable of
     ``{group name: float32 (1, *feature_shape)}`` dicts.
     """
     function = _function(model, model_specs(model), "probabilities")
-    return _convert(model, function, quantization, representative)
+    return _convert(model, function, quantization, representative, select_ops)
 
 
-def convert_features(group) -> bytes:
+def convert_features(group, select_ops=False) -> bytes:
     """The feature stage of a series group (level normalisation + log-Mel) as float32
     ``.tflite`` bytes: ``(batch, length, channels)`` -> ``(batch, frames, n_mels,
     channels)``, input ``series``, output ``features``."""
@@ -139,15 +143,15 @@ def convert_features(group) -> bytes:
     spec = tf.TensorSpec([None, group.length, group.channels], tf.float32, name="series")
     function = tf.function(lambda s: {"features": stage(s)}, input_signature=[spec],
                            autograph=False)
-    return _convert(stage, function)
+    return _convert(stage, function, select_ops=select_ops)
 
 
-def convert_with_features(model) -> bytes:
-    """The model with the series features inside (raw series in) as float32 ``.tflite``
-    bytes, with TF Select ops (the runtime then needs the Flex delegate)."""
+def convert_with_features(model, select_ops=False) -> bytes:
+    """The model with the series features inside (raw series at the group's rate and length
+    in) as float32 ``.tflite`` bytes."""
     raw = model.with_arguments(features_in_model=True)
     function = _function(raw, model_specs(raw, features_in_model=True), "probabilities")
-    return _convert(raw, function, select_ops=True)
+    return _convert(raw, function, select_ops=select_ops)
 
 
 def run_model(it, inputs: dict) -> np.ndarray:
