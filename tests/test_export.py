@@ -192,3 +192,25 @@ def test_int8_accuracy_on_a_held_out_speaker_is_within_2_points_of_keras(tmp_pat
     assert accuracy["keras"] > 0.5  # trained: far above the 0.1 of chance
     assert abs(accuracy["int8"] - accuracy["keras"]) <= 0.02 + 1e-9
     assert agreement["int16x8"] >= 0.95
+
+
+@pytest.mark.slow
+def test_predict_with_a_manifest_through_the_savedmodel_equals_keras(tmp_path, mudestreda_dir,
+                                                                    fsdd_files):
+    from minape_tf.export import predict
+
+    model = _multimodal()
+    source = _real_observations(mudestreda_dir, fsdd_files)
+    expected, _ = _keras_probabilities(model, source)
+    model.save(tmp_path / "m.keras")
+    export(tmp_path / "m.keras", tmp_path / "out", formats="savedmodel", verbose=False)
+    lines = ["id,tool,spec.x,spec.y,spec.z,audio"]
+    lines += [",".join([i, *source.inputs["tool"][k], *source.inputs["spec"][k],
+                        *source.inputs["audio"][k]]) for k, i in enumerate(source.ids)]
+    (tmp_path / "observations.csv").write_text("\n".join(lines) + "\n")
+    for target in (tmp_path / "m.keras", tmp_path / "out"):
+        rows, skipped, classes = predict(target, manifest=tmp_path / "observations.csv",
+                                         batch_size=4, progress=False)
+        assert not skipped and [r["id"] for r in rows] == source.ids
+        got = np.array([[r[c] for c in classes] for r in rows])
+        assert np.max(np.abs(got - expected)) <= 1e-5
