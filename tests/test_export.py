@@ -195,7 +195,7 @@ def test_int8_accuracy_on_a_held_out_speaker_is_within_2_points_of_keras(tmp_pat
 
 
 @pytest.mark.slow
-def test_predict_with_a_manifest_through_the_savedmodel_equals_keras(tmp_path, mudestreda_dir,
+def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudestreda_dir,
                                                                     fsdd_files):
     from minape_tf.export import predict
 
@@ -214,3 +214,14 @@ def test_predict_with_a_manifest_through_the_savedmodel_equals_keras(tmp_path, m
         assert not skipped and [r["id"] for r in rows] == source.ids
         got = np.array([[r[c] for c in classes] for r in rows])
         assert np.max(np.abs(got - expected)) <= 1e-5
+    # The same observations as uint8 arrays and raw series, through serving_arrays.
+    serve = tf.saved_model.load(str(tmp_path / "out" / "m" / "1")).signatures["serving_arrays"]
+    for k in range(2):
+        pixels = {name: tf.io.decode_image(tf.io.read_file(path), channels=3)[None]
+                  for name, path in zip(("tool", "specX", "specY", "specZ"),
+                                        [*source.inputs["tool"][k], *source.inputs["spec"][k]])}
+        audio = tf.audio.decode_wav(tf.io.read_file(source.inputs["audio"][k][0]))[0][None]
+        got = serve(audio=audio, **pixels)["probabilities"].numpy()[0]
+        assert np.max(np.abs(got - expected[k])) <= 1e-5
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input tool: .*3 channels"):
+        serve(audio=audio, **dict(pixels, tool=tf.zeros((1, 40, 40, 4), tf.uint8)))
