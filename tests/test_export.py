@@ -196,7 +196,7 @@ def test_int8_accuracy_on_a_held_out_speaker_is_within_2_points_of_keras(tmp_pat
 
 @pytest.mark.slow
 def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudestreda_dir,
-                                                                    fsdd_files):
+                                                                fsdd_files):
     from minape_tf.export import predict
 
     model = _multimodal()
