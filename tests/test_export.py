@@ -40,6 +40,17 @@ def _real_observations(mudestreda_dir, fsdd_files):
                   ids=ids)
 
 
+def _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files):
+    """A multimodal model saved as ``m.keras`` and exported as a SavedModel to ``out``:
+    ``(real observations, Keras probabilities, export.json's content)``."""
+    model = _multimodal()
+    source = _real_observations(mudestreda_dir, fsdd_files)
+    expected, _ = _keras_probabilities(model, source)
+    model.save(tmp_path / "m.keras")
+    info = export(tmp_path / "m.keras", tmp_path / "out", formats="savedmodel", verbose=False)
+    return source, expected, info
+
+
 def _keras_probabilities(model, source):
     x, _ = next(iter(make_dataset(source, list(model.groups), training=False,
                                   batch_size=len(source), cache=False, augment=False)))
@@ -95,11 +106,7 @@ np.save(out, np.array(result))
 @pytest.mark.slow
 def test_savedmodel_in_a_fresh_process_equals_keras_on_real_files(tmp_path, mudestreda_dir,
                                                                    fsdd_files):
-    model = _multimodal()
-    source = _real_observations(mudestreda_dir, fsdd_files)
-    expected, _ = _keras_probabilities(model, source)
-    model.save(tmp_path / "m.keras")
-    info = export(tmp_path / "m.keras", tmp_path / "out", formats="savedmodel", verbose=False)
+    source, expected, info = _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files)
     saved = tmp_path / "out" / info["files"]["savedmodel"]["path"]
     assert saved.parts[-2:] == ("m", "1") and (saved / "saved_model.pb").is_file()
     rows = [" ".join([*source.inputs["tool"][i], *source.inputs["spec"][i],
@@ -199,11 +206,7 @@ def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudest
                                                                 fsdd_files):
     from minape_tf.export import predict
 
-    model = _multimodal()
-    source = _real_observations(mudestreda_dir, fsdd_files)
-    expected, _ = _keras_probabilities(model, source)
-    model.save(tmp_path / "m.keras")
-    export(tmp_path / "m.keras", tmp_path / "out", formats="savedmodel", verbose=False)
+    source, expected, _ = _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files)
     lines = ["id,tool,spec.x,spec.y,spec.z,audio"]
     lines += [",".join([i, *source.inputs["tool"][k], *source.inputs["spec"][k],
                         *source.inputs["audio"][k]]) for k, i in enumerate(source.ids)]
