@@ -289,9 +289,18 @@ def build_parser():
     _add_strategy_flag(p)
     p.set_defaults(handler=cmd_tune)
 
-    for name, text in (("export", "export a run as SavedModel or TFLite"),
-                       ("predict", "classify files with an exported model"),
-                       ("bench", "benchmarks")):
+    from minape_tf.export import cli as export_cli
+
+    p = sub.add_parser("export", help="export a run as SavedModel (TF Serving layout) and "
+                                      "TFLite float32 / float16 / int8")
+    export_cli.add_export_arguments(p)
+    p.set_defaults(handler=export_cli.export_main)
+
+    p = sub.add_parser("predict", help="classify files with a run or an export folder")
+    export_cli.add_predict_arguments(p)
+    p.set_defaults(handler=export_cli.predict_main)
+
+    for name, text in (("bench", "benchmarks"),):
         p = sub.add_parser(name, help=f"{text} (not implemented yet)")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(handler=_not_yet(name))

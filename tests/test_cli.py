@@ -34,8 +34,10 @@ def test_flags_override_the_config_file(tmp_path):
 
 
 def test_unimplemented_commands_and_bad_input_exit_nonzero(tmp_path, capsys):
-    assert main(["export", "run"]) == 2
+    assert main(["bench", "models"]) == 2
     assert "not implemented yet" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "e")]) == 1
+    assert "no model.keras" in capsys.readouterr().err
     assert main([]) == 2
     assert main(["evaluate", str(tmp_path / "nothing")]) == 1
     assert "no model.keras" in capsys.readouterr().err

@@ -278,7 +278,13 @@ def decode_image_file(path, channels: int):
     (``tf.io.decode_image`` itself cannot give 1 channel from a GIF or BMP).
     ``channels=0`` keeps the file's own.
     """
-    data = tf.io.read_file(path)
+    return decode_image_bytes(tf.io.read_file(path), channels)
+
+
+def decode_image_bytes(data, channels: int):
+    """Graph: encoded image bytes (one scalar ``tf.string``) to float32 ``(h, w, channels)``
+    in [0, 1], converted as :func:`decode_image_file` says (also used by the exported
+    SavedModel's signature)."""
     image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
     if channels == 0:
         return image

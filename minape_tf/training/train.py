@@ -281,7 +281,7 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         model.load_weights(paths["best"])
     if bn_mode != "off":
         reestimate_batchnorm(model, bn_data)
-    final = _build(groups, len(classes), kwargs, policy="float32")
+    final = _build(groups, len(classes), dict(kwargs, class_names=classes), policy="float32")
     final.set_weights(model.get_weights())
     final.save(paths["model"])
 
