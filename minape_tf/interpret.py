@@ -28,6 +28,7 @@ from minape_tf.layers.patch_embedding import PatchEmbedding
 OUTPUTS = ("probability", "logit")
 BASELINES = ("min", "zeros")
 MASKS = ("mean", "zeros", "shuffle")
+KINDS = ("image", "spectrogram")
 
 
 # --------------------------------------------------------------------------- weights
@@ -370,18 +371,22 @@ def modality_contribution(model, inputs, labels, *, groups=None, mask="mean", se
 
 # ------------------------------------------------------------------------- figures
 
-def plot_filters(filters, *, rgb=None, columns=16, max_filters=64, title="patch-embedding filters"):
+def plot_filters(filters, *, rgb=None, kind="image", columns=16, max_filters=64,
+                 title="patch-embedding filters"):
     """A grid of patch-embedding filters (from :func:`patch_embedding_filters`).
 
-    With ``rgb`` (default: when the filters have 3 input channels) each filter is shown in
-    colour, scaled to [0, 1] on its own; otherwise as the mean over its input channels on a
-    diverging scale shared by all filters (red positive, blue negative).
+    With ``rgb`` (default: when the filters have 3 input channels and ``kind`` is
+    "image") each filter is shown in colour, scaled to [0, 1] on its own; otherwise as the
+    mean over its input channels on a diverging scale shared by all filters (red positive,
+    blue negative). ``kind="spectrogram"``: frames along x, mel bands upwards, as
+    :func:`plot_attributions` draws spectrograms.
     """
     filters = np.asarray(filters)
+    _check_kind(kind)
     if filters.ndim != 4:
         raise ValueError(f"filters of shape {filters.shape}: expected (patch, patch, "
                          "channels, width), as patch_embedding_filters returns")
-    rgb = filters.shape[2] == 3 if rgb is None else rgb
+    rgb = filters.shape[2] == 3 and kind == "image" if rgb is None else rgb
     shown = np.moveaxis(filters[..., :max_filters], -1, 0)
     if rgb:
         if shown.shape[-1] != 3:
@@ -390,22 +395,26 @@ def plot_filters(filters, *, rgb=None, columns=16, max_filters=64, title="patch-
         low = shown.min(axis=(1, 2, 3), keepdims=True)
         high = shown.max(axis=(1, 2, 3), keepdims=True)
         images = [(f - l) / np.maximum(h - l, 1e-12) for f, l, h in zip(shown, low, high)]
-        return _grid(images, columns, title, cmap=None, symmetric=False)
-    return _grid(list(shown.mean(axis=-1)), columns, title, cmap="RdBu_r", symmetric=True)
+        return _grid(images, columns, title, kind, cmap=None, symmetric=False)
+    return _grid(list(shown.mean(axis=-1)), columns, title, kind, cmap="RdBu_r",
+                 symmetric=True)
 
 
-def plot_kernels(kernels, *, columns=16, max_kernels=64, title="depthwise kernels"):
+def plot_kernels(kernels, *, kind="image", columns=16, max_kernels=64,
+                 title="depthwise kernels"):
     """A grid of depthwise kernels (from :func:`depthwise_kernels`) on a diverging scale
-    shared by all of them (red positive, blue negative)."""
+    shared by all of them (red positive, blue negative); ``kind`` as for
+    :func:`plot_filters`."""
     kernels = np.asarray(kernels)
+    _check_kind(kind)
     if kernels.ndim != 3:
         raise ValueError(f"kernels of shape {kernels.shape}: expected (kernel, kernel, width), "
                          "as depthwise_kernels returns")
-    return _grid(list(np.moveaxis(kernels[..., :max_kernels], -1, 0)), columns, title,
+    return _grid(list(np.moveaxis(kernels[..., :max_kernels], -1, 0)), columns, title, kind,
                  cmap="RdBu_r", symmetric=True)
 
 
-def _grid(images, columns, title, *, cmap, symmetric):
+def _grid(images, columns, title, kind, *, cmap, symmetric):
     from matplotlib.figure import Figure
 
     columns = max(1, min(columns, len(images)))
@@ -417,7 +426,8 @@ def _grid(images, columns, title, *, cmap, symmetric):
         ax.set_axis_off()
     for ax, image in zip(axes.flat, images):
         kwargs = {"vmin": -scale, "vmax": scale} if symmetric else {}
-        ax.imshow(image, cmap=cmap, interpolation="nearest", **kwargs)
+        ax.imshow(_oriented(image, kind), cmap=cmap, interpolation="nearest",
+                  **_layout(kind, aspect="equal"), **kwargs)
     fig.suptitle(title)
     return fig
 
@@ -443,8 +453,7 @@ def plot_attributions(x, attributions, *, kind="image", titles=None):
     from matplotlib.figure import Figure
 
     x = np.asarray(x)
-    if kind not in ("image", "spectrogram"):
-        raise ValueError(f"kind={kind!r}; expected 'image' or 'spectrogram'")
+    _check_kind(kind)
     if x.ndim != 4:
         raise ValueError(f"x of shape {x.shape}: expected (n, height, width, channels)")
     for name, values in attributions.items():
@@ -481,12 +490,18 @@ def _show_input(ax, x, kind):
                   else "gray", **_layout(kind))
 
 
+def _check_kind(kind):
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}; expected one of {KINDS}")
+
+
 def _oriented(values, kind):
-    return values.T if kind == "spectrogram" else values
+    """A spectrogram ``(frames, mel bands, ...)`` turned to put time along x."""
+    return np.swapaxes(values, 0, 1) if kind == "spectrogram" else values
 
 
-def _layout(kind):
-    return {"origin": "lower", "aspect": "auto"} if kind == "spectrogram" else {}
+def _layout(kind, aspect="auto"):
+    return {"origin": "lower", "aspect": aspect} if kind == "spectrogram" else {}
 
 
 def plot_contribution(result, *, title="accuracy with each modality masked"):
@@ -501,7 +516,7 @@ def plot_contribution(result, *, title="accuracy with each modality masked"):
     bars = ax.bar(names, values, color=["tab:green"] + ["tab:gray"] * len(result["masked"]))
     for bar, group in zip(bars[1:], result["masked"]):
         drop = result["contribution"][group]
-        ax.annotate(f"{-drop:+.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(f"{-100 * drop:+.1f} points", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize="small")
     ax.set(ylim=(0, 1.08), ylabel="accuracy",
            title=f"{title} ({result['mask']}, n={result['n']})")

@@ -188,8 +188,10 @@ def test_figures_render_without_pyplot_state(model):
     assert isinstance(fig, Figure)
     assert sum(len(ax.images) for ax in fig.axes) == WIDTH and len(fig.axes) == 9  # 3 x 3
     assert fig.axes[0].images[0].get_array().shape == (4, 4, 3)              # colour
-    gray = interpret.plot_filters(interpret.patch_embedding_filters(model, "force"))
+    gray = interpret.plot_filters(interpret.patch_embedding_filters(model, "force"),
+                                  kind="spectrogram")
     assert gray.axes[0].images[0].get_array().shape == (4, 4)                # channel mean
+    assert gray.axes[0].images[0].origin == "lower"                          # mel bands up
     kernels = interpret.plot_kernels(interpret.depthwise_kernels(model, "tool"), columns=4)
     assert sum(len(ax.images) for ax in kernels.axes) == WIDTH
 

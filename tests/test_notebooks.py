@@ -2,11 +2,15 @@
 
 Each notebook's sizes live in its cell tagged ``parameters``; as papermill does, the test
 inserts a cell after it that sets small values, then executes the notebook with nbclient
-in the ``python3`` kernel (ipykernel, installed in the environment) from a temporary
-folder, so that run folders land there. The notebooks are stored without outputs.
+from a temporary folder, so that run folders land there. The kernel is ipykernel in the
+interpreter running the tests (a ``python3`` kernel spec on ``JUPYTER_PATH``, which comes
+before any user or system one), so the notebooks see this environment's packages. The
+notebooks are stored without outputs.
 """
 
 import ast
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,21 @@ def parameters_cell(nb):
     cells = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, "a notebook needs exactly one cell tagged 'parameters'"
     return cells[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel(tmp_path_factory):
+    """A ``python3`` kernel spec that starts ipykernel with this interpreter."""
+    pytest.importorskip("ipykernel")
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (tests)", "language": "python"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(root))
+        yield
 
 
 def execute(name, parameters, cwd):
@@ -61,7 +80,7 @@ def test_notebooks_are_stored_clean_with_parameters(name):
 
 
 @pytest.fixture(scope="module")
-def quickstart(tmp_path_factory):
+def quickstart(kernel, tmp_path_factory):
     """01 executed with the small demo; its run folder is also 03's model."""
     folder = tmp_path_factory.mktemp("quickstart")
     return execute("01_quickstart.ipynb", {**DEMO, "RUN_DIR": "run"}, folder), folder / "run"
