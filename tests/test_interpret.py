@@ -47,15 +47,16 @@ def test_integrated_gradients_are_complete(model, group, baseline, output):
     attributions = interpret.integrated_gradients(model, x, group, baseline=baseline,
                                                   output=output, steps=64, batch_size=50)
     assert attributions.shape == x[group].shape and attributions.dtype == np.float32
-    if baseline == "min":
-        reference = np.broadcast_to(x[group].reshape(3, -1).min(axis=1)[:, None, None, None],
-                                    x[group].shape)
+    reference = interpret.make_baseline(x[group], baseline)
+    if baseline == "min":                       # a constant field at each one's minimum
+        np.testing.assert_array_equal(reference[:, 0, 0, 0], x[group].reshape(3, -1).min(1))
+        assert np.ptp(reference.reshape(3, -1), axis=1).max() == 0
     else:
-        reference = np.full_like(x[group], baseline)
+        assert np.all(reference == baseline)
     target = np.argmax(keras.ops.convert_to_numpy(model(x)), axis=-1)   # the default
     change = (interpret.class_scores(model, x, target=target, output=output)
-              - interpret.class_scores(model, {**x, group: reference.astype("float32")},
-                                       target=target, output=output))
+              - interpret.class_scores(model, {**x, group: reference}, target=target,
+                                       output=output))
     total = attributions.reshape(3, -1).sum(axis=1)
     assert np.all(np.abs(change) > 1e-4)          # something to attribute
     np.testing.assert_allclose(total, change, rtol=5e-3, atol=1e-6)
