@@ -425,7 +425,7 @@ def _grid(images, columns, title, kind, *, cmap, symmetric):
     rows = -(-len(images) // columns)
     fig = Figure(figsize=(0.8 * columns + 0.6, 0.8 * rows + 0.6))
     axes = fig.subplots(rows, columns, squeeze=False)
-    scale = float(np.max(np.abs(images))) if symmetric else None
+    scale = (float(np.max(np.abs(images))) or 1.0) if symmetric else None
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, image in zip(axes.flat, images):
