@@ -27,16 +27,18 @@ class ChannelPointBlock(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.activation = check_activation(activation)
         self.bn_momentum = float(bn_momentum)
+        dtype = self.dtype_policy
         self.depthwise = keras.layers.DepthwiseConv2D(self.kernel_size, padding="same",
-                                                      name="depthwise")
+                                                      dtype=dtype, name="depthwise")
         self.depthwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                              name="depthwise_bn")
+                                                              dtype=dtype, name="depthwise_bn")
         self.pointwise = None
         self.pointwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                              name="pointwise_bn")
+                                                              dtype=dtype, name="pointwise_bn")
 
     def build(self, input_shape):
-        self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, name="pointwise")
+        self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, dtype=self.dtype_policy,
+                                             name="pointwise")
         for layer in (self.depthwise, self.depthwise_norm, self.pointwise, self.pointwise_norm):
             layer.build(input_shape)
 

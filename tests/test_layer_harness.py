@@ -1,0 +1,88 @@
+"""Every custom layer through Keras's own layer test harness (``run_layer_test``).
+
+The harness builds the layer, calls it symbolically and eagerly, round-trips its config,
+counts its weights, trains it one jitted step, and runs it again under a per-layer
+``mixed_float16`` policy (output dtype as declared, variables float32). Runs on the
+TensorFlow and the JAX backends.
+"""
+
+import keras
+import numpy as np
+import pytest
+from absl.testing import parameterized
+from keras.src import testing
+
+from minape_tf.layers import (FUSIONS, ChannelPointBlock, FoldSequence, Fusion,
+                              LevelNormalization, LogMel, PatchEmbedding, TempMixer,
+                              UnfoldSequence)
+
+pytestmark = [pytest.mark.backend,
+              # The harness trains weightless layers too, from a generator.
+              pytest.mark.filterwarnings("ignore:The model does not have any trainable weights"),
+              pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")]
+
+
+class LayerHarnessTest(testing.TestCase):
+
+    def test_channel_point_block(self):
+        self.run_layer_test(
+            ChannelPointBlock, {"kernel_size": 3}, input_shape=(2, 5, 6, 4),
+            expected_output_shape=(2, 5, 6, 4), expected_num_trainable_weights=8,
+            expected_num_non_trainable_weights=4)
+
+    def test_patch_embedding(self):
+        self.run_layer_test(
+            PatchEmbedding, {"width": 4, "patch_size": 2}, input_shape=(2, 8, 6, 3),
+            expected_output_shape=(2, 4, 3, 4), expected_num_trainable_weights=4,
+            expected_num_non_trainable_weights=2)
+
+    def test_tempmixer(self):
+        self.run_layer_test(
+            TempMixer, {"filters": 8, "layers": 2}, input_shape=(2, 3, 5),
+            expected_output_shape=(2, 8), expected_num_trainable_weights=6)
+
+    def test_logmel(self):
+        self.run_layer_test(
+            LogMel, {"sample_rate": 8000, "n_fft": 256, "hop": 128, "n_mels": 16},
+            input_shape=(2, 1024, 2), expected_output_shape=(2, 7, 16, 2),
+            expected_output_dtype="float32", expected_num_trainable_weights=0)
+
+    @parameterized.named_parameters(("peak", "peak"), ("rms", "rms"), ("none", None))
+    def test_level_normalization(self, mode):
+        self.run_layer_test(
+            LevelNormalization, {"mode": mode}, input_shape=(2, 50, 3),
+            expected_output_shape=(2, 50, 3), expected_output_dtype="float32")
+
+    @parameterized.named_parameters(*[(mode, mode) for mode in FUSIONS])
+    def test_fusion(self, mode):
+        widths = {"concat": 10, "attention": 12}.get(mode, 6)
+        self.run_layer_test(
+            Fusion, {"mode": mode, "attention_heads": 2}, input_shape=((2, 4), (2, 6)),
+            expected_output_shape=(2, widths))
+
+    def test_fold_sequence(self):
+        self.run_layer_test(FoldSequence, {}, input_shape=(2, 3, 4, 5),
+                            expected_output_shape=(6, 4, 5))
+
+    def test_unfold_sequence(self):
+        self.run_layer_test(UnfoldSequence, {"steps": 3}, input_shape=(6, 5),
+                            expected_output_shape=(2, 3, 5))
+
+
+@pytest.mark.parametrize("make", [lambda dtype: LogMel(8000, 256, 128, 16, dtype=dtype),
+                                  lambda dtype: LevelNormalization(dtype=dtype)])
+@pytest.mark.parametrize("dtype", ["mixed_bfloat16", "mixed_float16", "bfloat16"])
+def test_feature_layers_say_they_compute_in_float32(make, dtype):
+    layer = make(dtype)
+    assert layer.dtype_policy.name == "float32"
+    out = layer(np.random.default_rng(0).standard_normal((1, 1024, 2)).astype("float16"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+@pytest.mark.parametrize("layer", [FoldSequence(dtype="mixed_bfloat16"),
+                                   UnfoldSequence(2, dtype="mixed_bfloat16")])
+def test_sequence_reshapes_keep_their_input_dtype(layer):
+    x = np.arange(24, dtype="float32").reshape(4, 6) / 7
+    out = layer(x[:, None] if isinstance(layer, FoldSequence) else x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out).reshape(4, 6), x)
