@@ -29,7 +29,7 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
                  pooling="avg", fusion="concat", learner="none", sequence_length=1,
                  features_in_model=False, backbone=None, dropout=0.0,
                  activation="gelu_approx", bn_momentum=0.9, learner_units=64,
-                 attention_heads=4, name="minape"):
+                 attention_heads=4, dtype=None, depthwise="auto", name="minape"):
     """Build Minape: one isotropic pathway per modality group, fusion, temporal learner, softmax.
 
     Each group's pathway (Eqs. 3-6) is a :class:`PatchEmbedding` (``Conv2D(width, patch,
@@ -86,6 +86,14 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         Units of the GRU / LSTM learner (TempMixer has 64 filters, as in the paper).
     attention_heads : int, default 4
         Heads of the attention fusion.
+    dtype : str or keras.DTypePolicy, default None
+        Dtype policy of every layer, e.g. ``"mixed_bfloat16"`` (``None``: the global policy,
+        ``keras.config.dtype_policy()``). The model's policy does not depend on, nor change,
+        the global one, so models of different precisions can live in one process. The
+        log-Mel and level layers always compute in float32, and so does the final softmax.
+    depthwise : {"auto", "conv", "matmul", "fft"}, default "auto"
+        How each block computes its depthwise convolution; the weights and results are the
+        same in every form, only the speed differs. See :class:`ChannelPointBlock`.
     name : str, default "minape"
 
     Returns
@@ -117,48 +125,61 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         if features_in_model and isinstance(group, SeriesGroup):
             x = _series_features(group)(x)
         vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
-                                activation=activation, bn_momentum=bn_momentum))
+                                activation=activation, bn_momentum=bn_momentum, dtype=dtype,
+                                depthwise=depthwise))
 
     fused = vectors[0] if len(vectors) == 1 else Fusion(
-        fusion, attention_heads=attention_heads, name="fusion")(vectors)
+        fusion, attention_heads=attention_heads, dtype=dtype, name="fusion")(vectors)
     steps = UnfoldSequence(sequence_length, name="unfold")(fused) if sequence_length > 1 \
-        else keras.layers.Reshape((1, fused.shape[-1]), name="as_sequence")(fused)
-    h = _learner(steps, learner, learner_units, activation)
+        else keras.layers.Reshape((1, fused.shape[-1]), dtype=dtype, name="as_sequence")(fused)
+    h = _learner(steps, learner, learner_units, activation, dtype)
     if dropout:
-        h = keras.layers.Dropout(dropout, name="dropout")(h)
-    logits = keras.layers.Dense(num_classes, name="classifier")(h)
+        h = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(h)
+    logits = keras.layers.Dense(num_classes, dtype=dtype, name="classifier")(h)
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
     return keras.Model(inputs, probabilities, name=name)
 
 
-def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum):
+def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum, dtype,
+             depthwise):
     """One isotropic pathway (Fig. 3 / Fig. 4): patch embedding, blocks (or a backbone), pool."""
     x = PatchEmbedding(settings["width"], settings["patch_size"], activation=activation,
-                       bn_momentum=bn_momentum, name=f"{prefix}_patch_embedding")(x)
+                       bn_momentum=bn_momentum, dtype=dtype, name=f"{prefix}_patch_embedding")(x)
     if backbone is None:
         for i in range(settings["depth"]):
             x = ChannelPointBlock(settings["kernel_size"], activation=activation,
-                                  bn_momentum=bn_momentum, name=f"{prefix}_block_{i}")(x)
+                                  bn_momentum=bn_momentum, depthwise=depthwise, dtype=dtype,
+                                  name=f"{prefix}_block_{i}")(x)
     else:
-        net = BACKBONES[backbone](include_top=False, weights=None,
-                                  input_shape=(None, None, settings["width"]),
-                                  include_preprocessing=False)
-        net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
-        x = net(x)
+        x = _backbone(backbone, settings["width"], prefix, dtype)(x)
     pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" \
         else keras.layers.GlobalMaxPooling2D
-    return pool(name=f"{prefix}_pool")(x)
+    return pool(dtype=dtype, name=f"{prefix}_pool")(x)
 
 
-def _learner(steps, learner, units, activation):
+def _backbone(backbone, width, prefix, dtype):
+    """The EfficientNetV2 of Minape-S. ``keras.applications`` takes no ``dtype``: the global
+    policy is set to ``dtype`` while it is built, and put back."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype or previous)
+    try:
+        net = BACKBONES[backbone](include_top=False, weights=None, input_shape=(None, None, width),
+                                  include_preprocessing=False)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
+    return net
+
+
+def _learner(steps, learner, units, activation, dtype):
     """The temporal learner over ``(batch, L, features)`` -> ``(batch, features')``."""
     if learner == "tempmixer":
-        return TempMixer(activation=activation, name="tempmixer")(steps)
+        return TempMixer(activation=activation, dtype=dtype, name="tempmixer")(steps)
     if learner == "gru":
-        return keras.layers.GRU(units, name="gru")(steps)
+        return keras.layers.GRU(units, dtype=dtype, name="gru")(steps)
     if learner == "lstm":
-        return keras.layers.LSTM(units, name="lstm")(steps)
-    return keras.layers.GlobalAveragePooling1D(name="sequence_pool")(steps)
+        return keras.layers.LSTM(units, dtype=dtype, name="lstm")(steps)
+    return keras.layers.GlobalAveragePooling1D(dtype=dtype, name="sequence_pool")(steps)
 
 
 def _series_features(group):

@@ -12,9 +12,9 @@ import pytest
 from absl.testing import parameterized
 from keras.src import testing
 
-from minape_tf.layers import (FUSIONS, ChannelPointBlock, FoldSequence, Fusion,
-                              LevelNormalization, LogMel, PatchEmbedding, TempMixer,
-                              UnfoldSequence)
+from minape_tf.layers import (DEPTHWISE_FORMS, FUSIONS, ChannelPointBlock, DepthwiseConv,
+                              FoldSequence, Fusion, LevelNormalization, LogMel, PatchEmbedding,
+                              TempMixer, UnfoldSequence)
 
 pytestmark = [pytest.mark.backend,
               # The harness trains weightless layers too, from a generator.
@@ -24,11 +24,18 @@ pytestmark = [pytest.mark.backend,
 
 class LayerHarnessTest(testing.TestCase):
 
-    def test_channel_point_block(self):
+    @parameterized.named_parameters(*[(form, form) for form in DEPTHWISE_FORMS])
+    def test_channel_point_block(self, form):
         self.run_layer_test(
-            ChannelPointBlock, {"kernel_size": 3}, input_shape=(2, 5, 6, 4),
+            ChannelPointBlock, {"kernel_size": 3, "depthwise": form}, input_shape=(2, 5, 6, 4),
             expected_output_shape=(2, 5, 6, 4), expected_num_trainable_weights=8,
             expected_num_non_trainable_weights=4)
+
+    @parameterized.named_parameters(*[(form, form) for form in DEPTHWISE_FORMS])
+    def test_depthwise_conv(self, form):
+        self.run_layer_test(
+            DepthwiseConv, {"kernel_size": 4, "form": form}, input_shape=(2, 3, 5, 4),
+            expected_output_shape=(2, 3, 5, 4), expected_num_trainable_weights=2)
 
     def test_patch_embedding(self):
         self.run_layer_test(
