@@ -101,7 +101,9 @@ def test_auto_on_this_cpu():
     block = ChannelPointBlock(13)
     block.build((None, 32, 32, 128))
     assert block.depthwise.resolved_form == auto_form(32, 32, 128, 13, device="cpu") == "fft"
-    assert auto_form(32, 32, 128, 3, device="cpu") == "conv"
+    assert auto_form(21, 21, 128, 12, device="cpu") == "fft"
+    assert auto_form(32, 32, 128, 9, device="cpu") == "conv"
+    assert auto_form(4, 4, 128, 13, device="cpu") == "conv"
     assert auto_form(None, None, 128, 13) == "conv"
 
 
@@ -112,10 +114,10 @@ def test_auto_on_accelerators_bounds_the_toeplitz_memory():
     assert auto_form(64, 64, 128, 13, device="tpu") == "fft"
 
 
-def test_fft_lengths_leave_room_and_are_fast_sizes():
-    assert fft_length(32, 13) == 40          # >= 32 + 6, 5-smooth
-    assert fft_length(2, 13) == 15           # the kernel must fit
-    assert fft_length(7, 3) == 8
+def test_fft_lengths_leave_room_for_the_kernel():
+    assert fft_length(32, 13) == 38          # 32 + 6: no wrap-around into the grid
+    assert fft_length(2, 13) == 13           # the kernel must fit
+    assert fft_length(7, 4) == 9
 
 
 def test_unsupported_arguments_are_errors():

@@ -93,3 +93,38 @@ def test_sequence_reshapes_keep_their_input_dtype(layer):
     out = layer(x[:, None] if isinstance(layer, FoldSequence) else x)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(out).reshape(4, 6), x)
+
+
+@pytest.mark.parametrize("form", ["conv", "fft"])
+def test_mixed_bfloat16_model_trains_saves_and_loads_without_a_global_policy(tmp_path, form):
+    from minape_tf import ImageGroup, SeriesGroup, build_minape
+
+    before = keras.config.dtype_policy().name
+    groups = [ImageGroup("image", channels=3, size=(16, 16)),
+              SeriesGroup("force", channels=2, sample_rate=8000, length=2048, n_fft=256,
+                          hop=128, n_mels=16)]
+    model = build_minape(groups, 3, width=8, depth=2, patch_size=4, kernel_size=3,
+                         learner="tempmixer", features_in_model=True, depthwise=form,
+                         dtype="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == before == "float32"
+    policies = {layer.name: layer.dtype_policy.name for layer in model.layers}
+    assert policies["image_block_0"] == policies["tempmixer"] == "mixed_bfloat16"
+    assert policies["force_logmel"] == policies["softmax"] == "float32"
+    assert all(v.dtype == "float32" for v in model.weights)
+    rng = np.random.default_rng(0)
+    x = {"image": rng.random((4, 16, 16, 3), dtype="float32"),
+         "force": rng.standard_normal((4, 2048, 2)).astype("float32")}
+    y = np.array([0, 1, 2, 1])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    kernel = model.get_layer("image_block_0").depthwise.kernel
+    start = keras.ops.convert_to_numpy(kernel).copy()
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss) and not np.allclose(keras.ops.convert_to_numpy(kernel), start)
+    out = keras.ops.convert_to_numpy(model(x))
+    assert out.dtype == np.float32
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert again.get_layer("image_block_1").dtype_policy.name == "mixed_bfloat16"
+    assert again.get_layer("image_block_1").depthwise.dtype_policy.name == "mixed_bfloat16"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x)), out)
+    assert keras.config.dtype_policy().name == "float32"
