@@ -7,6 +7,7 @@ import keras
 from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.layers.activation import check_activation
 from minape_tf.layers.channel_point import ChannelPointBlock
+from minape_tf.layers.depthwise import check_form
 from minape_tf.layers.fusion import FUSIONS, Fusion
 from minape_tf.layers.patch_embedding import PatchEmbedding
 from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
@@ -111,6 +112,7 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
     groups = _check_arguments(groups, num_classes, fusion=fusion, learner=learner,
                               backbone=backbone, pooling=pooling, activation=activation,
                               sequence_length=sequence_length, dropout=dropout)
+    check_form(depthwise)
     defaults = dict(width=width, depth=depth, patch_size=patch_size, kernel_size=kernel_size)
     inputs, vectors = {}, []
     for group in groups:
@@ -137,7 +139,10 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         h = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(h)
     logits = keras.layers.Dense(num_classes, dtype=dtype, name="classifier")(h)
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
-    return keras.Model(inputs, probabilities, name=name)
+    model = keras.Model(inputs, probabilities, name=name)
+    if dtype is not None:  # so that compile() adds loss scaling under mixed_float16
+        model.dtype_policy = dtype
+    return model
 
 
 def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum, dtype,

@@ -1,4 +1,5 @@
-"""Every depthwise form equals Keras' DepthwiseConv2D: outputs, gradients, saved weights."""
+"""Every depthwise form equals Keras' DepthwiseConv2D: outputs, gradients, saved weights;
+``auto``'s rule; the benchmark scripts run (``--tiny``)."""
 
 import keras
 import numpy as np
@@ -7,8 +8,6 @@ import pytest
 from minape_tf.layers import ChannelPointBlock, DepthwiseConv
 from minape_tf.layers.depthwise import MAX_TOEPLITZ_ENTRIES, auto_form
 from minape_tf.layers.depthwise_forms import FORMS, fft_length
-
-pytestmark = pytest.mark.backend
 
 # (height, width, kernel): odd and even kernels, square and non-square grids, grids smaller
 # than the kernel, a single position.
@@ -40,6 +39,7 @@ def _assert_close(actual, expected, what):
     assert error < 1e-5, f"{what}: relative error {error:.2e}"
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("form", ["matmul", "fft"])
 @pytest.mark.parametrize("h, w, k", SHAPES)
 def test_form_equals_depthwise_conv2d_in_outputs_and_gradients(form, h, w, k):
@@ -66,6 +66,7 @@ def _model(form, old=False):
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("form", ["conv", "matmul", "fft"])
 def test_every_form_loads_weights_saved_with_depthwise_conv2d(tmp_path, form):
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 4)).astype("float32")
@@ -79,6 +80,7 @@ def test_every_form_loads_weights_saved_with_depthwise_conv2d(tmp_path, form):
                   "output")
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("saved, loaded", [("conv", "fft"), ("fft", "matmul"), ("matmul", "conv"),
                                            ("auto", "matmul")])
 def test_keras_file_round_trip_across_forms(tmp_path, saved, loaded):
@@ -96,6 +98,7 @@ def test_keras_file_round_trip_across_forms(tmp_path, saved, loaded):
     _assert_close(keras.ops.convert_to_numpy(other(x)), expected, f"{saved} -> {loaded}")
 
 
+@pytest.mark.backend
 def test_auto_on_this_cpu():
     assert keras.distribution.list_devices()[0].startswith("cpu")
     block = ChannelPointBlock(13)
@@ -104,6 +107,7 @@ def test_auto_on_this_cpu():
     assert auto_form(21, 21, 128, 12, device="cpu") == "fft"
     assert auto_form(32, 32, 128, 9, device="cpu") == "conv"
     assert auto_form(4, 4, 128, 13, device="cpu") == "conv"
+    assert auto_form(36, 8, 128, 13, device="cpu") == "conv"
     assert auto_form(None, None, 128, 13) == "conv"
 
 
@@ -125,3 +129,40 @@ def test_unsupported_arguments_are_errors():
         ChannelPointBlock(3, depthwise="fast")
     with pytest.raises(ValueError, match="strides=2"):
         DepthwiseConv(3, strides=2)
+
+
+@pytest.mark.backend
+def test_build_minape_gives_every_block_the_form():
+    from minape_tf import ImageGroup, build_minape
+
+    groups = [ImageGroup("a", channels=3, size=(16, 16)), ImageGroup("b", channels=1, size=(8, 8))]
+    model = build_minape(groups, 2, width=4, depth=2, patch_size=2, kernel_size=3,
+                         depthwise="matmul")
+    blocks = [layer for layer in model.layers if isinstance(layer, ChannelPointBlock)]
+    assert len(blocks) == 4
+    assert {b.depthwise.resolved_form for b in blocks} == {"matmul"}
+    with pytest.raises(ValueError, match="depthwise='toeplitz'"):
+        build_minape(groups, 2, width=4, depth=0, patch_size=2, depthwise="toeplitz")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, backend", [("bench_cpu.py", "tensorflow"),
+                                             ("bench_gpu.py", "jax")])
+def test_benchmark_scripts_run_tiny(script, backend):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root)}
+    args = ["--tiny"] + (["--part", "models"] if script == "bench_cpu.py"
+                         else ["--dtypes", "mixed_bfloat16"])
+    done = subprocess.run([sys.executable, str(root / "scripts" / script), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    rates = report["models"]["batch_1"] if script == "bench_cpu.py" \
+        else report["samples_per_s"]["mixed_bfloat16/train_b2"]
+    assert {"vit", "official/conv"} <= set(rates)

@@ -95,6 +95,7 @@ def test_sequence_reshapes_keep_their_input_dtype(layer):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(out).reshape(4, 6), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["conv", "fft"])
 def test_mixed_bfloat16_model_trains_saves_and_loads_without_a_global_policy(tmp_path, form):
     from minape_tf import ImageGroup, SeriesGroup, build_minape
@@ -127,4 +128,26 @@ def test_mixed_bfloat16_model_trains_saves_and_loads_without_a_global_policy(tmp
     assert again.get_layer("image_block_1").dtype_policy.name == "mixed_bfloat16"
     assert again.get_layer("image_block_1").depthwise.dtype_policy.name == "mixed_bfloat16"
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x)), out)
+    assert keras.config.dtype_policy().name == "float32"
+
+
+@pytest.mark.slow
+def test_minape_s_backbone_takes_the_model_policy_and_leaves_the_global_one():
+    from minape_tf import ImageGroup, build_minape
+
+    model = build_minape([ImageGroup("image", channels=3, size=(32, 32))], 2, width=8,
+                         patch_size=4, depth=0, backbone="efficientnetv2-b0",
+                         dtype="mixed_bfloat16")
+    backbone = model.get_layer("image_efficientnetv2_b0")
+    assert {layer.dtype_policy.name for layer in backbone.layers[1:]} == {"mixed_bfloat16"}
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_mixed_float16_model_compiles_with_loss_scaling():
+    from minape_tf import ImageGroup, build_minape
+
+    model = build_minape([ImageGroup("image", channels=3, size=(16, 16))], 2, width=4, depth=1,
+                         patch_size=4, kernel_size=3, dtype="mixed_float16")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert keras.config.dtype_policy().name == "float32"

@@ -11,4 +11,5 @@ from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
 from minape_tf.layers.tempmixer import TempMixer
 
 __all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "FUSIONS", "Fusion",
-           "LevelNormalization", "LogMel", "mel_filters", "PatchEmbedding", "FoldSequence", "UnfoldSequence", "TempMixer"]
+           "LevelNormalization", "LogMel", "mel_filters", "PatchEmbedding", "FoldSequence",
+           "UnfoldSequence", "TempMixer"]

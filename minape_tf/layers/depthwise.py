@@ -34,13 +34,15 @@ def auto_form(h, w, channels, kernel_size, device=None):
       (JAX, bfloat16, batch 1024, 128 channels): grouped conv 27.3 / 11.7 / 8.1 ms, Toeplitz
       matmul 0.84 / 0.71 / 0.19 ms, FFT 6.8 / 3.2 / 2.6 ms on 32x32 k13 / 21x21 k12 /
       36x8 k13. ``scripts/bench_gpu.py`` checks it on the model.
-    * CPU: ``"fft"`` for kernels of 12 and more on grids of at least 8x8, else ``"conv"``.
-      The FFT form's cost hardly depends on the kernel, the grouped conv's grows with its
-      area: on 2 shared cores (TensorFlow, 128 channels) the FFT form took 0.6-0.8x the
-      conv's time on 32x32 k13, 21x21 k12 and 36x8 k13 at batch 32 and about the same at
-      batch 1, but 2-5x the conv's time with kernels of 3 to 9. The Toeplitz product is
-      slow on CPUs (10-300x conv). Measured with ``scripts/bench_cpu.py --part ops``
-      (``scripts/results/``); the JAX CPU backend uses the same rule, unmeasured.
+    * CPU: ``"fft"`` for kernels of 12 and more on grids of at least 400 positions (21x21),
+      else ``"conv"``. The FFT form's cost hardly depends on the kernel, the grouped conv's
+      grows with its area. On 2 shared cores (TensorFlow, 128 channels, batch 1 / 32) the
+      FFT form took 0.81 / 0.96x the conv's time on 32x32 k13 and 0.91 / 0.89x on 21x21
+      k13, but 1.6-2x at batch 1 on the smaller 8x8, 16x16 and 36x8 grids, and 1.1-18x
+      with kernels of 3 to 9. The Toeplitz product is 3-900x slower than conv on CPUs.
+      Measured with ``scripts/bench_cpu.py --part ops`` (``scripts/results/``; a noisy
+      machine: ratios within about 20% are ties). The JAX CPU backend uses the same rule,
+      unmeasured.
     * Unknown grid size (``None``): ``"conv"``.
 
     ``device`` (``"cpu"``, ``"gpu"``, ``"tpu"``) defaults to the current one (:func:`accelerator`).
@@ -50,7 +52,7 @@ def auto_form(h, w, channels, kernel_size, device=None):
     device = device or accelerator()
     if device in ("gpu", "tpu"):
         return "matmul" if toeplitz_entries(h, w, channels) <= MAX_TOEPLITZ_ENTRIES else "fft"
-    return "fft" if kernel_size >= 12 and min(h, w) >= 8 else "conv"
+    return "fft" if kernel_size >= 12 and h * w >= 400 else "conv"
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")

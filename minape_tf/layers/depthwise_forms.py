@@ -34,7 +34,7 @@ def toeplitz_entries(h, w, channels):
 
 @functools.lru_cache(maxsize=None)
 def _shift_selector(n, k):
-    """``s[i, i2, d] = 1`` where input position ``i2`` is tap ``d`` of output ``i`` (same padding)."""
+    """``s[i, i2, d] = 1`` where input ``i2`` is tap ``d`` of output ``i`` ("same" padding)."""
     i, i2, d = np.ogrid[:n, :n, :k]
     return (i2 == i + d - (k - 1) // 2).astype("float32")
 
