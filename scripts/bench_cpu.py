@@ -39,7 +39,7 @@ MATMUL_MAX_ENTRIES = 2 ** 24  # beyond this the Toeplitz product is hopeless on 
 
 
 def _forward(fn, *args):
-    compiled = tf.function(fn)
+    compiled = tf.function(fn, autograph=False)
     return lambda: compiled(*args).numpy()
 
 

@@ -32,8 +32,10 @@ def auto_form(h, w, channels, kernel_size, device=None):
     * GPU / TPU: ``"matmul"`` while its Toeplitz matrices hold at most
       :data:`MAX_TOEPLITZ_ENTRIES` numbers, else ``"fft"``. Measured in issue 9 on an H200
       (JAX, bfloat16, batch 1024, 128 channels): grouped conv 27.3 / 11.7 / 8.1 ms, Toeplitz
-      matmul 0.84 / 0.71 / 0.19 ms, FFT 6.8 / 3.2 / 2.6 ms on 32x32 k13 / 21x21 k12 /
-      36x8 k13. ``scripts/bench_gpu.py`` checks it on the model.
+      matmul 0.84 / 0.71 / 0.19 ms, an rfft2 convolution 6.8 / 3.2 / 2.6 ms on 32x32 k13
+      / 21x21 k12 / 36x8 k13. Not re-measured here (no GPU), nor this module's ``fft``
+      form on a GPU; TPUs follow the GPU rule unmeasured. ``scripts/bench_gpu.py`` (with
+      ``--forms conv,auto,fft,matmul``) checks it on the models.
     * CPU: ``"fft"`` for kernels of 12 and more on grids of at least 400 positions (21x21),
       else ``"conv"``. The FFT form's cost hardly depends on the kernel, the grouped conv's
       grows with its area. On 2 shared cores (TensorFlow, 128 channels, batch 1 / 32) the
