@@ -16,6 +16,7 @@ import keras
 from minape_tf.groups import ImageGroup, SeriesGroup, group_from_config
 from minape_tf.layers.activation import check_activation
 from minape_tf.layers.channel_point import ChannelPointBlock
+from minape_tf.layers.depthwise import check_form
 from minape_tf.layers.fusion import FUSIONS, Fusion
 from minape_tf.layers.patch_embedding import PatchEmbedding
 from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
@@ -38,7 +39,8 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
                  pooling="avg", fusion="concat", learner="none", sequence_length=1,
                  features_in_model=False, backbone=None, dropout=0.0,
                  activation="gelu", bn_momentum=0.9, learner_units=256, learner_dropout=0.1,
-                 attention_heads=4, class_names=None, name="minape"):
+                 attention_heads=4, dtype=None, depthwise="auto", class_names=None,
+                 name="minape"):
     """Build Minape: one isotropic pathway per modality group, fusion, temporal learner, softmax.
 
     Each group's pathway (Eqs. 3-6) is a :class:`PatchEmbedding` (``Conv2D(width, patch,
@@ -109,6 +111,14 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
     class_names : list of str or None, default None
         What each output means, kept in the model's config (``model.class_names``);
         ``None`` names the classes "0", "1", ...
+    dtype : str or keras.DTypePolicy, default None
+        Dtype policy of every layer, e.g. ``"mixed_bfloat16"`` (``None``: the global policy,
+        ``keras.config.dtype_policy()``). The model's policy does not depend on, nor change,
+        the global one, so models of different precisions can live in one process. The
+        log-Mel and level layers always compute in float32, and so does the final softmax.
+    depthwise : {"auto", "conv", "matmul", "fft"}, default "auto"
+        How each block computes its depthwise convolution; the weights and results are the
+        same in every form, only the speed differs. See :class:`ChannelPointBlock`.
     name : str, default "minape"
 
     Returns
@@ -159,6 +169,8 @@ class Minape(keras.Model):
         class_names = _class_names(class_names, num_classes)
         inputs, outputs = _graph(groups, num_classes, **arguments)
         super().__init__(inputs, outputs, name=name)
+        if arguments["dtype"] is not None:  # so that compile() adds loss scaling (mixed_float16)
+            self.dtype_policy = arguments["dtype"]
         self._description = {"groups": tuple(groups), "class_names": class_names,
                              "arguments": arguments}
 
@@ -205,12 +217,13 @@ def _class_names(class_names, num_classes):
 
 def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, pooling, fusion,
            learner, sequence_length, features_in_model, backbone, dropout, activation,
-           bn_momentum, learner_units, learner_dropout, attention_heads):
+           bn_momentum, learner_units, learner_dropout, attention_heads, dtype, depthwise):
     """The functional graph of :func:`build_minape`: ``(inputs dict, probabilities)``."""
     groups = _check_arguments(groups, num_classes, fusion=fusion, learner=learner,
                               backbone=backbone, pooling=pooling, activation=activation,
                               sequence_length=sequence_length, dropout=dropout,
                               learner_dropout=learner_dropout)
+    check_form(depthwise)
     defaults = dict(width=width, depth=depth, patch_size=patch_size, kernel_size=kernel_size)
     inputs, vectors = {}, []
     for group in groups:
@@ -228,48 +241,61 @@ def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, poolin
             # A static shape for the patch embedding (TFLite needs it for a built-in conv).
             x = keras.layers.Reshape(group.feature_shape, name=f"{group.name}_features")(x)
         vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
-                                activation=activation, bn_momentum=bn_momentum))
+                                activation=activation, bn_momentum=bn_momentum, dtype=dtype,
+                                depthwise=depthwise))
 
     fused = vectors[0] if len(vectors) == 1 else Fusion(
-        fusion, attention_heads=attention_heads, name="fusion")(vectors)
+        fusion, attention_heads=attention_heads, dtype=dtype, name="fusion")(vectors)
     steps = UnfoldSequence(sequence_length, name="unfold")(fused) if sequence_length > 1 \
-        else keras.layers.Reshape((1, fused.shape[-1]), name="as_sequence")(fused)
-    h = _learner(steps, learner, learner_units, learner_dropout, activation)
+        else keras.layers.Reshape((1, fused.shape[-1]), dtype=dtype, name="as_sequence")(fused)
+    h = _learner(steps, learner, learner_units, learner_dropout, activation, dtype)
     if dropout:
-        h = keras.layers.Dropout(dropout, name="dropout")(h)
-    logits = keras.layers.Dense(num_classes, name="classifier")(h)
+        h = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(h)
+    logits = keras.layers.Dense(num_classes, dtype=dtype, name="classifier")(h)
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
     return inputs, probabilities
 
 
-def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum):
+def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum, dtype,
+             depthwise):
     """One isotropic pathway (Fig. 3 / Fig. 4): patch embedding, blocks (or a backbone), pool."""
     x = PatchEmbedding(settings["width"], settings["patch_size"], activation=activation,
-                       bn_momentum=bn_momentum, name=f"{prefix}_patch_embedding")(x)
+                       bn_momentum=bn_momentum, dtype=dtype, name=f"{prefix}_patch_embedding")(x)
     if backbone is None:
         for i in range(settings["depth"]):
             x = ChannelPointBlock(settings["kernel_size"], activation=activation,
-                                  bn_momentum=bn_momentum, name=f"{prefix}_block_{i}")(x)
+                                  bn_momentum=bn_momentum, depthwise=depthwise, dtype=dtype,
+                                  name=f"{prefix}_block_{i}")(x)
     else:
-        net = BACKBONES[backbone](include_top=False, weights=None,
-                                  input_shape=(None, None, settings["width"]),
-                                  include_preprocessing=False)
-        net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
-        x = net(x)
+        x = _backbone(backbone, settings["width"], prefix, dtype)(x)
     pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" \
         else keras.layers.GlobalMaxPooling2D
-    return pool(name=f"{prefix}_pool")(x)
+    return pool(dtype=dtype, name=f"{prefix}_pool")(x)
 
 
-def _learner(steps, learner, units, dropout, activation):
+def _backbone(backbone, width, prefix, dtype):
+    """The EfficientNetV2 of Minape-S. ``keras.applications`` takes no ``dtype``: the global
+    policy is set to ``dtype`` while it is built, and put back."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype or previous)
+    try:
+        net = BACKBONES[backbone](include_top=False, weights=None, input_shape=(None, None, width),
+                                  include_preprocessing=False)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
+    return net
+
+
+def _learner(steps, learner, units, dropout, activation, dtype):
     """The temporal learner over ``(batch, L, features)`` -> ``(batch, features')``."""
     if learner == "tempmixer":
-        return TempMixer(activation=activation, name="tempmixer")(steps)
+        return TempMixer(activation=activation, dtype=dtype, name="tempmixer")(steps)
     if learner == "gru":
-        return keras.layers.GRU(units, dropout=dropout, name="gru")(steps)
+        return keras.layers.GRU(units, dropout=dropout, dtype=dtype, name="gru")(steps)
     if learner == "lstm":
-        return keras.layers.LSTM(units, dropout=dropout, name="lstm")(steps)
-    return keras.layers.GlobalAveragePooling1D(name="sequence_pool")(steps)
+        return keras.layers.LSTM(units, dropout=dropout, dtype=dtype, name="lstm")(steps)
+    return keras.layers.GlobalAveragePooling1D(dtype=dtype, name="sequence_pool")(steps)
 
 
 def _group_settings(group, defaults):
