@@ -34,6 +34,12 @@ def _check_positive(group, **values):
 _MODALITIES = (None, "image", "series")
 
 
+def frame_count(length: int, n_fft: int, hop: int) -> int:
+    """STFT frames of ``length`` samples with window ``n_fft`` and hop ``hop``, no centring
+    (``center=False``: frame ``t`` covers samples ``t*hop ... t*hop + n_fft - 1``)."""
+    return 1 + (int(length) - n_fft) // hop
+
+
 @dataclass(frozen=True)
 class _Group:
     name: str
@@ -191,7 +197,13 @@ class SeriesGroup(_Group):
     @property
     def n_frames(self) -> int:
         """STFT frames of one series (``center=False``)."""
-        return 1 + (self.length - self.n_fft) // self.hop
+        return frame_count(self.length, self.n_fft, self.hop)
+
+    @property
+    def input_rate(self) -> int:
+        """The rate of the recordings as read: ``source_rate``, or ``sample_rate`` when the
+        recordings are already at it."""
+        return self.source_rate or self.sample_rate
 
     @property
     def feature_shape(self) -> tuple:

@@ -29,7 +29,8 @@ import tensorflow as tf
 from minape_tf.data import augment as aug
 from minape_tf.data import decode
 from minape_tf.data.resample import fit_length, resample
-from minape_tf.data.validate import DataError, slot_channels, validate as _validate
+from minape_tf.data.errors import DataError
+from minape_tf.data.validate import slot_channels, validate as _validate
 from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.layers.level import LevelNormalization
 from minape_tf.layers.logmel import LogMel
@@ -110,7 +111,7 @@ class GroupReader:
         self.slots = [_Slot(group, [row[j] for row in items], per_input)
                       for j in range(n_inputs)]
         if isinstance(group, SeriesGroup):
-            self.source_rate = group.source_rate or group.sample_rate
+            self.source_rate = group.input_rate
 
     def slices(self):
         return tuple(s.data for s in self.slots)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from minape_tf.groups import frame_count
 from minape_tf.layers.mel import mel_filters
 
 
@@ -77,7 +78,7 @@ class LogMel(keras.layers.Layer):
         return ops.transpose(out, (0, 2, 3, 1))  # (batch, frames, n_mels, channels)
 
     def n_frames(self, length):
-        return 1 + (int(length) - self.n_fft) // self.hop
+        return frame_count(length, self.n_fft, self.hop)
 
     def compute_output_shape(self, input_shape):
         batch, length, channels = input_shape
