@@ -178,9 +178,9 @@ def config_from_args(args) -> TrainConfig:
 
 
 def show_tensorflow_logs(args) -> bool:
-    """TensorFlow's start-up logging is shown when the environment sets
-    ``TF_CPP_MIN_LOG_LEVEL`` itself, or with a bare ``--verbose``."""
-    return ("TF_CPP_MIN_LOG_LEVEL" in os.environ
+    """TensorFlow's start-up logging is shown with a bare ``--verbose``, or when the
+    environment asks for some of it (``TF_CPP_MIN_LOG_LEVEL`` below 3)."""
+    return (os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3"
             or getattr(args, "verbose", None) == BARE_VERBOSE)
 
 

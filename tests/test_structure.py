@@ -4,7 +4,6 @@ definitions (one edit adds a flag and a config-file key)."""
 
 import ast
 import inspect
-import sys
 from pathlib import Path
 
 import pytest

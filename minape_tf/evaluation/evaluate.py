@@ -76,18 +76,16 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     metrics.update(classification_metrics(labels, probabilities, classes))
     metrics.update(model_facts(model, model_path, latency=latency))
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        plots = [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "confusion.png")]
-        plot_roc(labels, probabilities, classes, plots[0])
-        plot_confusion(metrics["confusion_matrix"], classes, plots[1])
-        curves = os.path.join(out_dir, "training_curves.png")
-        if plot_history(history, curves):
-            plots.append(curves)
-        write_metrics(metrics, os.path.join(out_dir, "metrics.json"))
-        write_report(metrics, os.path.join(out_dir, "report.md"), title=title, plots=plots,
-                     skipped=skipped)
-        np.savez(os.path.join(out_dir, "predictions.npz"), probabilities=probabilities,
-                 labels=labels)
+        files = RunFolder(out_dir)           # an evaluation's files are named as a run's
+        os.makedirs(files.path, exist_ok=True)
+        plot_roc(labels, probabilities, classes, files.roc)
+        plot_confusion(metrics["confusion_matrix"], classes, files.confusion)
+        plots = [files.roc, files.confusion]
+        if plot_history(history, files.curves):
+            plots.append(files.curves)
+        write_metrics(metrics, files.metrics)
+        write_report(metrics, files.report, title=title, plots=plots, skipped=skipped)
+        np.savez(files.predictions, probabilities=probabilities, labels=labels)
     return metrics
 
 
@@ -172,14 +170,14 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
                         cache=False, augment=False,
                         features=features_outside_model(info["model_kwargs"]))
+    folder = RunFolder(run_dir)
     if out_dir is None:
         own = same_data and split == "test" and not match and not dataset_options
         suffix = "-match" if match else ""
-        out_dir = run_dir if own else os.path.join(run_dir, f"eval-{name}-{split}{suffix}")
+        out_dir = folder.path if own else folder.evaluation_dir(f"{name}-{split}{suffix}")
     extra = {"run": os.path.abspath(run_dir), "dataset": name, "split": split}
     if match:
         extra["match"] = match
-    folder = RunFolder(run_dir)
     return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
                           history=folder.read_history(), latency=latency, extra=extra,
                           title=f"Evaluation of {folder.name}", skipped=part.skipped)

@@ -131,7 +131,7 @@ def _final_model(setup, model, folder):
     if os.path.exists(folder.best):
         model.load_weights(folder.best)
     if setup.bn_mode != "off":
-        reestimate_batchnorm(model, setup.eval_data(setup.train_source))
+        reestimate_batchnorm(model, setup.bn_data())
     final = setup.build(policy="float32")
     final.set_weights(model.get_weights())
     final.save(folder.model)

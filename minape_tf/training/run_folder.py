@@ -9,6 +9,7 @@ resume or replace what is there.
     history.csv         one row per epoch: learning rate, loss, accuracy, val_loss, val_accuracy
     metrics.json, report.md, roc.png, confusion.png, training_curves.png, predictions.npz
                         the evaluation on the test split (``minape evaluate`` writes the same)
+    eval-<data>-<split>/ the same files, of evaluations on other data or splits
     logs/               TensorBoard
     backup/             BackupAndRestore's state while the run is unfinished
     best.weights.h5     the best weights so far, while the run is unfinished
@@ -36,6 +37,7 @@ FILES = {"config": "config.json", "info": "run.json", "model": "model.keras",
          "predictions": "predictions.npz", "roc": "roc.png", "confusion": "confusion.png",
          "curves": "training_curves.png"}
 FOLDERS = ("backup", "logs")
+EVALUATIONS = "eval-"        # RUN/eval-<data set>-<split>: evaluations on other data
 
 
 def read_json(path):
@@ -86,6 +88,10 @@ class RunFolder:
     def name(self) -> str:
         return os.path.basename(os.path.abspath(self.path))
 
+    def evaluation_dir(self, name: str) -> str:
+        """The folder of an evaluation of this run on other data (``eval-<name>``)."""
+        return os.path.join(self.path, EVALUATIONS + name)
+
     def resume_epoch(self) -> int:
         """The epoch an unfinished run resumes at (0: nothing to resume)."""
         return restored_epoch(self.backup)
@@ -134,8 +140,9 @@ class RunFolder:
         return "resume" if self.resume_epoch() and os.path.exists(self.config) else "new"
 
     def start(self, config: TrainConfig, plan: str):
-        """Make the folder ready for the run ``plan`` says: clear what an earlier run left
-        (and, for ``"replace"``, the old run's evaluations ``eval-*``) and write ``config.json``, except when resuming."""
+        """Make the folder ready for the run ``plan`` says, except when resuming: clear what
+        an earlier run left (for ``"replace"`` also its evaluations ``eval-*``) and write
+        ``config.json``."""
         if plan == "resume":
             return
         os.makedirs(self.path, exist_ok=True)
@@ -147,6 +154,6 @@ class RunFolder:
                 os.remove(path)
         if plan == "replace":          # evaluations of the old model (``minape evaluate``)
             for entry in os.listdir(self.path):
-                if entry.startswith("eval-"):
+                if entry.startswith(EVALUATIONS):
                     shutil.rmtree(os.path.join(self.path, entry), ignore_errors=True)
         save_config(config, self.config)

@@ -148,6 +148,7 @@ class RunSetup:
     strategy: object
     steps: int
     bn_mode: str
+    _datasets: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def replicas(self) -> int:
@@ -210,15 +211,25 @@ class RunSetup:
         return ds.map(_one_hot(len(self.classes))) if one_hot else ds
 
     def val_data(self):
-        """``fit``'s validation data (``None`` without a validation split)."""
+        """``fit``'s validation data (``None`` without a validation split); made once, so
+        that its cached features serve every epoch, fit and trial."""
         if self.val_source is None:
             return None
-        return self.eval_data(self.val_source, one_hot=True, replicas=self.replicas)
+        if "val" not in self._datasets:
+            self._datasets["val"] = self.eval_data(self.val_source, one_hot=True,
+                                                   replicas=self.replicas)
+        return self._datasets["val"]
+
+    def bn_data(self):
+        """The training data without augmentation, for batch-norm re-estimation; made once."""
+        if "bn" not in self._datasets:
+            self._datasets["bn"] = self.eval_data(self.train_source)
+        return self._datasets["bn"]
 
     def bn_callbacks(self) -> list:
         """Batch-norm re-estimation before every validation, when the mode asks for it."""
         if self.bn_mode == "epoch" and self.val_source is not None:
-            return [BatchNormReestimation(self.eval_data(self.train_source))]
+            return [BatchNormReestimation(self.bn_data())]
         return []
 
     def build(self, kwargs=None, policy=None):
