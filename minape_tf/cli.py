@@ -188,13 +188,10 @@ def start_tensorflow(show_logs=False):
     """Import TensorFlow and let it find its devices; unless ``show_logs``, with its C++
     logging off (``TF_CPP_MIN_LOG_LEVEL=3``) and the lines it writes to the process's
     standard error while starting (CUDA probing, absl notices) held back, and printed only
-    if starting fails. Python warnings, ours included, are not affected."""
-    if show_logs:
-        import tensorflow as tf
-        tf.config.list_physical_devices()
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    with _held_stderr() as held:
+    if starting fails. Nothing of ours runs meanwhile, so none of our warnings is hidden."""
+    if not show_logs:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with (contextlib.nullcontext(_Held()) if show_logs else _held_stderr()) as held:
         try:
             import tensorflow as tf
             tf.config.list_physical_devices()
@@ -203,13 +200,14 @@ def start_tensorflow(show_logs=False):
             raise
 
 
+class _Held:
+    failed = False
+
+
 @contextlib.contextmanager
 def _held_stderr():
     """Point file descriptor 2 at a temporary file for the block; replay it on failure."""
-    class Held:
-        failed = False
-
-    held = Held()
+    held = _Held()
     try:
         sys.stderr.flush()
         saved = os.dup(2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import random
 import warnings
 
 import keras
@@ -69,6 +70,9 @@ def check_config(config) -> dict:
     """Validate ``config``'s model arguments without data: build the model once on two
     small stand-in image groups. Returns the builder's keyword arguments.
 
+    Python's random state, from which Keras draws its initialisers' seeds, is put back
+    afterwards: the check leaves a seeded run's weights as they would be without it.
+
     Raises
     ------
     ValueError
@@ -81,7 +85,11 @@ def check_config(config) -> dict:
     patch = kwargs.get("patch_size")         # any valid patch fits the stand-ins
     side = patch if isinstance(patch, int) and patch > 64 else 64
     probe = [ImageGroup(f"probe_{i}", channels=1, size=(side, side)) for i in (0, 1)]
-    build_model(config, probe, 2, kwargs)
+    state = random.getstate()
+    try:
+        build_model(config, probe, 2, kwargs)
+    finally:
+        random.setstate(state)
     return kwargs
 
 
