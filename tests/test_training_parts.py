@@ -146,3 +146,18 @@ def test_the_readme_config_example_is_a_valid_config():
     block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
     config = TrainConfig.from_dict(yaml.safe_load(block))
     assert config.dataset == "fsdd" and config.model["width"] == 64
+
+
+def test_the_model_check_refuses_bad_arguments_and_leaves_the_random_state():
+    import random
+
+    from minape_tf.training.setup import check_config
+
+    state = random.getstate()
+    kwargs = check_config(TrainConfig(preset="mudestreda", model={"depth": 2}))
+    assert kwargs["depth"] == 2 and kwargs["kernel_size"] == 13      # preset, then model
+    assert random.getstate() == state                # a seeded run's weights are unchanged
+    with pytest.raises(ValueError, match=r"fusion='sum' is not known"):
+        check_config(TrainConfig(model={"fusion": "sum"}))
+    with pytest.raises(ValueError, match=r"sequence_length > 1"):
+        check_config(TrainConfig(model={"sequence_length": 3}))
