@@ -113,7 +113,8 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
                     result = train_and_evaluate(
                         config.updated(seed=seed, **variant["changes"]), run.path,
                         strategy=strategy, loaded=Loaded(source, loaded.groups, splits),
-                        latency=latency and measured is None, log=log)
+                        latency=latency and measured is None, log=log,
+                        overwrite=run.finished())     # trained, killed before its metrics
                     metrics, run_info = result.metrics, result.info
                 else:
                     run_info = run.read_info()
