@@ -125,8 +125,8 @@ class RunFolder:
         FileExistsError
             A finished run is here and ``overwrite`` is false.
         ValueError
-            An unfinished run of another configuration is here and ``overwrite`` is false
-            (the message names the differing settings).
+            A run (finished or not) of another configuration is here and ``overwrite`` is
+            false (the message names the differing settings).
         """
         hint = "pass overwrite=True to replace it, or choose another folder"
         replace = os.path.exists(self.config) and check_folder_settings(
