@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from minape_tf.stft import frame_count
+
 _NORMALISATIONS = (None, "peak", "rms")
 
 
@@ -204,7 +206,13 @@ class SeriesGroup(_Group):
     @property
     def n_frames(self) -> int:
         """STFT frames of one series (``center=False``)."""
-        return 1 + (self.length - self.n_fft) // self.hop
+        return frame_count(self.length, self.n_fft, self.hop)
+
+    @property
+    def input_rate(self) -> int:
+        """The rate of the recordings as read: ``source_rate``, or ``sample_rate`` when the
+        recordings are already at it."""
+        return self.source_rate or self.sample_rate
 
     @property
     def feature_shape(self) -> tuple:
@@ -222,7 +230,7 @@ class SeriesGroup(_Group):
         pipeline and the exported SavedModel (TensorFlow only)."""
         from minape_tf.layers.series_preprocessing import SeriesResampling
 
-        return SeriesResampling(self.source_rate or self.sample_rate, self.sample_rate,
+        return SeriesResampling(self.input_rate, self.sample_rate,
                                 self.length, name=f"{self.name}_resampling")
 
     def feature_layers(self) -> list:

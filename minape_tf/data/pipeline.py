@@ -31,7 +31,9 @@ import tensorflow as tf
 
 from minape_tf.data import augment as aug
 from minape_tf.data import decode
-from minape_tf.data.validate import DataError, slot_channels, validate as _validate
+from minape_tf.data.errors import DataError
+from minape_tf.data.sequences import make_sequence_dataset
+from minape_tf.data.validate import slot_channels, validate as _validate
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -177,16 +179,19 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
         [0, 1], series ``(batch, frames, n_mels, c)`` or ``(batch, length, c)``; with
         ``sequence_length=L > 1``, ``(batch, L, ...)``.
     """
-    if sequence_length != 1:
-        from minape_tf.data.sequences import make_sequence_dataset
-        return make_sequence_dataset(
-            source, groups, sequence_length, training=training, batch_size=batch_size,
-            short=short_histories, cache=cache, augment=augment, seed=seed, features=features,
-            validate=validate, skip_bad=skip_bad, drop_remainder=drop_remainder,
-            feature_batch=feature_batch)
     groups = list(groups)
     if validate and not source.validated:
         source = _validate(source, groups, skip_bad=skip_bad)
+    if sequence_length != 1:
+        def read_steps(subset):
+            return make_dataset(subset, groups, training=False, batch_size=sequence_length,
+                                cache=cache, augment=False, features=features, validate=False,
+                                feature_batch=feature_batch)
+
+        return make_sequence_dataset(
+            source, groups, sequence_length, read_steps, training=training,
+            batch_size=batch_size, short=short_histories, augment=augment, seed=seed,
+            features=features, drop_remainder=drop_remainder)
     if len(source) == 0:
         raise DataError("no observations to make a dataset from")
     readers = {g.name: GroupReader(g, source.inputs[g.name]) for g in groups}

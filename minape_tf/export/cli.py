@@ -23,7 +23,7 @@ def add_export_arguments(p):
                    help="training observations that calibrate int8 (default 100)")
 
 
-def export_main(args) -> int:
+def export_main(args, config=None) -> int:
     from minape_tf.export.exporter import export
 
     export(args.run, args.out, formats=args.format, name=args.name,
@@ -46,7 +46,7 @@ def add_predict_arguments(p):
                                  "tflite_int8 (default savedmodel, else tflite_float32)")
 
 
-def predict_main(args) -> int:
+def predict_main(args, config=None) -> int:
     """Rows to stdout or ``--out``; skipped files to stderr; exit status 1 when some were
     skipped (the other rows are still written)."""
     from minape_tf.export.predictor import predict, write_rows

@@ -8,6 +8,7 @@ from keras import ops
 
 from minape_tf.layers.dtypes import float32_policy
 from minape_tf.layers.mel import mel_filters
+from minape_tf.stft import frame_count
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -83,7 +84,7 @@ class LogMel(keras.layers.Layer):
         return ops.transpose(out, (0, 2, 3, 1))  # (batch, frames, n_mels, channels)
 
     def n_frames(self, length):
-        return 1 + (int(length) - self.n_fft) // self.hop
+        return frame_count(length, self.n_fft, self.hop)
 
     def compute_output_shape(self, input_shape):
         batch, length, channels = input_shape

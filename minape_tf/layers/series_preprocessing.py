@@ -10,9 +10,9 @@ class SeriesResampling(keras.layers.Layer):
     """Resample raw series from ``source_rate`` to ``sample_rate``, then trim or zero-pad
     them (at the end) to ``length`` samples (paper Eq. 8).
 
-    The resampling is :func:`minape_tf.data.resample.resample` (scipy's
+    The resampling is :func:`minape_tf.layers.resample.resample` (scipy's
     ``resample_poly`` filter, computed in the graph) and the trimming
-    :func:`minape_tf.data.resample.fit_length`. They work on inputs of any length, so this
+    :func:`minape_tf.layers.resample.fit_length`. They work on inputs of any length, so this
     layer runs on TensorFlow tensors only: it is the first stage of the data pipeline and of
     the exported SavedModel's signature, outside the Keras model, whose series inputs have
     the group's fixed rate and length.
@@ -42,7 +42,7 @@ class SeriesResampling(keras.layers.Layer):
     def call(self, series):
         import tensorflow as tf
 
-        from minape_tf.data.resample import fit_length, resample
+        from minape_tf.layers.resample import fit_length, resample
 
         x = tf.cast(series, tf.float32)
         if x.shape.rank == 2:
