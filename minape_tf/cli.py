@@ -9,54 +9,47 @@
                     [--grouped] [--ablation modalities|fusion|learner]
     minape tune     --dataset NAME --data-dir DIR --algorithm random|hyperband --out DIR
 
-Every ``TrainConfig`` field has a flag; flags override the ``--config`` file, which
-overrides the defaults. ``minape COMMAND --help`` lists them.
+The model and training flags are made from where the settings are defined: one flag per
+argument of the model builder (``build_minape``'s signature and docstring, read from its
+source) and per ``TrainConfig`` field, with their help, defaults and choices. Flags
+override the ``--config`` file, which overrides the defaults.
+
+The parser imports no TensorFlow: ``--help`` and argument errors are immediate. A command
+that needs TensorFlow starts it quietly (:func:`start_tensorflow`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import sys
+import tempfile
 
 import yaml
 
-MODEL_FLAGS = {  # flag -> (build_minape argument, type, help)
-    "--width": ("width", int, "channels of every pathway"),
-    "--depth": ("depth", int, "channel-point blocks per pathway"),
-    "--patch-size": ("patch_size", int, "patch side (1: Minape-dagger)"),
-    "--kernel-size": ("kernel_size", int, "depthwise kernel side"),
-    "--pooling": ("pooling", str, "avg or max"),
-    "--fusion": ("fusion", str, "concat, add, multiply, average or attention"),
-    "--learner": ("learner", str, "none, tempmixer, gru or lstm"),
-    "--sequence-length": ("sequence_length", int, "consecutive observations per sample"),
-    "--backbone": ("backbone", str, "Minape-S backbone, e.g. efficientnetv2-m"),
-    "--dropout": ("dropout", float, "dropout before the classifier"),
-    "--activation": ("activation", str, "gelu_approx, gelu or relu"),
-    "--bn-momentum": ("bn_momentum", float, "batch-norm momentum of the pathways"),
-    "--learner-units": ("learner_units", int, "GRU / LSTM units"),
-    "--attention-heads": ("attention_heads", int, "heads of the attention fusion"),
-}
+from minape_tf.arguments import from_dataclass
+from minape_tf.builders import BUILDERS, builder_arguments
+from minape_tf.export import cli as export_cli
+from minape_tf.training.config import TrainConfig, load_config, read_config_file
 
-TRAIN_FLAGS = {  # flag -> (TrainConfig field, type, help)
-    "--batch-size": ("batch_size", int, "observations per batch (default 32)"),
-    "--epochs": ("epochs", int, "epochs (default 30)"),
-    "--lr": ("learning_rate", float, "peak learning rate of AdamW (default 1e-3)"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay (default 1e-4)"),
-    "--warmup-epochs": ("warmup_epochs", float, "linear warm-up before the cosine (default 2)"),
-    "--min-lr": ("min_learning_rate", float, "learning rate at the end of the cosine (default 0)"),
-    "--label-smoothing": ("label_smoothing", float, "default 0.1"),
-    "--mixup": ("mixup", float, "MixUp Beta alpha, 0 = off (default 0)"),
-    "--cutmix": ("cutmix", float, "CutMix Beta alpha, 0 = off (default 0)"),
-    "--clipnorm": ("clipnorm", float, "global gradient-norm clip, 0 = off (default 1)"),
-    "--precision": ("precision", str, "auto, float32, mixed_float16 or mixed_bfloat16"),
-    "--early-stopping": ("early_stopping", int, "patience in epochs, 0 = off (default 10)"),
-    "--monitor": ("monitor", str, "quantity of the best checkpoint (default val_loss)"),
-    "--bn-reestimate": ("bn_reestimate", str, "auto, epoch, end or off (default auto)"),
-    "--steps-per-epoch": ("steps_per_epoch", int, "cap on the steps of an epoch"),
-    "--seed": ("seed", int, "fixes splits, initialisation and shuffling (default 0)"),
-    "--modalities": ("modalities", str, "all, image, series, or group names a,b"),
-}
+# TrainConfig fields with flags of their own making (below), or none.
+HAND_MADE = ("dataset", "data_dir", "dataset_options", "groups", "model", "jit_compile",
+             "verbose")
+ALIASES = {"learning_rate": ["--lr"], "min_learning_rate": ["--min-lr"],
+           "architecture": ["--model"]}
+SECTIONS = {"Data": "data", "Model": "model", "Optimisation": "training"}
+# Python spellings in library messages -> the flag a command-line user types instead.
+FLAG_HINTS = {"skip_bad=True": "--skip-bad", "overwrite=True": "--overwrite",
+              "another folder": "another --out"}
+MODEL_DEST, CONFIG_DEST = "model__", "config__"
+BARE_VERBOSE = -1      # ``--verbose`` without a number
+NO_TENSORFLOW = ("bench",)      # stubs for now
+
+
+class UsageError(ValueError):
+    """A command line that cannot run (exit status 2)."""
 
 
 def _key_value(text):
@@ -69,15 +62,50 @@ def _key_value(text):
         return key.strip(), value
 
 
-def _add_data_flags(p, required=False):
-    p.add_argument("--dataset", help="demo, fsdd, avdigits, mudestreda or manifest")
-    p.add_argument("--data-dir", help="folder of the data set (a manifest: its CSV)")
-    p.add_argument("--dataset-option", "-D", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE",
-                   help="loader option, e.g. -D split=speaker -D test_speakers=[theo]")
-    p.add_argument("--skip-bad", action="store_true", default=None,
-                   help="skip unreadable or invalid observations (counted and listed in the "
-                        "report) instead of stopping at the first")
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def add_argument_flag(group, argument, dest):
+    """One flag for an :class:`~minape_tf.arguments.Argument` (``None`` when not given, so
+    that an unset flag leaves the config file's value); ``False`` for arguments of no
+    command-line type (dicts, lists)."""
+    default = argument.default
+    text = argument.help or argument.name.replace("_", " ")
+    if argument.type is bool and not argument.choices:
+        if default is True:
+            group.add_argument("--no-" + argument.name.replace("_", "-"), dest=dest,
+                               action="store_false", default=None,
+                               help=f"switch off: {text[0].lower()}{text[1:]}")
+        else:
+            group.add_argument(_flag(argument.name), dest=dest, action="store_true",
+                               default=None, help=text)
+        return True
+    if default not in (None, ""):
+        text += f" (default {default})"
+    if argument.type not in (int, float, str):
+        return False
+    names = [_flag(argument.name), *ALIASES.get(argument.name, [])]
+    choices = [c for c in argument.choices if c is not None] if argument.choices else None
+    group.add_argument(*names, dest=dest, type=argument.type, choices=choices,
+                       metavar=None if choices else argument.name.upper(), help=text)
+    return True
+
+
+def _add_data_flags(p):
+    group = p.add_argument_group("data")
+    for argument in from_dataclass(TrainConfig):
+        if argument.name in ("dataset", "data_dir"):
+            # no default shown: train needs one named, evaluate defaults to the run's
+            add_argument_flag(group, dataclasses.replace(argument, default=None),
+                              argument.name)
+    group.add_argument("--dataset-option", "-D", action="append", type=_key_value,
+                       default=[], metavar="KEY=VALUE",
+                       help="loader option, e.g. -D split=speaker -D test_speakers=[theo]")
+    group.add_argument("--skip-bad", action="store_true", default=None,
+                       help="skip unreadable or invalid observations (counted, said on the "
+                            "console and listed in the report) instead of stopping")
+    return group
 
 
 def _dataset_options(args):
@@ -89,58 +117,114 @@ def _dataset_options(args):
 
 
 def _add_train_flags(p):
-    _add_data_flags(p)
-    p.add_argument("--config", help="YAML or JSON file of TrainConfig fields")
-    p.add_argument("--preset", help="a key of minape_tf.presets")
-    p.add_argument("--group", action="append", type=_key_value, default=[],
-                   metavar="NAME.FIELD=VALUE", help="group override, e.g. force.n_mels=32")
-    for flag, (_, kind, text) in {**MODEL_FLAGS, **TRAIN_FLAGS}.items():
-        p.add_argument(flag, type=kind, help=text)
-    p.add_argument("--features-in-model", action="store_true", default=None,
-                   help="log-Mel inside the model (raw series in)")
-    p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
-                   help="do not cache decoded features in memory")
-    p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
-                   help="no train-time augmentation")
-    p.add_argument("--jit-compile", choices=("auto", "on", "off"), help="XLA (default auto)")
-    p.add_argument("--verbose", type=int, help="Keras verbosity: 0 silent, 1 bars, 2 lines")
+    """Data, model and training flags: generated from ``TrainConfig`` and the builders (the
+    arguments of every registered builder; a name they share is one flag)."""
+    groups = {"data": _add_data_flags(p), "model": p.add_argument_group("model"),
+              "training": p.add_argument_group("training")}
+    groups["data"].add_argument("--group", action="append", type=_key_value, default=[],
+                                metavar="NAME.FIELD=VALUE",
+                                help="group override, e.g. force.n_mels=32")
+    groups["model"].add_argument("--config", help="YAML or JSON file of TrainConfig fields "
+                                                  "(model settings under `model:`)")
+    for argument in from_dataclass(TrainConfig, skip=HAND_MADE):
+        section = SECTIONS.get(argument.section.split(" (")[0], "training")
+        add_argument_flag(groups[section], argument, CONFIG_DEST + argument.name)
+    made = set()
+    for architecture in BUILDERS:
+        for argument in builder_arguments(architecture):
+            if argument.name not in made:
+                made.add(argument.name)
+                add_argument_flag(groups["model"], argument, MODEL_DEST + argument.name)
+    groups["training"].add_argument("--jit-compile", choices=("auto", "on", "off"),
+                                    help="XLA (default auto: on with a GPU)")
+    groups["training"].add_argument(
+        "--verbose", type=int, nargs="?", const=BARE_VERBOSE, metavar="N",
+        help="Keras progress: 0 silent, 1 bars, 2 a line per epoch; --verbose alone also "
+             "shows TensorFlow's start-up logging")
+    return groups
 
 
-def config_from_args(args):
-    """The TrainConfig of parsed flags: defaults < --config file < flags."""
-    from minape_tf.training.config import TrainConfig, load_config
+def config_from_args(args) -> TrainConfig:
+    """The TrainConfig of parsed flags: defaults < --config file < flags.
 
-    config = load_config(args.config) if getattr(args, "config", None) else TrainConfig()
-    changes = {field: getattr(args, flag[2:].replace("-", "_"))
-               for flag, (field, _, _) in TRAIN_FLAGS.items()}
+    Raises
+    ------
+    UsageError
+        No data set named (``--dataset`` or the config file's ``dataset``).
+    """
+    file_values = read_config_file(args.config) if getattr(args, "config", None) else {}
+    if not (args.dataset or file_values.get("dataset")):
+        raise UsageError("--dataset is required (or a config file's `dataset:`); see "
+                         "--help for the data sets, and `minape demo` for the demo")
+    config = load_config(args.config) if file_values else TrainConfig()
+    values = vars(args)
+    changes = {k[len(CONFIG_DEST):]: v for k, v in values.items() if k.startswith(CONFIG_DEST)}
+    model = {k[len(MODEL_DEST):]: v for k, v in values.items()
+             if k.startswith(MODEL_DEST) and v is not None}
     no_clipping = changes.get("clipnorm") == 0
-    model = {arg: getattr(args, flag[2:].replace("-", "_"))
-             for flag, (arg, _, _) in MODEL_FLAGS.items()}
-    model = {k: v for k, v in model.items() if v is not None}
-    if args.features_in_model:
-        model["features_in_model"] = True
     groups = {}
     for key, value in args.group:
         if "." not in key:
-            raise SystemExit(f"--group {key}={value}: expected NAME.FIELD=VALUE")
+            raise UsageError(f"--group {key}={value}: expected NAME.FIELD=VALUE")
         name, field = key.split(".", 1)
         groups.setdefault(name, {})[field] = value
     jit = {"on": True, "off": False, "auto": "auto", None: None}[args.jit_compile]
-    config = config.updated(dataset=args.dataset, data_dir=args.data_dir, preset=args.preset,
-                            dataset_options=_dataset_options(args),
-                            model=model or None, groups=groups or None, cache=args.cache,
-                            augment=args.augment, jit_compile=jit, verbose=args.verbose,
-                            **changes)
+    verbose = 1 if args.verbose == BARE_VERBOSE else args.verbose
+    config = config.updated(dataset=args.dataset, data_dir=args.data_dir,
+                            dataset_options=_dataset_options(args), model=model or None,
+                            groups=groups or None, jit_compile=jit, verbose=verbose, **changes)
     if no_clipping:
         config.clipnorm = None
     return config
 
 
-def _summary(metrics):
-    keys = ("accuracy", "auc_macro", "f1_macro", "n_test", "params", "size_mb",
-            "latency_ms_b1", "latency_ms_b32")
-    return ", ".join(f"{k} {metrics[k]:.4g}" if isinstance(metrics.get(k), float)
-                     else f"{k} {metrics.get(k)}" for k in keys if k in metrics)
+def show_tensorflow_logs(args) -> bool:
+    """TensorFlow's start-up logging is shown with a bare ``--verbose``, or when the
+    environment asks for some of it (``TF_CPP_MIN_LOG_LEVEL`` below 3)."""
+    return (os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3"
+            or getattr(args, "verbose", None) == BARE_VERBOSE)
+
+
+def start_tensorflow(show_logs=False):
+    """Import TensorFlow and let it find its devices; unless ``show_logs``, with its C++
+    logging off (``TF_CPP_MIN_LOG_LEVEL=3``) and the lines it writes to the process's
+    standard error while starting (CUDA probing, absl notices) held back, and printed only
+    if starting fails. Nothing of ours runs meanwhile, so none of our warnings is hidden."""
+    if not show_logs:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with (contextlib.nullcontext(_Held()) if show_logs else _held_stderr()) as held:
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()
+        except BaseException:
+            held.failed = True
+            raise
+
+
+class _Held:
+    failed = False
+
+
+@contextlib.contextmanager
+def _held_stderr():
+    """Point file descriptor 2 at a temporary file for the block; replay it on failure."""
+    held = _Held()
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):          # no real stderr (some notebooks): nothing to hold
+        yield held
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield held
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if held.failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
 
 
 def _strategy(args):
@@ -153,53 +237,53 @@ def _strategy(args):
         raise ValueError(str(error)) from error
 
 
-def cmd_train(args):
+def cmd_train(args, config):
     strategy = _strategy(args)
-    from minape_tf.training.train import train
+    from minape_tf.evaluation.report import summary_line
+    from minape_tf.protocol.run import train_and_evaluate
 
-    config = config_from_args(args)
-    result = train(config, args.out, strategy=strategy, overwrite=args.overwrite,
-                   evaluate=not args.no_evaluate)
+    result = train_and_evaluate(config, args.out, strategy=strategy, overwrite=args.overwrite,
+                                evaluate=not args.no_evaluate, log=say)
     print(f"\nRun folder: {os.path.abspath(args.out)} ({result.wall_s:.0f} s, best epoch "
           f"{result.best_epoch})")
     if result.metrics:
-        print("Test: " + _summary(result.metrics))
+        print("Test: " + summary_line(result.metrics))
     return 0
 
 
-def cmd_evaluate(args):
+def cmd_evaluate(args, config):
     from minape_tf.evaluation.evaluate import evaluate_run
+    from minape_tf.evaluation.report import summary_line
 
     metrics = evaluate_run(args.run, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, match=args.match, out_dir=args.out,
                            dataset_options=_dataset_options(args),
-                           latency=not args.no_latency)
-    print(_summary(metrics))
+                           latency=not args.no_latency, log=say)
+    print(summary_line(metrics))
     return 0
 
 
-def cmd_cv(args):
-    from minape_tf.protocol.cv import cross_validate
-
-    config = config_from_args(args)
+def cmd_cv(args, config):
     if args.verbose is None:
         config = config.updated(verbose=0)
+    from minape_tf.protocol.cv import cross_validate
+
     cross_validate(config, args.out, trials=args.trials, folds=args.folds,
-                   grouped=args.grouped, ablation=args.ablation)
+                   grouped=args.grouped, ablation=args.ablation, overwrite=args.overwrite,
+                   log=say)
     print(f"Tables: {os.path.join(os.path.abspath(args.out), 'table.md')}, table.csv, "
           "summary.csv, runs.csv")
     return 0
 
 
-def cmd_tune(args):
-    strategy = _strategy(args)
-    from minape_tf.tuning import tune
-
-    config = config_from_args(args)
+def cmd_tune(args, config):
     space = None
     if args.search_space:
         with open(args.search_space) as f:
             space = yaml.safe_load(f)
+    strategy = _strategy(args)
+    from minape_tf.tuning import tune
+
     best = tune(config, args.out, algorithm=args.algorithm, max_trials=args.max_trials,
                 executions_per_trial=args.executions_per_trial, search_space=space,
                 strategy=strategy, hyperband_factor=args.hyperband_factor,
@@ -211,13 +295,7 @@ def cmd_tune(args):
     return 0
 
 
-def _add_strategy_flag(p):
-    p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
-                   help="tf.distribute: mirrored = all GPUs of this machine, multiworker = "
-                        "several machines through TF_CONFIG (default none)")
-
-
-def cmd_demo(args):
+def cmd_demo(args, config):
     from minape_tf.protocol.demo import run_demo
 
     run_demo(args.out, seed=args.seed, epochs=args.epochs,
@@ -226,10 +304,23 @@ def cmd_demo(args):
 
 
 def _not_yet(name):
-    def run(args):
+    def run(args, config):
         print(f"minape {name}: not implemented yet", file=sys.stderr)
         return 2
     return run
+
+
+def _add_output_flags(p, out_help, overwrite_help):
+    group = p.add_argument_group("output")
+    group.add_argument("--out", required=True, help=out_help)
+    group.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    return group
+
+
+def _add_strategy_flag(group):
+    group.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                   help="tf.distribute: mirrored = all GPUs of this machine, multiworker = "
+                        "several machines through TF_CONFIG (default none)")
 
 
 def build_parser():
@@ -248,11 +339,11 @@ def build_parser():
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("train", help="train one model into a run folder")
-    _add_train_flags(p)
-    p.add_argument("--out", required=True, help="the run folder")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run")
-    p.add_argument("--no-evaluate", action="store_true", help="skip the test evaluation")
-    _add_strategy_flag(p)
+    flags = _add_train_flags(p)
+    output = _add_output_flags(p, "the run folder", "start afresh where a run is (finished, "
+                                                    "unfinished or of another configuration)")
+    output.add_argument("--no-evaluate", action="store_true", help="skip the test evaluation")
+    _add_strategy_flag(flags["training"])
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics, report and plots of a run folder")
@@ -267,35 +358,57 @@ def build_parser():
 
     p = sub.add_parser("cv", help="T trials x K-fold rotation, tables in the paper's format")
     _add_train_flags(p)
-    p.add_argument("--trials", type=int, default=5)
-    p.add_argument("--folds", type=int, default=10)
-    p.add_argument("--grouped", action="store_true",
-                   help="group-aware folds (tool / speaker / manifest group)")
-    p.add_argument("--ablation", default="none",
-                   choices=("none", "modalities", "fusion", "learner"))
-    p.add_argument("--out", required=True)
+    protocol = p.add_argument_group("protocol")
+    protocol.add_argument("--trials", type=int, default=5, help="default 5")
+    protocol.add_argument("--folds", type=int, default=10, help="default 10")
+    protocol.add_argument("--grouped", action="store_true",
+                          help="group-aware folds (tool / speaker / manifest group)")
+    protocol.add_argument("--ablation", default="none",
+                          choices=("none", "modalities", "fusion", "learner"))
+    _add_output_flags(p, "folder of the runs and tables", "run afresh (finished folds are "
+                                                          "otherwise reused)")
     p.set_defaults(handler=cmd_cv)
 
     p = sub.add_parser("tune", help="keras-tuner search over width, depth, kernel and patch")
-    _add_train_flags(p)
-    p.add_argument("--algorithm", choices=("random", "hyperband"), default="random")
-    p.add_argument("--max-trials", type=int, default=10, help="RandomSearch trials (default 10)")
-    p.add_argument("--executions-per-trial", type=int, default=1)
-    p.add_argument("--hyperband-factor", type=int, default=3)
-    p.add_argument("--search-space", help="YAML/JSON: {width: [128, 256], depth: {min: 4, "
-                                          "max: 16, step: 4}, ...}")
-    p.add_argument("--overwrite", action="store_true", help="start the search afresh")
-    p.add_argument("--out", required=True, help="search folder (shared by chief and workers)")
-    _add_strategy_flag(p)
+    flags = _add_train_flags(p)
+    search = p.add_argument_group("search")
+    search.add_argument("--algorithm", choices=("random", "hyperband"), default="random")
+    search.add_argument("--max-trials", type=int, default=10,
+                        help="RandomSearch trials (default 10)")
+    search.add_argument("--executions-per-trial", type=int, default=1)
+    search.add_argument("--hyperband-factor", type=int, default=3)
+    search.add_argument("--search-space", help="YAML/JSON: {width: [128, 256], depth: {min: 4, "
+                                               "max: 16, step: 4}, ...}")
+    _add_output_flags(p, "search folder (shared by chief and workers)", "start the search "
+                                                                        "afresh")
+    _add_strategy_flag(flags["training"])
     p.set_defaults(handler=cmd_tune)
 
-    for name, text in (("export", "export a run as SavedModel or TFLite"),
-                       ("predict", "classify files with an exported model"),
-                       ("bench", "benchmarks")):
+    p = sub.add_parser("export", help="export a run as SavedModel (TF Serving layout) and "
+                                      "TFLite float32 / float16 / int8")
+    export_cli.add_export_arguments(p)
+    p.set_defaults(handler=export_cli.export_main)
+
+    p = sub.add_parser("predict", help="classify files with a run or an export folder")
+    export_cli.add_predict_arguments(p)
+    p.set_defaults(handler=export_cli.predict_main)
+
+    for name, text in (("bench", "benchmarks"),):
         p = sub.add_parser(name, help=f"{text} (not implemented yet)")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(handler=_not_yet(name))
     return parser
+
+
+def _for_the_command_line(message: str) -> str:
+    for python, flag in FLAG_HINTS.items():
+        message = message.replace(python, flag)
+    return message
+
+
+def say(message):
+    """Print a library's progress line on stdout, its hints in command-line terms."""
+    print(_for_the_command_line(str(message)))
 
 
 def main(argv=None) -> int:
@@ -305,9 +418,17 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        # every setting is checked before TensorFlow starts or any data is read
+        config = config_from_args(args) if hasattr(args, "group") else None
+        if args.command not in NO_TENSORFLOW:
+            start_tensorflow(show_tensorflow_logs(args))
+        return int(args.handler(args, config) or 0)
+    except UsageError as error:
         print(f"minape {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"minape {args.command}: error: {_for_the_command_line(str(error))}",
+              file=sys.stderr)
         return 1
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from minape_tf.stft import frame_count
+
 _NORMALISATIONS = (None, "peak", "rms")
 
 
@@ -64,6 +66,11 @@ class _Group:
     def replace(self, **changes):
         """A copy of this group with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def feature_layers(self) -> list:
+        """The Keras layers that turn the group's preprocessed input into what its pathway
+        reads (none for images; level normalisation and log-Mel for series)."""
+        return []
 
     def to_config(self) -> dict:
         config = dataclasses.asdict(self)
@@ -116,6 +123,14 @@ class ImageGroup(_Group):
     def input_shape(self, features_in_model: bool = False) -> tuple:
         """Shape of one observation at the model's input (no batch axis)."""
         return self.feature_shape
+
+    def preprocessing(self):
+        """The layer that brings one decoded image (any size; uint8, uint16 or float in
+        [0, 1]) to the group's size as float32 in [0, 1]: :class:`~minape_tf.layers.
+        ImagePreprocessing`, shared by the data pipeline and the exported model."""
+        from minape_tf.layers.image_preprocessing import ImagePreprocessing
+
+        return ImagePreprocessing(self.size, self.keep_aspect, name=f"{self.name}_preprocessing")
 
 
 @dataclass(frozen=True)
@@ -191,7 +206,13 @@ class SeriesGroup(_Group):
     @property
     def n_frames(self) -> int:
         """STFT frames of one series (``center=False``)."""
-        return 1 + (self.length - self.n_fft) // self.hop
+        return frame_count(self.length, self.n_fft, self.hop)
+
+    @property
+    def input_rate(self) -> int:
+        """The rate of the recordings as read: ``source_rate``, or ``sample_rate`` when the
+        recordings are already at it."""
+        return self.source_rate or self.sample_rate
 
     @property
     def feature_shape(self) -> tuple:
@@ -202,6 +223,28 @@ class SeriesGroup(_Group):
         """Shape at the model's input: raw ``(length, channels)`` when the log-Mel layer sits
         inside the model, else the spectrograms ``(frames, n_mels, channels)``."""
         return (self.length, self.channels) if features_in_model else self.feature_shape
+
+    def preprocessing(self):
+        """The layer that brings raw series at ``source_rate`` (any length) to the group's
+        rate and length: :class:`~minape_tf.layers.SeriesResampling`, shared by the data
+        pipeline and the exported SavedModel (TensorFlow only)."""
+        from minape_tf.layers.series_preprocessing import SeriesResampling
+
+        return SeriesResampling(self.input_rate, self.sample_rate,
+                                self.length, name=f"{self.name}_resampling")
+
+    def feature_layers(self) -> list:
+        """Level normalisation (when ``normalize`` is set), then log-Mel: the layers that
+        turn ``(batch, length, channels)`` into ``(batch, frames, n_mels, channels)``, used
+        by the pipeline and by ``build_minape(features_in_model=True)`` alike."""
+        from minape_tf.layers.level import LevelNormalization
+        from minape_tf.layers.logmel import LogMel
+
+        logmel = LogMel.from_group(self, dtype="float32", name=f"{self.name}_logmel")
+        if self.normalize is None:
+            return [logmel]
+        return [LevelNormalization(self.normalize, dtype="float32", name=f"{self.name}_level"),
+                logmel]
 
 
 GROUP_KINDS = {"image": ImageGroup, "series": SeriesGroup}

@@ -1,12 +1,22 @@
-"""``build_minape``: the Minape model (paper Section 3, Fig. 2) as a functional Keras model."""
+"""``build_minape``: the Minape model (paper Section 3, Fig. 2) as a functional Keras model.
+
+The model is a :class:`Minape`, a functional ``keras.Model`` subclass that describes itself
+(keras-hub style): its constructor arguments -- the groups, the number and names of the
+classes and every ``build_minape`` argument -- are its config, so
+``keras.models.load_model("model.keras")`` alone gives back what inputs it takes and what
+its outputs mean (``model.groups``, ``model.class_names``, ``model.arguments``).
+"""
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 
-from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.groups import ImageGroup, SeriesGroup, group_from_config
 from minape_tf.layers.activation import check_activation
 from minape_tf.layers.channel_point import ChannelPointBlock
+from minape_tf.layers.depthwise import check_form
 from minape_tf.layers.fusion import FUSIONS, Fusion
 from minape_tf.layers.patch_embedding import PatchEmbedding
 from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
@@ -29,7 +39,8 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
                  pooling="avg", fusion="concat", learner="none", sequence_length=1,
                  features_in_model=False, backbone=None, dropout=0.0,
                  activation="gelu", bn_momentum=0.9, learner_units=256, learner_dropout=0.1,
-                 attention_heads=4, name="minape"):
+                 attention_heads=4, dtype=None, depthwise="auto", class_names=None,
+                 name="minape"):
     """Build Minape: one isotropic pathway per modality group, fusion, temporal learner, softmax.
 
     Each group's pathway (Eqs. 3-6) is a :class:`PatchEmbedding` (``Conv2D(width, patch,
@@ -70,7 +81,8 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         Put the series features inside the model: a series input is then the raw signal
         ``(batch, length, channels)`` at the group's rate and length, level-normalised (if
         the group says so) and turned into log-Mel spectrograms by
-        :class:`minape_tf.layers.LogMel`. Used for export. Otherwise a series input is the
+        :class:`minape_tf.layers.LogMel` (then reshaped to the static feature shape, which
+        TFLite's built-in convolution needs). Used for export. Otherwise a series input is the
         spectrogram ``(batch, frames, n_mels, channels)`` made by the data pipeline.
     backbone : {None, "efficientnetv2-b0" .. "efficientnetv2-l", "efficientnetv2-m"}, default None
         Minape-S: replace the channel-point blocks by a ``keras.applications`` EfficientNetV2
@@ -96,13 +108,25 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         authors' 0.1. Not used by TempMixer.
     attention_heads : int, default 4
         Heads of the attention fusion.
+    class_names : list of str or None, default None
+        What each output means, kept in the model's config (``model.class_names``);
+        ``None`` names the classes "0", "1", ...
+    dtype : str or keras.DTypePolicy, default None
+        Dtype policy of every layer, e.g. ``"mixed_bfloat16"`` (``None``: the global policy,
+        ``keras.config.dtype_policy()``). The model's policy does not depend on, nor change,
+        the global one, so models of different precisions can live in one process. The
+        log-Mel and level layers always compute in float32, and so does the final softmax.
+    depthwise : {"auto", "conv", "matmul", "fft"}, default "auto"
+        How each block computes its depthwise convolution; the weights and results are the
+        same in every form, only the speed differs. See :class:`ChannelPointBlock`.
     name : str, default "minape"
 
     Returns
     -------
-    keras.Model
-        Inputs: a dict keyed by group name. Output: class probabilities (float32, also under
-        mixed precision).
+    Minape
+        A functional ``keras.Model``. Inputs: a dict keyed by group name. Output: class
+        probabilities (float32, also under mixed precision). ``model.groups``,
+        ``model.class_names`` and ``model.arguments`` (the arguments above) describe it.
 
     Raises
     ------
@@ -110,10 +134,96 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         For an unknown fusion / learner / backbone / pooling / activation, no groups,
         duplicate group names, or an input smaller than its patch.
     """
+    arguments = dict(locals())  # every argument of the signature, new ones included
+    for key in ("groups", "num_classes", "class_names", "name"):
+        arguments.pop(key)
+    return Minape(groups, num_classes, class_names=class_names, name=name, **arguments)
+
+
+def architecture_defaults() -> dict:
+    """The architecture arguments of :func:`build_minape` and their defaults."""
+    return {name: p.default for name, p in inspect.signature(build_minape).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name not in ("class_names", "name")}
+
+
+@keras.saving.register_keras_serializable(package="minape_tf")
+class Minape(keras.Model):
+    """The Minape model: a functional ``keras.Model`` whose config is its constructor's
+    arguments. Build it with :func:`build_minape` (same arguments, documented there).
+
+    Attributes
+    ----------
+    groups : tuple of ImageGroup / SeriesGroup
+    class_names : list of str
+    arguments : dict
+        Every architecture argument of :func:`build_minape`, defaults filled in.
+    """
+
+    def __init__(self, groups, num_classes, *, class_names=None, name="minape", **arguments):
+        unknown = sorted(set(arguments) - set(architecture_defaults()))
+        if unknown:
+            raise ValueError(f"Minape: unknown arguments {unknown}; expected the arguments "
+                             f"of build_minape: {sorted(architecture_defaults())}")
+        arguments = {**architecture_defaults(), **arguments}
+        groups = [group_from_config(g) if isinstance(g, dict) else g for g in groups or []]
+        class_names = _class_names(class_names, num_classes)
+        inputs, outputs = _graph(groups, num_classes, **arguments)
+        super().__init__(inputs, outputs, name=name)
+        if arguments["dtype"] is not None:  # so that compile() adds loss scaling (mixed_float16)
+            self.dtype_policy = arguments["dtype"]
+        self._description = {"groups": tuple(groups), "class_names": class_names,
+                             "arguments": arguments}
+
+    @property
+    def groups(self) -> tuple:
+        return self._description["groups"]
+
+    @property
+    def class_names(self) -> list:
+        return list(self._description["class_names"])
+
+    @property
+    def arguments(self) -> dict:
+        return dict(self._description["arguments"])
+
+    def get_config(self):
+        return {"groups": [g.to_config() for g in self.groups],
+                "num_classes": len(self.class_names), "class_names": self.class_names,
+                "name": self.name, **self.arguments}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+    def with_arguments(self, **changes):
+        """A copy of this model with some architecture arguments changed and the same
+        weights, e.g. ``features_in_model=True`` for export (the feature layers have no
+        weights, so the pathways' weights carry over)."""
+        config = {**self.get_config(), **changes}
+        model = type(self).from_config(config)
+        model.set_weights(self.get_weights())
+        return model
+
+
+def _class_names(class_names, num_classes):
+    if class_names is None:
+        return [str(i) for i in range(num_classes)] if isinstance(num_classes, int) else []
+    names = [str(c) for c in class_names]
+    if len(names) != num_classes or len(set(names)) != len(names):
+        raise ValueError(f"class_names={class_names!r}: expected {num_classes} distinct names, "
+                         "one per class")
+    return names
+
+
+def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, pooling, fusion,
+           learner, sequence_length, features_in_model, backbone, dropout, activation,
+           bn_momentum, learner_units, learner_dropout, attention_heads, dtype, depthwise):
+    """The functional graph of :func:`build_minape`: ``(inputs dict, probabilities)``."""
     groups = _check_arguments(groups, num_classes, fusion=fusion, learner=learner,
                               backbone=backbone, pooling=pooling, activation=activation,
                               sequence_length=sequence_length, dropout=dropout,
                               learner_dropout=learner_dropout)
+    check_form(depthwise)
     defaults = dict(width=width, depth=depth, patch_size=patch_size, kernel_size=kernel_size)
     inputs, vectors = {}, []
     for group in groups:
@@ -125,63 +235,67 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         inputs[group.name] = x = keras.Input(shape, name=group.name)
         if sequence_length > 1:
             x = FoldSequence(name=f"{group.name}_fold")(x)
-        if features_in_model and isinstance(group, SeriesGroup):
-            x = _series_features(group)(x)
+        if features_in_model and group.feature_layers():
+            for layer in group.feature_layers():
+                x = layer(x)
+            # A static shape for the patch embedding (TFLite needs it for a built-in conv).
+            x = keras.layers.Reshape(group.feature_shape, name=f"{group.name}_features")(x)
         vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
-                                activation=activation, bn_momentum=bn_momentum))
+                                activation=activation, bn_momentum=bn_momentum, dtype=dtype,
+                                depthwise=depthwise))
 
     fused = vectors[0] if len(vectors) == 1 else Fusion(
-        fusion, attention_heads=attention_heads, name="fusion")(vectors)
+        fusion, attention_heads=attention_heads, dtype=dtype, name="fusion")(vectors)
     steps = UnfoldSequence(sequence_length, name="unfold")(fused) if sequence_length > 1 \
-        else keras.layers.Reshape((1, fused.shape[-1]), name="as_sequence")(fused)
-    h = _learner(steps, learner, learner_units, learner_dropout, activation)
+        else keras.layers.Reshape((1, fused.shape[-1]), dtype=dtype, name="as_sequence")(fused)
+    h = _learner(steps, learner, learner_units, learner_dropout, activation, dtype)
     if dropout:
-        h = keras.layers.Dropout(dropout, name="dropout")(h)
-    logits = keras.layers.Dense(num_classes, name="classifier")(h)
+        h = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(h)
+    logits = keras.layers.Dense(num_classes, dtype=dtype, name="classifier")(h)
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
-    return keras.Model(inputs, probabilities, name=name)
+    return inputs, probabilities
 
 
-def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum):
+def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum, dtype,
+             depthwise):
     """One isotropic pathway (Fig. 3 / Fig. 4): patch embedding, blocks (or a backbone), pool."""
     x = PatchEmbedding(settings["width"], settings["patch_size"], activation=activation,
-                       bn_momentum=bn_momentum, name=f"{prefix}_patch_embedding")(x)
+                       bn_momentum=bn_momentum, dtype=dtype, name=f"{prefix}_patch_embedding")(x)
     if backbone is None:
         for i in range(settings["depth"]):
             x = ChannelPointBlock(settings["kernel_size"], activation=activation,
-                                  bn_momentum=bn_momentum, name=f"{prefix}_block_{i}")(x)
+                                  bn_momentum=bn_momentum, depthwise=depthwise, dtype=dtype,
+                                  name=f"{prefix}_block_{i}")(x)
     else:
-        net = BACKBONES[backbone](include_top=False, weights=None,
-                                  input_shape=(None, None, settings["width"]),
-                                  include_preprocessing=False)
-        net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
-        x = net(x)
+        x = _backbone(backbone, settings["width"], prefix, dtype)(x)
     pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" \
         else keras.layers.GlobalMaxPooling2D
-    return pool(name=f"{prefix}_pool")(x)
+    return pool(dtype=dtype, name=f"{prefix}_pool")(x)
 
 
-def _learner(steps, learner, units, dropout, activation):
+def _backbone(backbone, width, prefix, dtype):
+    """The EfficientNetV2 of Minape-S. ``keras.applications`` takes no ``dtype``: the global
+    policy is set to ``dtype`` while it is built, and put back."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype or previous)
+    try:
+        net = BACKBONES[backbone](include_top=False, weights=None, input_shape=(None, None, width),
+                                  include_preprocessing=False)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    net.name = f"{prefix}_{backbone.replace('-', '_')}"  # unique per pathway
+    return net
+
+
+def _learner(steps, learner, units, dropout, activation, dtype):
     """The temporal learner over ``(batch, L, features)`` -> ``(batch, features')``."""
     if learner == "tempmixer":
-        return TempMixer(activation=activation, name="tempmixer")(steps)
+        return TempMixer(activation=activation, dtype=dtype, name="tempmixer")(steps)
     if learner == "gru":
-        return keras.layers.GRU(units, dropout=dropout, name="gru")(steps)
+        return keras.layers.GRU(units, dropout=dropout, dtype=dtype, name="gru")(steps)
     if learner == "lstm":
-        return keras.layers.LSTM(units, dropout=dropout, name="lstm")(steps)
-    return keras.layers.GlobalAveragePooling1D(name="sequence_pool")(steps)
-
-
-def _series_features(group):
-    """The in-model feature stage of a series group: level normalisation, then log-Mel."""
-    from minape_tf.layers.level import LevelNormalization
-    from minape_tf.layers.logmel import LogMel
-
-    logmel = LogMel.from_group(group, dtype="float32", name=f"{group.name}_logmel")
-    if group.normalize is None:
-        return logmel
-    level = LevelNormalization(group.normalize, dtype="float32", name=f"{group.name}_level")
-    return lambda x: logmel(level(x))
+        return keras.layers.LSTM(units, dropout=dropout, dtype=dtype, name="lstm")(steps)
+    return keras.layers.GlobalAveragePooling1D(dtype=dtype, name="sequence_pool")(steps)
 
 
 def _group_settings(group, defaults):

@@ -46,19 +46,17 @@ The chief writes ``best.json`` when the search ends; workers return ``None``. It
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
 import warnings
 
 import keras_tuner
 
-from minape_tf.training.batchnorm import BatchNormReestimation
-from minape_tf.training.datasets import load_dataset, select_groups
-from minape_tf.training.precision import resolve_jit, resolve_precision
-from minape_tf.training.seeding import seed_everything
-from minape_tf.training.train import (BN_EPOCH_MAX_STEPS, _as_config, _build, _compile,
-                                      _eval_dataset, _one_hot, _write_json, dtype_policy,
-                                      model_arguments, split_sources, training_dataset)
+from minape_tf.builders import builder_arguments
+from minape_tf.model import _check_patch_fits
+from minape_tf.training.config import as_plain_settings
+from minape_tf.training.run_folder import check_folder_settings, write_json
+from minape_tf.training.seeding import seeded
+from minape_tf.training.setup import as_config, prepare_run
 
 ALGORITHMS = ("random", "hyperband")
 PATCH_CANDIDATES = (2, 4, 8, 12, 16)
@@ -71,53 +69,31 @@ DEFAULT_SEARCH_SPACE = {
 
 
 class MinapeHyperModel(keras_tuner.HyperModel):
-    """Builds and compiles a Minape for one set of hyperparameters, as ``train`` does.
+    """Builds, compiles and fits a model for one set of hyperparameters, as ``train`` does.
 
     Parameters
     ----------
-    groups : list of ImageGroup / SeriesGroup
-    num_classes : int
-    base_kwargs : dict
-        ``build_minape`` arguments outside the search (preset, then ``config.model``).
+    setup : RunSetup
+        The run setup (data, optimiser settings, steps, precision, XLA, batch-norm mode).
     search_space : dict
         Argument name -> choices (see the module docstring); already resolved, so no
         ``"fitting"`` and no ``None``.
-    config : TrainConfig
-        Optimiser settings (learning rate, weight decay, schedule, label smoothing, ...).
-    steps_per_epoch : int
-        Sets the learning-rate schedule's length (``config.epochs`` epochs).
-    jit : bool
-        XLA compilation.
-    bn_data : tf.data.Dataset or None
-        Training batches without augmentation: batch-norm statistics are re-estimated on them
-        before each validation. ``None``: no re-estimation.
     """
 
-    def __init__(self, groups, num_classes, base_kwargs, search_space, config,
-                 steps_per_epoch, jit, bn_data=None):
+    def __init__(self, setup, search_space):
         super().__init__(name="minape")
-        self.groups, self.num_classes = groups, num_classes
-        self.base_kwargs, self.search_space = dict(base_kwargs), dict(search_space)
-        self.config, self.steps_per_epoch, self.jit = config, steps_per_epoch, jit
-        self.bn_data = bn_data
+        self.setup, self.search_space = setup, dict(search_space)
 
     def build(self, hp):
-        kwargs = {**self.base_kwargs,
-                  **{name: _hyperparameter(hp, name, spec)
-                     for name, spec in self.search_space.items()}}
-        model = _build(self.groups, self.num_classes, kwargs)
-        total = self.steps_per_epoch * self.config.epochs
-        _compile(model, self.config, total, round(self.config.warmup_epochs
-                                                  * self.steps_per_epoch), self.jit)
-        return model
+        return self.setup.compile(self.setup.build({
+            name: _hyperparameter(hp, name, spec) for name, spec in self.search_space.items()}))
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        # added here, not passed to search(): keras-tuner deep-copies the search's callbacks,
-        # and a tf.data.Dataset cannot be deep-copied
-        callbacks = list(callbacks or [])
-        if self.bn_data is not None:
-            callbacks.insert(0, BatchNormReestimation(self.bn_data))
-        return model.fit(*args, callbacks=callbacks, **kwargs)
+        # the data comes from the setup, not from search(): keras-tuner deep-copies the
+        # search's arguments, and a tf.data.Dataset cannot be deep-copied
+        passed = {k: v for k, v in kwargs.items() if k in ("epochs", "initial_epoch", "verbose")}
+        return self.setup.fit(model, callbacks=[*self.setup.bn_callbacks(), *(callbacks or [])],
+                              **passed)
 
 
 def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
@@ -132,8 +108,9 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
         ``train``; ``None``: all defaults (the demo data set). ``epochs`` is the epochs of
         each trial (Hyperband: of the longest trials), ``early_stopping`` is not used.
     out_dir : path, default "runs/tune"
-        ``best.json`` and keras-tuner's state (``search/``); an unfinished search there is
-        resumed.
+        ``best.json``, ``tune.json`` (the search's settings) and keras-tuner's state
+        (``search/``); an unfinished search of the same settings there is resumed, one of
+        other settings refused (``ValueError`` naming the differences).
     algorithm : {"random", "hyperband"}, default "random"
         ``keras_tuner.RandomSearch`` or ``keras_tuner.Hyperband``.
     max_trials : int, default 10
@@ -162,64 +139,54 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
     ------
     ValueError
         For an unknown ``algorithm``, a bad ``max_trials`` / ``executions_per_trial`` /
-        ``hyperband_factor``, an unknown or malformed ``search_space`` entry, or no patch
-        size that fits the inputs.
+        ``hyperband_factor``, an unknown or malformed ``search_space`` entry, no patch
+        size that fits the inputs, or a folder holding a search of other settings.
     """
-    config = _as_config(config)
+    config = as_config(config)
     _check_arguments(algorithm, max_trials, executions_per_trial, hyperband_factor)
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    seed_everything(config.seed)
-    loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
-                                    **config.dataset_options)
-    groups = select_groups(loaded.groups, config.modalities, config.groups)
-    classes = list(loaded.source.classes)
-    base = model_arguments(config)
-    space = resolve_search_space(search_space, groups)
-    base = {k: v for k, v in base.items() if k not in space}
-    features = not base.get("features_in_model", False)
-    train_src, val_src = split_sources(loaded, groups, config.dataset)
-    objective = "val_accuracy"
-    if val_src is None:
-        warnings.warn(f"{config.dataset}: no validation split; the search scores candidates "
-                      "by their training accuracy instead")
-        objective = "accuracy"
-
-    policy, jit = resolve_precision(config.precision), resolve_jit(config.jit_compile)
-    with dtype_policy(policy):
-        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-        train_ds, steps = training_dataset(train_src, groups, config, len(classes), features,
-                                           replicas=replicas)
-        val_ds = None if val_src is None else _eval_dataset(
-            val_src, groups, config, len(classes), features,
-            replicas=replicas).map(_one_hot(len(classes)))
-        bn_mode = config.bn_reestimate
-        if bn_mode == "auto":
-            bn_mode = "epoch" if steps <= BN_EPOCH_MAX_STEPS else "end"
-        bn_data = _eval_dataset(train_src, groups, config, len(classes), features) \
-            if bn_mode == "epoch" and val_ds is not None else None
-        hypermodel = MinapeHyperModel(groups, len(classes), base, space, config, steps, jit,
-                                      bn_data)
-        tuner = _make_tuner(algorithm, hypermodel, objective, out_dir, config,
-                            max_trials=max_trials, executions_per_trial=executions_per_trial,
-                            strategy=strategy, factor=hyperband_factor, overwrite=overwrite)
-        tuner.search(train_ds, steps_per_epoch=steps, validation_data=val_ds,
-                     epochs=config.epochs, verbose=config.verbose, shuffle=False)
-
+    settings = as_plain_settings({
+        "config": config.fingerprint(), "algorithm": algorithm, "max_trials": max_trials,
+        "executions_per_trial": executions_per_trial, "hyperband_factor": hyperband_factor,
+        "search_space": search_space})
+    overwrite = check_folder_settings(
+        os.path.join(out_dir, "tune.json"), settings, overwrite, "a search",
+        "pass overwrite=True to start afresh, or choose another folder")
+    with seeded(config.seed):
+        setup = prepare_run(config, loaded=loaded, strategy=strategy)
+        space = resolve_search_space(search_space, setup.groups)
+        setup.model_kwargs = {k: v for k, v in setup.model_kwargs.items() if k not in space}
+        objective = "val_accuracy"
+        if setup.val_source is None:
+            warnings.warn(f"{config.dataset}: no validation split; the search scores "
+                          "candidates by their training accuracy instead")
+            objective = "accuracy"
+        os.makedirs(out_dir, exist_ok=True)
+        write_json(os.path.join(out_dir, "tune.json"), settings)
+        tuner = _make_tuner(algorithm, MinapeHyperModel(setup, space), objective, out_dir,
+                            config, max_trials=max_trials,
+                            executions_per_trial=executions_per_trial, strategy=strategy,
+                            factor=hyperband_factor, overwrite=overwrite)
+        tuner.search(epochs=config.epochs, verbose=config.verbose)
     if is_distributed_worker():
         return None
+    return _write_best(tuner, out_dir, objective, algorithm, setup, space)
+
+
+def _write_best(tuner, out_dir, objective, algorithm, setup, space):
     best = [t for t in tuner.oracle.get_best_trials(1) if t.score is not None]
     if not best:
         raise RuntimeError(f"the search in {out_dir} completed no trial; every trial failed "
                            "(keras-tuner printed their errors above)")
     trial = best[0]
-    values = dict(trial.hyperparameters.values)
-    values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
-    _write_json(os.path.join(out_dir, "best.json"), {
+    values = {k: v for k, v in trial.hyperparameters.values.items()
+              if not k.startswith("tuner/")}
+    write_json(os.path.join(out_dir, "best.json"), {
         "hyperparameters": values, objective: trial.score, "objective": objective,
         "trial_id": trial.trial_id, "algorithm": algorithm,
-        "trials": len(tuner.oracle.trials), "model_kwargs": {**base, **values},
-        "search_space": space, "dataset": config.dataset, "config": config.to_dict()})
+        "trials": len(tuner.oracle.trials), "model_kwargs": {**setup.model_kwargs, **values},
+        "search_space": space, "dataset": setup.config.dataset,
+        "config": setup.config.to_dict()})
     return values
 
 
@@ -233,9 +200,7 @@ def resolve_search_space(search_space, groups) -> dict:
         An entry that is not a ``build_minape`` argument, a malformed range, an empty list,
         or no patch size that fits.
     """
-    from minape_tf.model import _check_patch_fits, build_minape
-
-    allowed = set(inspect.signature(build_minape).parameters) - {"groups", "num_classes"}
+    allowed = {a.name for a in builder_arguments("minape")}
     space = {**DEFAULT_SEARCH_SPACE, **dict(search_space or {})}
     unknown = sorted(set(space) - allowed)
     if unknown:

@@ -39,7 +39,7 @@ def librosa_loop(paths, group, reader):
     import librosa
     from scipy.signal import resample_poly
 
-    from minape_tf.data.resample import ratio
+    from minape_tf.layers.resample import ratio
 
     out = []
     up, down = ratio(group.source_rate or group.sample_rate, group.sample_rate)
@@ -120,7 +120,7 @@ def main(argv=None):
 
     from minape_tf.data import Source
     from minape_tf.data.loaders.fsdd import audio_group, scan
-    from minape_tf.groups import SeriesGroup
+    from minape_tf.data.loaders.mudestreda import mudestreda_force_group
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,9 +133,7 @@ def main(argv=None):
                  + rng.standard_normal((150_000, 3))).astype(np.float32)
             paths.append(os.path.join(tmp, f"F{i:04d}.npy"))
             np.save(paths[-1], x)
-        force = SeriesGroup("force", channels=3, sample_rate=10_000, length=150_000,
-                            source_rate=10_000, n_fft=1024, hop=512, n_mels=64,
-                            normalize="peak")
+        force = mudestreda_force_group(normalize="peak", inputs=())
         src = Source(inputs={"force": [(p,) for p in paths]}, labels=np.zeros(len(paths)),
                      classes=["x"], ids=[Path(p).stem for p in paths])
         results.append(bench("force", src, force, np.load, args.batch_size))

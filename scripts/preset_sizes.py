@@ -14,12 +14,11 @@ import json
 import os
 import tempfile
 
-from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
+from minape_tf import ImageGroup, build_minape, presets
+from minape_tf.data.loaders.mudestreda import mudestreda_force_group
 from minape_tf.official import SPEC_GROUP
 
-GROUPS = [ImageGroup("tool", channels=3, size=(256, 256)),
-          SeriesGroup("force", channels=3, sample_rate=10_000, length=150_000, n_fft=1024,
-                      hop=512, n_mels=64)]
+GROUPS = [ImageGroup("tool", channels=3, size=(256, 256)), mudestreda_force_group()]
 
 
 def main():

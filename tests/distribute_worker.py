@@ -25,7 +25,7 @@ def main(name, out_dir, epochs, cpu_devices=None):
     config = TrainConfig(dataset="demo", dataset_options={"n_tools": 5, "runs_per_tool": 8},
                          epochs=int(epochs), batch_size=8, early_stopping=0, verbose=2,
                          seed=3, model=dict(width=16, depth=1, patch_size=8, kernel_size=3))
-    result = train(config, out_dir, strategy=strategy, evaluate=False)
+    result = train(config, out_dir, strategy=strategy)
     np.savez(os.path.join(out_dir, "weights.npz"), *result.model.get_weights())
     with open(os.path.join(out_dir, "result.json"), "w") as f:
         json.dump({"replicas": strategy.num_replicas_in_sync, "history": result.history,

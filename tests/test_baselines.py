@@ -255,13 +255,15 @@ def test_bench_times_every_model_and_batch_size():
     assert [g.name for g in paper_groups("vit")] == ["tool", "spec"]
 
 
-def test_bench_training_builds_the_named_model_then_minape_again():
-    import importlib
-
+def test_bench_registers_a_baseline_as_a_training_architecture_for_the_block():
+    from minape_tf import builders
     from minape_tf.evaluation.bench_models import training_builds
+    from minape_tf.training.config import TrainConfig
 
-    train_module = importlib.import_module("minape_tf.training.train")
-    with training_builds("tcn", {"filters": 4, "levels": 1}):
-        model = train_module._build([IMAGE, SERIES], 3, {"features_in_model": True})
+    with training_builds("tcn"):
+        config = TrainConfig(architecture="tcn", model={"filters": 4, "levels": 1})
+        model = builders.get_builder("tcn")([IMAGE, SERIES], 3, **config.model)
         assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
-    assert train_module._build([IMAGE], 3, SMALL["minape"]).name == "minape"
+    assert "tcn" not in builders.BUILDERS
+    with pytest.raises(ValueError, match="architecture"):
+        TrainConfig(architecture="tcn")

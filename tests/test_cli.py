@@ -22,7 +22,8 @@ def test_flags_override_the_config_file(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"epochs": 7, "learning_rate": 0.01,
                                     "model": {"width": 64, "depth": 3}}))
-    config = _config(["train", "--config", str(path), "--depth", "5", "--lr", "0.002",
+    config = _config(["train", "--dataset", "fsdd", "--config", str(path), "--depth", "5",
+                      "--lr", "0.002",
                       "-D", "test_speakers=[theo]", "--group", "audio.n_mels=16",
                       "--clipnorm", "0", "--jit-compile", "off", "--no-augment",
                       "--out", "x"])
@@ -34,8 +35,10 @@ def test_flags_override_the_config_file(tmp_path):
 
 
 def test_unimplemented_commands_and_bad_input_exit_nonzero(tmp_path, capsys):
-    assert main(["export", "run"]) == 2
+    assert main(["bench", "models"]) == 2
     assert "not implemented yet" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "e")]) == 1
+    assert "no model.keras" in capsys.readouterr().err
     assert main([]) == 2
     assert main(["evaluate", str(tmp_path / "nothing")]) == 1
     assert "no model.keras" in capsys.readouterr().err
@@ -108,3 +111,158 @@ def test_skip_bad_flag_reaches_the_loader():
     assert _config(["train", "--dataset", "demo", "--skip-bad", "--out", "r"]).dataset_options \
         == {"skip_bad": True}
     assert _config(["train", "--dataset", "demo", "--out", "r"]).dataset_options == {}
+
+
+# --- a quiet, quick command line; nothing silent --------------------------------------
+
+def _python(code, **env):
+    """Run ``code`` in a fresh interpreter; its stdout + stderr."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment.update(env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, timeout=600)
+    return done.returncode, done.stdout, done.stderr
+
+
+HEAVY = "sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax'})"
+
+
+def test_help_and_argument_errors_do_not_import_tensorflow():
+    code = f"""
+import sys
+from minape_tf.cli import main
+for argv in (["--help"], ["train", "--help"], ["cv", "--help"],
+             ["train", "--dataset", "demo", "--fusion", "nonsense", "--out", "x"]):
+    try:
+        main(argv)
+    except SystemExit as exit:
+        print("exit", exit.code)
+print("missing dataset", main(["train", "--out", "x"]))
+print("bad epochs", main(["train", "--dataset", "demo", "--epochs", "0", "--out", "x"]))
+print("heavy", {HEAVY})
+"""
+    code_, out, err = _python(code)
+    assert code_ == 0, err
+    assert out.count("exit 0") == 3 and "exit 2" in out
+    assert "invalid choice: 'nonsense'" in err
+    assert "missing dataset 2" in out and "--dataset is required" in err
+    assert "bad epochs 1" in out and "epochs=0" in err
+    assert "heavy []" in out
+
+
+def test_model_and_training_errors_come_before_any_data_is_read(tmp_path, monkeypatch,
+                                                                 capsys):
+    from minape_tf.data import registry
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set was read")
+
+    monkeypatch.setitem(registry.DATASETS, "demo", no_data)
+    for flags, message in ((["--width", "0"], "width=0"),
+                           (["--depth", "-1"], "depth=-1"),
+                           (["--dropout", "1.5"], "dropout=1.5"),
+                           (["--preset", "nope"], "preset 'nope' is not known")):
+        assert main(["train", "--dataset", "demo", *flags, "--out", str(tmp_path / "r")]) == 1
+        assert message in capsys.readouterr().err, flags
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_model_setting_at_the_top_of_a_config_file_gets_a_hint(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: demo\nwidth: 32\nepochs: 3\n")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r")]) == 1
+    error = capsys.readouterr().err
+    assert "unknown config keys ['width']" in error and "go under `model:`" in error
+
+
+def _series_manifest(tmp_path, rows):
+    """A manifest of small .npy series: ``rows`` of (label, split)."""
+    rng = np.random.default_rng(0)
+    lines = ["signal,label,split"]
+    for i, (label, split) in enumerate(rows):
+        np.save(tmp_path / f"s{i}.npy", rng.standard_normal((4096, 1)).astype(np.float32))
+        lines.append(f"s{i}.npy,{label},{split}")
+    (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "manifest.csv"
+
+
+def test_a_class_only_in_the_test_split_is_an_error(tmp_path, capsys):
+    rows = [(c, s) for c in "01" for s in ("train",) * 4 + ("val", "test")] + [("9", "test")]
+    csv_path = _series_manifest(tmp_path, rows)
+    assert main(["train", "--dataset", "manifest", "--data-dir", str(csv_path), "-D",
+                 "sample_rate=1000", "--width", "8", "--depth", "1", "--patch-size", "2",
+                 "--out", str(tmp_path / "r")]) == 1
+    error = capsys.readouterr().err
+    assert "class '9' is in test but not in train" in error
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_class_names_are_strings_whatever_yaml_made_of_them(tmp_path):
+    from minape_tf.data.registry import load_dataset
+
+    csv_path = _series_manifest(tmp_path, [(c, "train") for c in "0101"])
+    loaded = load_dataset("manifest", str(csv_path), sample_rate=1000,
+                          classes=yaml.safe_load("[0, 1]"))
+    assert loaded.source.classes == ["0", "1"]
+    assert loaded.source.labels.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.slow
+def test_skips_are_said_on_the_console(tmp_path, capsys):
+    rows = [(c, s) for c in "01" for s in ("train",) * 4 + ("val", "test")]
+    csv_path = _series_manifest(tmp_path, rows)
+    with open(csv_path, "a") as f:
+        f.write("missing.npy,0,train\n")
+    argv = ["train", "--dataset", "manifest", "--data-dir", str(csv_path), "-D",
+            "sample_rate=1000", "--width", "8", "--depth", "1", "--patch-size", "2",
+            "--epochs", "1", "--verbose", "0", "--no-evaluate"]
+    assert main([*argv, "--out", str(tmp_path / "strict")]) == 1
+    assert "pass --skip-bad to leave them out" in capsys.readouterr().err
+    assert main([*argv, "--skip-bad", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "Skipped 1 bad observation(s) (--skip-bad" in out and "missing.npy" in out
+
+
+@pytest.mark.slow
+def test_cv_rerun_reuses_the_same_model_and_refuses_another(tmp_path, capsys):
+    """(``--overwrite`` reruns it: the same folder check as a run's, tested there.)"""
+    out = tmp_path / "cv"
+    argv = ["cv", *SMALL, "--epochs", "1", "--trials", "1", "--folds", "3", "--out", str(out)]
+    assert main(argv) == 0
+    first = (out / "base" / "trial0" / "fold0" / "model.keras").stat().st_mtime_ns
+    table = (out / "table.md").read_text()
+    assert main(argv) == 0                                            # same model: reused
+    assert (out / "base" / "trial0" / "fold0" / "model.keras").stat().st_mtime_ns == first
+    assert (out / "table.md").read_text() == table
+    capsys.readouterr()
+    changed = [a if a != "16" else "8" for a in argv]                  # --width 8
+    assert main(changed) == 1                                          # another: refused
+    error = capsys.readouterr().err
+    assert "model.width: 16 -> 8" in error and "pass --overwrite" in error
+    assert (out / "table.md").read_text() == table
+
+
+@pytest.mark.slow
+def test_quiet_console_and_load_model_in_a_fresh_process(tmp_path):
+    run = tmp_path / "run"
+    code = f"""
+from minape_tf.cli import main
+main({["train", *SMALL, "--epochs", "1", "--no-evaluate", "--out", str(run)]!r})
+"""
+    status, out, err = _python(code)
+    assert status == 0, err
+    console = out + err
+    for line in ("cuda", "absl", "I0000", "E0000", "W0000", "oneDNN"):
+        assert line not in console, console
+    assert "Run folder:" in out
+    status, out, err = _python(f"""
+import minape_tf
+model = minape_tf.load_model({str(run)!r})
+print("params", model.count_params())
+""")
+    assert status == 0, err
+    assert "params" in out

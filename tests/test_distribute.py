@@ -195,20 +195,34 @@ def test_two_workers_on_localhost_stay_in_sync(tmp_path):
     assert (tmp_path / "worker0" / "model.keras").exists()
 
 
+class _Replicas:
+    """Stands in for a ``tf.distribute`` strategy of ``n`` replicas (only the count is read
+    while the run is set up)."""
+
+    def __init__(self, n):
+        self.num_replicas_in_sync = n
+
+
 def test_replicated_training_uses_only_full_batches():
     from minape_tf.data.demo import demo
+    from minape_tf.data.source import Loaded
     from minape_tf.training.config import TrainConfig
-    from minape_tf.training.train import _eval_dataset, training_dataset
+    from minape_tf.training.setup import prepare_run
 
     loaded = demo(seed=0, n_tools=3, runs_per_tool=7)            # 21 observations
-    groups, source = loaded.groups, loaded.source
-    config = TrainConfig(batch_size=8, augment=False)
-    ds, steps = training_dataset(source, groups, config, 3, True, replicas=2)
-    assert steps == 2                                            # 21 // 8: the last 5 dropped
-    assert all(y.shape[0] == 8 for _, y in ds.take(2 * steps))   # every batch is full
-    _, steps = training_dataset(source, groups, config, 3, True, replicas=1)
-    assert steps == 3                                            # one replica: all batches
+    everything = Loaded(loaded.source, loaded.groups, {"train": np.arange(21)})
+
+    def setup(batch_size, replicas):
+        config = TrainConfig(batch_size=batch_size, augment=False, monitor="loss",
+                             model=dict(width=8, depth=1, patch_size=8, kernel_size=3))
+        return prepare_run(config, loaded=everything,
+                           strategy=_Replicas(replicas) if replicas > 1 else None)
+
+    two = setup(8, 2)
+    assert two.steps == 2                                        # 21 // 8: the last 5 dropped
+    assert all(y.shape[0] == 8 for _, y in two.train_data().take(2 * two.steps))  # all full
+    assert setup(8, 1).steps == 3                                # one replica: all batches
     with pytest.raises(ValueError, match=r"batch_size=1 with 2 replicas"):
-        training_dataset(source, groups, TrainConfig(batch_size=1), 3, True, replicas=2)
+        setup(1, 2)
     with pytest.raises(ValueError, match=r"last batch of the 21 validation observations has 1"):
-        _eval_dataset(source, groups, TrainConfig(batch_size=10), 3, True, replicas=2)
+        setup(10, 1).eval_data(loaded.source, replicas=2)

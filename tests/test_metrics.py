@@ -1,11 +1,12 @@
-"""Our numpy metrics against scikit-learn on fixed predictions."""
+"""Our use of scikit-learn's metrics, its conventions for subsets, and the plots."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from minape_tf.evaluation.metrics import (binary_auc, classification_metrics,
-                                          confusion_matrix, roc_curve)
+from minape_tf.evaluation.metrics import class_auc, classification_metrics
+from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 
 
 def _predictions(n=300, classes=4, seed=0, quantise=None):
@@ -42,12 +43,21 @@ def test_matches_scikit_learn(quantise):
     assert ours["n_test"] == len(y)
 
 
-def test_roc_curve_matches_scikit_learn():
-    y, p = _predictions(quantise=20)
-    fpr, tpr, _ = skm.roc_curve(y == 1, p[:, 1], drop_intermediate=False)
-    ours = roc_curve(y == 1, p[:, 1])
-    np.testing.assert_allclose(ours[0], fpr)
-    np.testing.assert_allclose(ours[1], tpr)
+def test_plots_are_written_without_pyplot_figures(tmp_path):
+    """The plots are drawn on Figure objects: a notebook's pyplot state is left alone."""
+    y, p = _predictions()
+    metrics = classification_metrics(y, p, ["a", "b", "c", "d"])
+    before = plt.get_fignums()
+    plot_roc(y, p, ["a", "b", "c", "d"], tmp_path / "roc.png")
+    plot_confusion(metrics["confusion_matrix"], ["a", "b", "c", "d"], tmp_path / "cm.png")
+    rows = [{"epoch": 0, "loss": 1.0, "val_loss": 1.2}, {"epoch": 1, "loss": 0.5,
+                                                           "val_loss": None}]
+    assert plot_history(rows, tmp_path / "curves.png")
+    assert not plot_history([], tmp_path / "none.png")
+    assert plt.get_fignums() == before
+    for name in ("roc.png", "cm.png", "curves.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_degenerate_cases():
@@ -58,9 +68,10 @@ def test_degenerate_cases():
     m = classification_metrics(y, p, ["x", "y", "z"])
     assert m["per_class"]["z"]["precision"] == 0 and np.isnan(m["per_class"]["z"]["auc"])
     assert m["auc_macro"] == pytest.approx(skm.roc_auc_score(y == 1, p[:, 1]))
-    assert np.isnan(binary_auc(np.ones(3, bool), [0.1, 0.2, 0.3]))
-    np.testing.assert_array_equal(confusion_matrix([0, 2], [2, 2], 3),
-                                  [[0, 0, 1], [0, 0, 0], [0, 0, 1]])
+    assert np.isnan(class_auc(np.ones(3, bool), [0.1, 0.2, 0.3]))
+    two = classification_metrics([0, 2], np.array([[0.1, 0.2, 0.7], [0.2, 0.1, 0.7]]),
+                                 ["x", "y", "z"])
+    np.testing.assert_array_equal(two["confusion_matrix"], [[0, 0, 1], [0, 0, 0], [0, 0, 1]])
 
 
 def test_shape_mismatch_is_a_clear_error():

@@ -10,7 +10,7 @@ import soundfile as sf
 import tensorflow as tf
 from scipy.signal import resample_poly
 
-from minape_tf.data.resample import fit_length, ratio, resample, resampled_length
+from minape_tf.layers.resample import fit_length, ratio, resample, resampled_length
 
 TOL = 1e-5
 RATES = [(8000, 16000), (16000, 8000), (44100, 16000), (10000, 8000), (8000, 22050),

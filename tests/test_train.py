@@ -9,7 +9,8 @@ import pytest
 
 from minape_tf.data.source import Source
 from minape_tf.evaluation.evaluate import _in_model_classes, evaluate_run
-from minape_tf.training import TrainConfig, train
+from minape_tf.protocol.run import train_and_evaluate as train
+from minape_tf.training import TrainConfig
 
 TINY = dict(width=16, depth=1, patch_size=8, kernel_size=3, dropout=0.2)
 
@@ -148,3 +149,61 @@ def test_mixed_precision_trains_and_saves_a_float32_model(tmp_path):
     saved = keras.saving.load_model(tmp_path / "bf16" / "model.keras")
     assert saved.dtype_policy.name == "float32"
     assert np.isfinite(result.metrics["accuracy"])
+
+
+# --- the run folder: resume only the same configuration --------------------------------
+
+def _unfinished_run(folder, config, epoch=2):
+    """A run folder as a run killed after ``epoch`` epochs leaves it."""
+    from minape_tf.training.config import save_config
+
+    os.makedirs(folder.backup)
+    save_config(config, folder.config)
+    with open(os.path.join(folder.backup, "training_metadata.json"), "w") as f:
+        json.dump({"epoch": epoch}, f)
+
+
+def test_run_folder_plans_new_resume_replace_and_refuses_another_configuration(tmp_path):
+    from minape_tf.training.run_folder import RunFolder
+
+    config = _demo_config()
+    folder = RunFolder(tmp_path / "run")
+    assert folder.plan(config) == "new"
+    _unfinished_run(folder, config)
+    assert folder.resume_epoch() == 2
+    assert folder.plan(config.updated(verbose=1, cache=False)) == "resume"   # not weights
+    other = config.updated(model={"width": 8}, epochs=5)
+    with pytest.raises(ValueError, match=r"epochs: 4 -> 5; model\.width: 16 -> 8.*"
+                                         r"overwrite=True"):
+        folder.plan(other)
+    assert folder.plan(other, overwrite=True) == "replace"
+    assert folder.plan(config, overwrite=True) == "replace"                  # really afresh
+    open(folder.model, "w").close()
+    with pytest.raises(FileExistsError, match="finished run"):
+        folder.plan(config)
+
+
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.mark.slow
+def test_resuming_with_another_configuration_is_refused_before_anything_is_written(tmp_path):
+    config = _demo_config(mixup=0.0, cutmix=0.0)
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(config, run, callbacks=[KillDuringEpoch(1)], evaluate=False)
+    before = {name: _digest(run / name) for name in ("config.json", "history.csv")}
+    other = config.updated(model={"width": 8})
+    with pytest.raises(ValueError, match=r"model\.width: 16 -> 8"):
+        train(other, run)
+    assert {name: _digest(run / name) for name in before} == before    # untouched
+    assert (run / "backup").is_dir()
+
+    result = train(other, run, overwrite=True, latency=False)          # afresh, no resume
+    assert result.info["resumed_from_epoch"] is None
+    assert [r["epoch"] for r in result.history] == [0, 1, 2, 3]
+    assert json.loads((run / "config.json").read_text())["model"]["width"] == 8
+    assert result.info["model_kwargs"]["width"] == 8

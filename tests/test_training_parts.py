@@ -102,7 +102,7 @@ def test_mix_batch_switches():
 
 def test_select_groups_and_dataset_registry():
     from minape_tf import ImageGroup, SeriesGroup
-    from minape_tf.training.datasets import load_dataset, modality_code, select_groups
+    from minape_tf.data.registry import load_dataset, modality_code, select_groups
 
     groups = [ImageGroup("tool", size=(32, 32)), SeriesGroup("force", length=2048)]
     assert [g.name for g in select_groups(groups, "image")] == ["tool"]
@@ -126,7 +126,7 @@ def test_spectrogram_images_count_as_the_time_series_modality(mudestreda_dir):
     """Mudestreda's rendered force spectrograms are an image pathway of the series modality,
     so Table 3's i / t / m rows select the photo, the spectrograms, and both."""
     from minape_tf.data.loaders import mudestreda
-    from minape_tf.training.datasets import modality_code, select_groups
+    from minape_tf.data.registry import modality_code, select_groups
 
     groups = mudestreda(mudestreda_dir, validate=False).groups
     assert [g.name for g in select_groups(groups, "image")] == ["tool"]
@@ -134,3 +134,30 @@ def test_spectrogram_images_count_as_the_time_series_modality(mudestreda_dir):
     assert modality_code(select_groups(groups, "image")) == "i"
     assert modality_code(select_groups(groups, "series")) == "t"
     assert modality_code(groups) == "m"
+
+
+def test_the_readme_config_example_is_a_valid_config():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    config = TrainConfig.from_dict(yaml.safe_load(block))
+    assert config.dataset == "fsdd" and config.model["width"] == 64
+
+
+def test_the_model_check_refuses_bad_arguments_and_leaves_the_random_state():
+    import random
+
+    from minape_tf.training.setup import check_config
+
+    state = random.getstate()
+    kwargs = check_config(TrainConfig(preset="mudestreda", model={"depth": 2}))
+    assert kwargs["depth"] == 2 and kwargs["kernel_size"] == 13      # preset, then model
+    assert random.getstate() == state                # a seeded run's weights are unchanged
+    with pytest.raises(ValueError, match=r"fusion='sum' is not known"):
+        check_config(TrainConfig(model={"fusion": "sum"}))
+    with pytest.raises(ValueError, match=r"sequence_length > 1"):
+        check_config(TrainConfig(model={"sequence_length": 3}))

@@ -13,7 +13,7 @@ import inspect
 import keras
 
 from minape_tf.groups import ImageGroup, SeriesGroup
-from minape_tf.model import _check_arguments, _check_patch_fits, _series_features, build_minape
+from minape_tf.model import _check_arguments, _check_patch_fits, build_minape
 
 #: Which groups a single-modality baseline reads.
 READS = {
@@ -51,10 +51,20 @@ def group_input(group, features_in_model=False):
     """``(input, tensor)``: the model input of ``group`` and what the pathway reads: the
     input itself, or for a series group with ``features_in_model`` its log-Mel
     spectrograms computed in the model (as in :func:`minape_tf.build_minape`)."""
-    x = keras.Input(group.input_shape(features_in_model), name=group.name)
-    if features_in_model and isinstance(group, SeriesGroup):
-        return x, _series_features(group)(x)
-    return x, x
+    x = inputs = keras.Input(group.input_shape(features_in_model), name=group.name)
+    if features_in_model and group.feature_layers():
+        for layer in group.feature_layers():
+            x = layer(x)
+        x = keras.layers.Reshape(group.feature_shape, name=f"{group.name}_features")(x)
+    return inputs, x
+
+
+def check_dtype(dtype, model):
+    """The training loop's ``dtype=`` (the dtype policy of every layer): the baselines are
+    built in float32 only, for now; anything else is a ``ValueError`` saying so."""
+    if dtype not in (None, "float32"):
+        raise ValueError(f"{model}: dtype={dtype!r}; the baselines are built in float32 only "
+                         "(train them with --precision float32)")
 
 
 def check_patch(group, patch_size):

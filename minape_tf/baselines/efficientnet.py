@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import keras
 
-from minape_tf.baselines.common import check_groups, check_rate, classify, groups_read
+from minape_tf.baselines.common import (check_dtype, check_groups, check_rate, classify,
+                                        groups_read)
 from minape_tf.model import BACKBONES
 
 
 def build_efficientnet(groups, num_classes, *, backbone="efficientnetv2-m", dropout=0.2,
+                       features_in_model=False, dtype=None, class_names=None,
                        name="efficientnetv2"):
     """An EfficientNetV2 (``keras.applications``, ``weights=None``) per photo group.
 
@@ -32,12 +34,19 @@ def build_efficientnet(groups, num_classes, *, backbone="efficientnetv2-m", drop
         One of ``minape_tf.model.BACKBONES`` ("efficientnetv2-b0" .. "efficientnetv2-l");
         the same names as ``build_minape(backbone=...)`` (Minape-S).
     dropout : float, default 0.2
+    features_in_model : bool, default False
+        Accepted like every model's; no series group is read, so it changes nothing.
+    dtype : None or "float32", default None
+        The training loop's dtype policy; baselines build in float32 only.
+    class_names : list of str or None, default None
+        Accepted from the training loop; not kept in the model (unlike ``build_minape``).
     name : str, default "efficientnetv2"
 
     Returns
     -------
     keras.Model
     """
+    check_dtype(dtype, "efficientnetv2")
     groups = groups_read(check_groups(groups, num_classes), "image", "efficientnetv2")
     if backbone not in BACKBONES:
         raise ValueError(f"backbone={backbone!r} is not known; expected one of "

@@ -6,7 +6,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import check_groups, check_positive, check_rate, classify
+from minape_tf.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
+                                        classify)
 from minape_tf.baselines.encoders import ENCODER_FILTERS, encode_groups
 
 
@@ -62,7 +63,7 @@ class Embracement(keras.layers.Layer):
 
 def build_embracenet(groups, num_classes, *, embracement_size=256, modality_dropout=0.1,
                      encoder_filters=ENCODER_FILTERS, features_in_model=False, seed=None,
-                     name="embracenet"):
+                     dtype=None, class_names=None, name="embracenet"):
     """EmbraceNet: per-group encoders, docking layers, embracement, classifier.
 
     Each group is read by its own :func:`~minape_tf.baselines.encoders.conv_encoder`;
@@ -87,12 +88,17 @@ def build_embracenet(groups, num_classes, *, embracement_size=256, modality_drop
         As in ``build_minape``.
     seed : int or None, default None
         Seeds the embracement's draws.
+    dtype : None or "float32", default None
+        The training loop's dtype policy; baselines build in float32 only.
+    class_names : list of str or None, default None
+        Accepted from the training loop; not kept in the model (unlike ``build_minape``).
     name : str, default "embracenet"
 
     Returns
     -------
     keras.Model
     """
+    check_dtype(dtype, "embracenet")
     groups = check_groups(groups, num_classes)
     check_positive(embracement_size=embracement_size)
     check_rate(modality_dropout=modality_dropout)

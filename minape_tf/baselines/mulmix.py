@@ -9,7 +9,7 @@ import itertools
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import check_groups, check_positive, softmax_model
+from minape_tf.baselines.common import check_dtype, check_groups, check_positive, softmax_model
 from minape_tf.baselines.encoders import ENCODER_FILTERS, encode_groups
 
 
@@ -48,7 +48,7 @@ def mixtures(n):
 
 
 def build_mulmix(groups, num_classes, *, units=256, encoder_filters=ENCODER_FILTERS,
-                 features_in_model=False, name="mulmix"):
+                 features_in_model=False, dtype=None, class_names=None, name="mulmix"):
     """Mulmix: per-group encoders, additive mixture candidates, multiplicative combination.
 
     Each group is read by its own :func:`~minape_tf.baselines.encoders.conv_encoder`.
@@ -78,12 +78,17 @@ def build_mulmix(groups, num_classes, *, units=256, encoder_filters=ENCODER_FILT
     encoder_filters : tuple of int, default (32, 64, 128, 256)
     features_in_model : bool, default False
         As in ``build_minape``.
+    dtype : None or "float32", default None
+        The training loop's dtype policy; baselines build in float32 only.
+    class_names : list of str or None, default None
+        Accepted from the training loop; not kept in the model (unlike ``build_minape``).
     name : str, default "mulmix"
 
     Returns
     -------
     keras.Model
     """
+    check_dtype(dtype, "mulmix")
     groups = check_groups(groups, num_classes)
     check_positive(units=units)
     inputs, vectors = encode_groups(groups, features_in_model, encoder_filters)

@@ -59,7 +59,8 @@ def model_arguments(name) -> list:
     """The keyword arguments ``build_model(name, ...)`` takes besides the groups and the
     number of classes."""
     parameters = inspect.signature(get_baseline(name).builder).parameters
-    return [p for p in parameters if p not in ("groups", "num_classes")]
+    return [p for p in parameters if p not in ("groups", "num_classes", "dtype",
+                                               "class_names")]
 
 
 def build_model(name, groups, num_classes, **kwargs):
@@ -76,8 +77,8 @@ def build_model(name, groups, num_classes, **kwargs):
     num_classes : int
     **kwargs
         The builder's keyword arguments; an unknown one is a ``ValueError`` listing them.
-        ``features_in_model`` is accepted by every model: those that always read raw
-        series (TCN) and those that read no series (EfficientNetV2-M) ignore it.
+        ``features_in_model`` is accepted by every model (TCN requires True; it changes
+        nothing for EfficientNetV2-M, which reads no series).
 
     Returns
     -------
@@ -85,8 +86,6 @@ def build_model(name, groups, num_classes, **kwargs):
     """
     entry = get_baseline(name)
     allowed = model_arguments(name)
-    if "features_in_model" not in allowed:
-        kwargs.pop("features_in_model", None)
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ValueError(f"model {name!r}: unknown argument(s) {unknown}; it takes {allowed}")

@@ -9,7 +9,7 @@ import math
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import classify
+from minape_tf.baselines.common import check_dtype, classify
 from minape_tf.baselines.vit import PatchEncoder, check_vit_arguments, patches, vit_pathways
 
 
@@ -117,7 +117,7 @@ class LocalitySelfAttention(keras.layers.Layer):
 def build_sl_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_heads=4,
                  transformer_layers=8, transformer_units=(128, 64),
                  mlp_head_units=(2048, 1024), dropout=0.1, head_dropout=0.5,
-                 features_in_model=False, name="sl_vit"):
+                 features_in_model=False, dtype=None, class_names=None, name="sl_vit"):
     """SL-ViT: :func:`~minape_tf.baselines.vit.build_vit` with Shifted Patch Tokenization
     (:class:`ShiftedPatchTokenization`) and Locality Self-Attention
     (:class:`LocalitySelfAttention`); the paper: "The SL-ViT parameters are set as ViT
@@ -129,10 +129,15 @@ def build_sl_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_h
     (an input of one patch) it would have nothing to attend to, so at least two patches
     are required.
 
+    Parameters
+    ----------
+    See :func:`~minape_tf.baselines.vit.build_vit`; ``name`` defaults to "sl_vit".
+
     Returns
     -------
     keras.Model
     """
+    check_dtype(dtype, "sl-vit")
     groups = check_vit_arguments(groups, num_classes, patch_size, projection_dim, num_heads,
                                  transformer_layers, transformer_units, mlp_head_units,
                                  dropout, head_dropout)

@@ -9,8 +9,8 @@ import math
 
 import keras
 
-from minape_tf.baselines.common import (check_groups, check_positive, check_rate, classify,
-                                        groups_read)
+from minape_tf.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
+                                        classify, groups_read)
 from minape_tf.layers.level import LevelNormalization
 
 
@@ -46,7 +46,7 @@ def stem_stride(length, steps):
 
 
 def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropout=0.05,
-              steps=512, name="tcn"):
+              steps=512, features_in_model=True, dtype=None, class_names=None, name="tcn"):
     """TCN (Bai et al. 2018) over the raw, resampled series of every ``SeriesGroup``.
 
     Each series group's input is the signal ``(batch, length, channels)`` at the group's
@@ -85,6 +85,14 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
     dropout : float, default 0.05
     steps : int or None, default 512
         At most this many time steps after the stem; None: no stem.
+    features_in_model : True, default True
+        TCN always reads the raw series (no log-Mel); ``False`` is a ``ValueError``. Named
+        as ``build_minape``'s, so that the pipeline gives raw series
+        (``make_dataset(features=False)``).
+    dtype : None or "float32", default None
+        The training loop's dtype policy; baselines build in float32 only.
+    class_names : list of str or None, default None
+        Accepted from the training loop; not kept in the model (unlike ``build_minape``).
     name : str, default "tcn"
 
     Returns
@@ -92,6 +100,10 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
     keras.Model
         One input per series group, named after it, shaped ``(length, channels)``.
     """
+    check_dtype(dtype, "tcn")
+    if features_in_model is not True:
+        raise ValueError(f"tcn: features_in_model={features_in_model!r}; TCN reads the raw "
+                         "series, so its features are always in the model (True)")
     groups = groups_read(check_groups(groups, num_classes), "raw series", "tcn")
     check_positive(filters=filters, levels=levels, kernel_size=kernel_size)
     check_rate(dropout=dropout)

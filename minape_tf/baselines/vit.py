@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import (check_groups, check_patch, check_positive, check_rate,
-                                        classify, group_input)
+from minape_tf.baselines.common import (check_dtype, check_groups, check_patch, check_positive,
+                                        check_rate, classify, group_input)
 
 
 def patches(x, patch_size):
@@ -109,7 +109,8 @@ def check_vit_arguments(groups, num_classes, patch_size, projection_dim, num_hea
 
 def build_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_heads=4,
               transformer_layers=8, transformer_units=(128, 64), mlp_head_units=(2048, 1024),
-              dropout=0.1, head_dropout=0.5, features_in_model=False, name="vit"):
+              dropout=0.1, head_dropout=0.5, features_in_model=False, dtype=None,
+              class_names=None, name="vit"):
     """ViT (Dosovitskiy et al. 2021) as the paper ran it: keras-io's ``vit_small_ds.py``.
 
     One pathway per group (the paper's (m) rows: "Concat"): patches of the group's input
@@ -147,12 +148,17 @@ def build_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_head
     features_in_model : bool, default False
         As in ``build_minape``: series inputs are raw signals and the log-Mel layer is in
         the model.
+    dtype : None or "float32", default None
+        The training loop's dtype policy; baselines build in float32 only.
+    class_names : list of str or None, default None
+        Accepted from the training loop; not kept in the model (unlike ``build_minape``).
     name : str, default "vit"
 
     Returns
     -------
     keras.Model
     """
+    check_dtype(dtype, "vit")
     groups = check_vit_arguments(groups, num_classes, patch_size, projection_dim, num_heads,
                                  transformer_layers, transformer_units, mlp_head_units,
                                  dropout, head_dropout)

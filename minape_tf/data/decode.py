@@ -22,10 +22,14 @@ its columns, in file order.
 from __future__ import annotations
 
 import os
-import struct
+import re
+import warnings
 
 import numpy as np
+import soundfile as sf
 import tensorflow as tf
+
+from minape_tf.data.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 SERIES_EXTENSIONS = (".wav", ".npy", ".csv")
@@ -37,58 +41,29 @@ def extension(path) -> str:
 
 # --------------------------------------------------------------------------- WAV headers
 
-
-class WavInfo(tuple):
-    """(format_tag, channels, sample_rate, bits, frames, data_bytes, data_bytes_present)."""
-
-    __slots__ = ()
-    fields = ("format_tag", "channels", "sample_rate", "bits", "frames", "data_bytes",
-              "data_bytes_present")
-
-    def __getattr__(self, name):
-        return self[self.fields.index(name)]
+_TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
-def wav_info(path) -> WavInfo:
-    """Parse a RIFF/WAVE header without reading the samples.
+def wav_info(path):
+    """``soundfile.info`` of a WAV file (``samplerate``, ``channels``, ``frames``,
+    ``subtype``, ...) without reading the samples, plus ``truncated``: ``(announced,
+    present)`` bytes of samples when libsndfile finds the file shorter than its header
+    says, else ``None``.
 
-    Raises ``ValueError`` with the reason when the header is not a readable WAV header.
+    Raises ``ValueError`` with libsndfile's reason when the file is not a readable WAV.
     """
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise ValueError("not a RIFF/WAVE file")
-        fmt = None
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                raise ValueError("no 'data' chunk (file truncated?)")
-            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                body = f.read(csize)
-                if len(body) < 16:
-                    raise ValueError("'fmt ' chunk too short")
-                tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", body[:16])
-                if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE
-                    tag = struct.unpack("<H", body[24:26])[0]
-                fmt = (tag, channels, rate, bits, block)
-                if csize % 2:
-                    f.read(1)
-            elif cid == b"data":
-                if fmt is None:
-                    raise ValueError("'data' chunk before 'fmt ' chunk")
-                tag, channels, rate, bits, block = fmt
-                present = size - f.tell()
-                frames = csize // block if block else 0
-                return WavInfo((tag, channels, rate, bits, frames, csize, present))
-            else:
-                f.seek(csize + (csize % 2), 1)
+    try:
+        info = sf.info(os.fspath(path))
+    except (RuntimeError, sf.SoundFileError) as error:
+        raise ValueError(f"not a RIFF/WAVE file that libsndfile reads ({error})") from None
+    found = _TRUNCATED.search(info.extra_info)
+    info.truncated = (int(found.group(1)), int(found.group(2))) if found else None
+    return info
 
 
-def tf_readable_wav(info: WavInfo) -> bool:
+def tf_readable_wav(info) -> bool:
     """Whether ``tf.audio.decode_wav`` reads it (16-bit integer PCM only)."""
-    return info.format_tag == 1 and info.bits == 16
+    return info.format in ("WAV", "WAVEX") and info.subtype == "PCM_16"
 
 
 # --------------------------------------------------------------------------- numpy readers
@@ -113,19 +88,25 @@ def _is_number(token: str) -> bool:
         return False
 
 
+def _number_or_nan(token: str) -> float:
+    """A CSV cell: a number, or NaN when empty (the validation then reports it)."""
+    return float(token) if token.strip() else np.nan
+
+
 def read_csv_numpy(path, columns=()) -> np.ndarray:
-    """CSV to float32 ``(samples, channels)``; see the module docstring for columns."""
+    """CSV to float32 ``(samples, channels)`` with ``numpy.loadtxt``; see the module
+    docstring for the header and ``columns``. A cell that is not a number is an error
+    naming its row and column; an empty cell is NaN."""
     with open(path, "r", newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         first = f.readline()
-        rest = f.read()
     tokens = [t.strip() for t in first.strip().split(",")]
     header = None if all(_is_number(t) for t in tokens if t) else tokens
-    text = rest if header is not None else first + rest
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+        data = np.loadtxt(path, delimiter=",", skiprows=0 if header is None else 1, ndmin=2,
+                          encoding="utf-8-sig", converters=_number_or_nan, dtype=np.float64)
+    if not data.size:
         return np.zeros((0, len(tokens)), np.float32)
-    data = np.array([[float(t) if t.strip() else np.nan for t in line.split(",")]
-                     for line in lines], dtype=np.float64)
     if header is not None and columns and all(c in header for c in columns):
         data = data[:, [header.index(c) for c in columns]]
     return data.astype(np.float32)
@@ -135,8 +116,6 @@ def read_series_numpy(path, columns=()) -> tuple:
     """Read one series file to ``(float32 (samples, channels), sample_rate or None)``."""
     ext = extension(path)
     if ext == ".wav":
-        import soundfile as sf
-
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
         return data, rate
     if ext == ".npy":
@@ -213,8 +192,6 @@ def image_array(array, channels=None, name="image array") -> np.ndarray:
         raise ValueError(f"expected an image (h, w) or (h, w, c), got shape {a.shape}")
     reason = integer_image_problem(a)
     if reason:
-        from minape_tf.data.validate import DataError
-
         raise DataError(f"{name}: {reason}")
     if a.dtype == np.uint8:
         out = a.astype(np.float32) / 255.0
@@ -234,8 +211,6 @@ def read_image(path, channels=None) -> np.ndarray:
     pipeline does (:func:`convert_channels`). Raises :class:`~minape_tf.data.DataError`
     naming the file when it is missing, of an unknown type or not decodable.
     """
-    from minape_tf.data.validate import DataError
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{path}: file not found")
@@ -255,8 +230,6 @@ def read_series(path, columns=()) -> tuple:
     header names to take, in that order (see the module docstring). Raises
     :class:`~minape_tf.data.DataError` naming the file when it cannot be read.
     """
-    from minape_tf.data.validate import DataError
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{path}: file not found")
@@ -278,7 +251,13 @@ def decode_image_file(path, channels: int):
     (``tf.io.decode_image`` itself cannot give 1 channel from a GIF or BMP).
     ``channels=0`` keeps the file's own.
     """
-    data = tf.io.read_file(path)
+    return decode_image_bytes(tf.io.read_file(path), channels)
+
+
+def decode_image_bytes(data, channels: int):
+    """Graph: encoded image bytes (one scalar ``tf.string``) to float32 ``(h, w, channels)``
+    in [0, 1], converted as :func:`decode_image_file` says (also used by the exported
+    SavedModel's signature)."""
     image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
     if channels == 0:
         return image

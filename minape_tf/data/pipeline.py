@@ -2,18 +2,21 @@
 
 Per observation (in the graph, ``AUTOTUNE`` parallel, deterministic order):
 
-* image group: each input is decoded (JPEG/PNG/GIF/BMP, or taken from memory) and
-  brought to the group's channels per input (gray replicated to RGB, RGB to gray by
-  luminance, alpha dropped: :func:`minape_tf.data.decode.convert_channels`), resized to
-  ``group.size`` (bilinear with antialiasing; ``keep_aspect=True`` pads instead of
-  stretching) and scaled to [0, 1];
+* image group: each input is decoded (JPEG/PNG/GIF/BMP, or taken from memory) to [0, 1]
+  and brought to the group's channels per input (gray replicated to RGB, RGB to gray by
+  luminance, alpha dropped: :func:`minape_tf.data.decode.convert_channels`), then resized
+  to ``group.size`` by the group's preprocessing layer (``group.preprocessing()``: bilinear
+  with antialiasing; ``keep_aspect=True`` pads instead of stretching);
   the inputs are stacked along channels (paper Eq. 7);
 * series group: each input is decoded (WAV, ``.npy``, CSV, or memory), resampled from
-  ``group.source_rate`` to ``group.sample_rate`` (:mod:`minape_tf.data.resample`),
-  trimmed or zero-padded at the end to ``group.length`` (Eq. 8), and stacked along channels;
+  ``group.source_rate`` to ``group.sample_rate`` and trimmed or zero-padded at the end to
+  ``group.length`` (Eq. 8) by ``group.preprocessing()``, and stacked along channels;
   with ``features=True`` it is level-normalised (``group.normalize``) and turned into
-  log-Mel spectrograms (Eqs. 9-10) by the same keras layers that
+  log-Mel spectrograms (Eqs. 9-10) by ``group.feature_layers()``, the same layers that
   ``build_minape(features_in_model=True)`` puts in the model.
+
+The exported SavedModel applies the same group layers to its requests
+(:mod:`minape_tf.export.serving`): one definition, used for training and for serving.
 
 These deterministic stages are cached; then (training only) shuffling and augmentation
 (:mod:`minape_tf.data.augment`), batching and prefetching.
@@ -28,11 +31,10 @@ import tensorflow as tf
 
 from minape_tf.data import augment as aug
 from minape_tf.data import decode
-from minape_tf.data.resample import fit_length, resample
-from minape_tf.data.validate import DataError, slot_channels, validate as _validate
+from minape_tf.data.errors import DataError
+from minape_tf.data.sequences import make_sequence_dataset
+from minape_tf.data.validate import slot_channels, validate as _validate
 from minape_tf.groups import ImageGroup, SeriesGroup
-from minape_tf.layers.level import LevelNormalization
-from minape_tf.layers.logmel import LogMel
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -92,14 +94,6 @@ class _Slot:
         return array[:shape[0], :shape[1]]
 
 
-def _resize(image, group):
-    if group.keep_aspect:
-        image = tf.image.resize_with_pad(image, *group.size, antialias=True)
-    else:
-        image = tf.image.resize(image, group.size, antialias=True)
-    return tf.clip_by_value(image, 0.0, 1.0)
-
-
 class GroupReader:
     """Reads one group of one observation to its raw tensor (image or resampled series)."""
 
@@ -109,37 +103,30 @@ class GroupReader:
         per_input = slot_channels(group, n_inputs)
         self.slots = [_Slot(group, [row[j] for row in items], per_input)
                       for j in range(n_inputs)]
-        if isinstance(group, SeriesGroup):
-            self.source_rate = group.source_rate or group.sample_rate
+        self.prepare = group.preprocessing()
 
     def slices(self):
         return tuple(s.data for s in self.slots)
 
     def __call__(self, values):
         g = self.group
-        parts = []
-        for slot, value in zip(self.slots, values):
-            x = slot.read(value)
-            if isinstance(g, ImageGroup):
-                x = _resize(x, g)
-            else:
-                x = resample(x, self.source_rate, g.sample_rate, length=g.length)
-                x = fit_length(x, g.length)
-            parts.append(x)
+        parts = [self.prepare(slot.read(value)) for slot, value in zip(self.slots, values)]
         x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
         return tf.ensure_shape(x, g.feature_shape if isinstance(g, ImageGroup)
                                else (g.length, g.channels))
 
 
 class SeriesFeatures:
-    """Level normalisation + log-Mel for one series group (the in-model layers)."""
+    """A series group's feature layers (level normalisation, log-Mel) applied in order to
+    ``(batch, length, channels)``: ``group.feature_layers()``, as in the model."""
 
     def __init__(self, group):
-        self.level = LevelNormalization(group.normalize)
-        self.logmel = LogMel.from_group(group)
+        self.layers = group.feature_layers()
 
     def __call__(self, batch):
-        return self.logmel(self.level(batch))
+        for layer in self.layers:
+            batch = layer(batch)
+        return batch
 
 
 def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment=True,
@@ -192,16 +179,19 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
         [0, 1], series ``(batch, frames, n_mels, c)`` or ``(batch, length, c)``; with
         ``sequence_length=L > 1``, ``(batch, L, ...)``.
     """
-    if sequence_length != 1:
-        from minape_tf.data.sequences import make_sequence_dataset
-        return make_sequence_dataset(
-            source, groups, sequence_length, training=training, batch_size=batch_size,
-            short=short_histories, cache=cache, augment=augment, seed=seed, features=features,
-            validate=validate, skip_bad=skip_bad, drop_remainder=drop_remainder,
-            feature_batch=feature_batch)
     groups = list(groups)
     if validate and not source.validated:
         source = _validate(source, groups, skip_bad=skip_bad)
+    if sequence_length != 1:
+        def read_steps(subset):
+            return make_dataset(subset, groups, training=False, batch_size=sequence_length,
+                                cache=cache, augment=False, features=features, validate=False,
+                                feature_batch=feature_batch)
+
+        return make_sequence_dataset(
+            source, groups, sequence_length, read_steps, training=training,
+            batch_size=batch_size, short=short_histories, augment=augment, seed=seed,
+            features=features, drop_remainder=drop_remainder)
     if len(source) == 0:
         raise DataError("no observations to make a dataset from")
     readers = {g.name: GroupReader(g, source.inputs[g.name]) for g in groups}

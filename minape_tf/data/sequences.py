@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from minape_tf.data import augment as aug
-from minape_tf.data.validate import DataError
+from minape_tf.data.errors import DataError
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 SHORT = ("pad", "drop")
@@ -120,37 +120,31 @@ def _check_distinct(source, device, members, order):
                         "history is ambiguous")
 
 
-def make_sequence_dataset(source, groups, sequence_length, *, training, batch_size=32,
-                          short="pad", cache=True, augment=True, seed=0, features=True,
-                          validate=True, skip_bad=False, drop_remainder=False,
-                          feature_batch=16):
-    """``make_dataset`` for histories: inputs ``(batch, L, ...)``, the label of the last.
+def make_sequence_dataset(source, groups, sequence_length, read_steps, *, training,
+                          batch_size=32, short="pad", augment=True, seed=0, features=True,
+                          drop_remainder=False):
+    """Histories as inputs ``(batch, L, ...)``, the label of the last observation.
 
-    Each window's observations are read and featurised by
-    :func:`minape_tf.data.make_dataset` (the cache then holds ``L`` copies of an
-    observation: fine for data sets of a few thousand observations); the windows, not the
-    observations, are shuffled; training augmentation draws anew for every observation of a
-    window. Parameters as for ``make_dataset``, plus ``sequence_length`` and ``short`` (see
-    :func:`history_windows`).
+    ``read_steps(subset)`` turns a (validated) ``Source`` into a dataset of its observations
+    in order, batched ``L`` at a time, without augmentation: ``make_dataset`` passes itself
+    (the cache then holds ``L`` copies of an observation: fine for data sets of a few
+    thousand observations). The windows, not the observations, are shuffled; training
+    augmentation draws anew for every observation of a window. Other parameters as for
+    ``make_dataset``, plus ``short`` (see :func:`history_windows`); users call
+    ``make_dataset(..., sequence_length=L)``.
 
     Returns
     -------
     tf.data.Dataset
         Elements ``({name: float32 (batch, L, ...)}, int64 label)``.
     """
-    from minape_tf.data.pipeline import make_dataset
-    from minape_tf.data.validate import validate as _validate
-
     groups = list(groups)
-    if validate and not source.validated:
-        source = _validate(source, groups, skip_bad=skip_bad)
     windows = history_windows(source, sequence_length, short=short)
     if len(windows.ends) == 0:
         raise DataError(f"no device has {sequence_length} observations in this data set, so "
                         f"short={short!r} leaves no window; use short='pad'")
-    steps = make_dataset(source.subset(windows.index.ravel()), groups, training=False,
-                         batch_size=sequence_length, cache=cache, augment=False,
-                         features=features, validate=False, feature_batch=feature_batch)
+    steps = read_steps(source.subset(windows.index.ravel()))
+
     def window(x, labels):
         return ({name: tf.ensure_shape(v, (sequence_length, *v.shape[1:]))
                  for name, v in x.items()}, labels[-1])

@@ -25,7 +25,7 @@ class Source:
     labels : array of int, shape (n,)
         Class index of each observation, in ``range(len(classes))``.
     classes : list of str
-        Class names, index order.
+        Class names, index order (other values are turned into strings).
     ids : list of str
         An identifier per observation (file stem, CSV id), used in error messages.
     split_keys : array of str or None
@@ -54,6 +54,7 @@ class Source:
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.classes = [str(c) for c in self.classes]      # names are strings everywhere
         n = len(self.labels)
         for name, items in self.inputs.items():
             if len(items) != n:

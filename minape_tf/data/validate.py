@@ -22,29 +22,14 @@ import os
 import numpy as np
 
 from minape_tf.data import decode
+from minape_tf.data.errors import DataError
+from minape_tf.data.source import Loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 _TF_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
 _MODE_BANDS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "RGB": 3,
                "P": 3, "RGBA": 4, "RGBa": 4, "CMYK": 3, "YCbCr": 3}  # as tf decodes them
 _BAND_NAMES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
-
-
-class DataError(ValueError):
-    """Bad input data; ``problems`` lists ``(file or id, reason)`` for every problem."""
-
-    def __init__(self, message, problems=()):
-        super().__init__(message)
-        self.problems = list(problems)
-
-
-def reject(where, problem, skipped, skip_bad):
-    """A bad observation found while listing the data: raise a :class:`DataError` naming
-    ``where`` (file or row) and ``problem``, or, with ``skip_bad``, record it in
-    ``skipped`` (the loader's ``Source.skipped``) and let the caller go on."""
-    if not skip_bad:
-        raise DataError(f"{where}: {problem}", [(str(where), problem)])
-    skipped.append((str(where), problem))
 
 
 def slot_channels(group, n_inputs: int) -> int:
@@ -135,13 +120,13 @@ def check_series(item, wanted: int, rate: int, columns=()):
     try:
         if ext == ".wav":
             info = decode.wav_info(path)
-            if info.data_bytes_present < info.data_bytes:
-                return (f"truncated WAV: the header announces {info.data_bytes} bytes of "
-                        f"samples, the file holds {info.data_bytes_present}")
+            if info.truncated:
+                return (f"truncated WAV: the header announces {info.truncated[0]} bytes of "
+                        f"samples, the file holds {info.truncated[1]}")
             if info.frames == 0:
                 return "empty signal (0 samples)"
-            if info.sample_rate != rate:
-                return (f"sample rate {info.sample_rate} Hz; expected {rate} Hz "
+            if info.samplerate != rate:
+                return (f"sample rate {info.samplerate} Hz; expected {rate} Hz "
                         "(the group's source_rate)")
             if info.channels != wanted:
                 return f"{info.channels} channels; expected {wanted}"
@@ -170,7 +155,7 @@ def find_problems(source, groups):
         if not items:
             continue
         wanted = slot_channels(group, n_inputs.pop())
-        rate = getattr(group, "source_rate", None) or getattr(group, "sample_rate", None)
+        rate = group.input_rate if isinstance(group, SeriesGroup) else None
         for i, row in enumerate(items):
             for j, item in enumerate(row):
                 if isinstance(group, ImageGroup):
@@ -235,8 +220,35 @@ def remap_splits(splits: dict, keep) -> dict:
 
 def validate_loaded(loaded, *, skip_bad=False):
     """Validate a loader's ``Loaded`` and re-index its splits after skipping."""
-    from minape_tf.data.source import Loaded
-
     source, keep = validate(loaded.source, loaded.groups, skip_bad=skip_bad,
                             return_index=True)
     return Loaded(source, loaded.groups, remap_splits(loaded.splits, keep))
+
+
+def skip_summary(skipped, shown=3) -> str:
+    """One line saying how many observations were skipped and the first few, for the
+    console (the report lists them all); ``""`` when none were."""
+    if not skipped:
+        return ""
+    first = "; ".join(f"{item}: {reason}" for item, reason in skipped[:shown])
+    more = f"; ... and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (f"Skipped {len(skipped)} bad observation(s) (skip_bad=True; all listed in "
+            f"report.md): {first}{more}")
+
+
+def check_split_classes(source, splits, where="data"):
+    """Raise :class:`DataError` when a class occurs in a validation or test split but not in
+    training: the model could never predict it, and the metrics would count it silently."""
+    if "train" not in splits:
+        return
+    seen = set(source.labels[np.asarray(splits["train"], np.int64)].tolist())
+    unseen = {}
+    for name, index in splits.items():
+        for label in sorted(set(source.labels[np.asarray(index, np.int64)].tolist()) - seen):
+            unseen.setdefault(source.classes[label], []).append(name)
+    if unseen:
+        listed = "; ".join(f"class {c!r} is in {'/'.join(s)} but not in train"
+                           for c, s in unseen.items())
+        raise DataError(f"{where}: {listed}. A model trained without a class cannot learn it; "
+                        "move some of its observations into the training split, or leave "
+                        "the class out")

@@ -17,8 +17,8 @@ set's own train / validation / test split; the table then has AUC and accuracy. 
 that cannot read the data (TCN without raw series, EfficientNetV2-M without photos) gets a
 row that says why.
 
-    python scripts/bench_models.py [--models minape,vit,...] [--rounds 5] [--json PATH]
-    python scripts/bench_models.py --dataset fsdd --data-dir ../shared/data/fsdd \\
+    python scripts/bench_baselines.py [--models minape,vit,...] [--rounds 5] [--json PATH]
+    python scripts/bench_baselines.py --dataset fsdd --data-dir ../shared/data/fsdd \\
         -D split=speaker -D "test_speakers=[theo]" -D "val_speakers=[theo]" --split \\
         --epochs 10 --set minape.width=64 --out runs/bench
 """
@@ -34,7 +34,7 @@ import statistics
 import tempfile
 import time
 
-from minape_tf.baselines import BASELINES, build_model, groups_read_by, reads_raw_series
+from minape_tf.baselines import BASELINES, build_model, groups_read_by
 from minape_tf.data.loaders.mudestreda import FORCE_LENGTH, FORCE_RATE
 from minape_tf.groups import ImageGroup, SeriesGroup
 
@@ -121,27 +121,24 @@ def interleaved_latency(models, batch_sizes=(1, 32), rounds=5, warmup=2, log=pri
 
 
 @contextlib.contextmanager
-def training_builds(name, kwargs):
-    """Make ``minape_tf.training.train`` build model ``name`` (with ``kwargs`` over the
-    config's model arguments) for the ``with`` block.
+def training_builds(name):
+    """Register model ``name`` as a ``TrainConfig.architecture`` (``minape_tf.builders``)
+    for the ``with`` block, so that the same training, batch-norm re-estimation,
+    evaluation and cross-validation run for a baseline. Once the baselines are in
+    ``minape_tf.builders.BUILDERS`` this does nothing."""
+    from minape_tf import builders
 
-    ``train`` builds Minape; until its config names the model (``--model NAME``), this is
-    how the same training, batch-norm re-estimation, evaluation and cross-validation run
-    for a baseline."""
-    import importlib
-
-    train_module = importlib.import_module("minape_tf.training.train")
-    original = train_module._build
-
-    def build(groups, num_classes, config_kwargs, policy=None):
-        with train_module.dtype_policy(policy) if policy else contextlib.nullcontext():
-            return build_model(name, groups, num_classes, **{**config_kwargs, **kwargs})
-
-    train_module._build = build
+    builder = BASELINES[name].builder
+    added = name not in builders.BUILDERS
+    if added:
+        builders.BUILDERS[name] = f"{builder.__module__}:{builder.__name__}"
+        builders.builder_arguments.cache_clear()
     try:
         yield
     finally:
-        train_module._build = original
+        if added:
+            del builders.BUILDERS[name]
+            builders.builder_arguments.cache_clear()
 
 
 def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
@@ -150,27 +147,23 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
     from minape_tf.protocol.cv import cross_validate
     from minape_tf.protocol.tables import summarise
     from minape_tf.training.config import TrainConfig
-    from minape_tf.training.train import train
+    from minape_tf.training.run import train
 
     groups = groups_read_by(name, loaded.groups)
-    config_model = {"features_in_model": True} if reads_raw_series(name, kwargs) else {}
-    builder_kwargs = dict(kwargs)
-    if name == "minape":
-        config_model.update(builder_kwargs)
-        builder_kwargs = {}
-    config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
-                         dataset_options=dict(args.dataset_option), epochs=args.epochs,
-                         batch_size=args.batch_size, seed=args.seed, model=config_model,
-                         modalities=[g.name for g in groups], verbose=args.verbose)
-    with training_builds(name, builder_kwargs):
+    with training_builds(name):
+        config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
+                             dataset_options=dict(args.dataset_option), epochs=args.epochs,
+                             batch_size=args.batch_size, seed=args.seed, architecture=name,
+                             model=dict(kwargs), modalities=[g.name for g in groups],
+                             precision="float32", verbose=args.verbose)
         if args.split:
-            result = train(config, os.path.join(out_dir, name), loaded=loaded,
-                           latency=False, overwrite=True)
+            result = train(config, os.path.join(out_dir, name), loaded=loaded, overwrite=True,
+                           log=log)
             return {**summarise([result.metrics]), "wall_s": result.wall_s}
         started = time.time()
         result = cross_validate(config, os.path.join(out_dir, name), trials=args.trials,
                                 folds=args.folds, grouped=args.grouped, loaded=loaded,
-                                latency=False, log=log)
+                                latency=False, overwrite=True, log=log)
         return {**result["variants"][0]["summary"], "wall_s": time.time() - started}
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 
-import keras
 import numpy as np
+import tensorflow as tf
 
+from minape_tf.data.pipeline import make_dataset
+from minape_tf.data.registry import load_dataset
+from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.latency import latency_ms
 from minape_tf.evaluation.metrics import classification_metrics
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
+from minape_tf.groups import group_from_config
+from minape_tf.saving import load_model
+from minape_tf.training.run_folder import RunFolder
+from minape_tf.training.setup import features_outside_model
 
 SPLITS = ("test", "val", "train", "all")
 # Loader options that choose a split, not how the data is read: dropped when the run is
@@ -27,8 +33,6 @@ SPEAKER_SPLITS = ("fsdd", "avdigits")
 def predict_probabilities(model, dataset):
     """Class probabilities and integer labels of every batch of ``dataset``; the model runs
     as one compiled function traced once (any batch size)."""
-    import tensorflow as tf
-
     inputs_spec = dataset.element_spec[0]
     signature = tf.nest.map_structure(
         lambda s: tf.TensorSpec([None, *s.shape[1:]], s.dtype), inputs_spec)
@@ -56,7 +60,7 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 
 
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
-                   history_csv=None, latency=True, extra=None, title="Evaluation",
+                   history=(), latency=True, extra=None, title="Evaluation",
                    skipped=()) -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
@@ -72,40 +76,49 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     metrics.update(classification_metrics(labels, probabilities, classes))
     metrics.update(model_facts(model, model_path, latency=latency))
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        plots = [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "confusion.png")]
-        plot_roc(labels, probabilities, classes, plots[0])
-        plot_confusion(metrics["confusion_matrix"], classes, plots[1])
-        curves = os.path.join(out_dir, "training_curves.png")
-        if history_csv and plot_history(history_csv, curves):
-            plots.append(curves)
-        write_metrics(metrics, os.path.join(out_dir, "metrics.json"))
-        write_report(metrics, os.path.join(out_dir, "report.md"), title=title, plots=plots,
-                     skipped=skipped)
-        np.savez(os.path.join(out_dir, "predictions.npz"), probabilities=probabilities,
-                 labels=labels)
+        files = RunFolder(out_dir)           # an evaluation's files are named as a run's
+        os.makedirs(files.path, exist_ok=True)
+        plot_roc(labels, probabilities, classes, files.roc)
+        plot_confusion(metrics["confusion_matrix"], classes, files.confusion)
+        plots = [files.roc, files.confusion]
+        if plot_history(history, files.curves):
+            plots.append(files.curves)
+        write_metrics(metrics, files.metrics)
+        write_report(metrics, files.report, title=title, plots=plots, skipped=skipped)
+        np.savez(files.predictions, probabilities=probabilities, labels=labels)
     return metrics
 
 
 def load_run(run_dir):
     """``(model, config, run_info)`` of a run folder written by ``train``."""
-    from minape_tf.training.config import TrainConfig
-    import minape_tf.layers  # noqa: F401  (registers the custom layers)
-
-    model_path = os.path.join(run_dir, "model.keras")
-    if not os.path.exists(model_path):
+    folder = RunFolder(run_dir)
+    if not folder.finished():
         raise FileNotFoundError(f"{run_dir}: no model.keras; is it a finished `minape train` "
                                 "run folder?")
-    with open(os.path.join(run_dir, "config.json")) as f:
-        config = TrainConfig.from_dict(json.load(f))
-    with open(os.path.join(run_dir, "run.json")) as f:
-        info = json.load(f)
-    model = keras.saving.load_model(model_path, compile=False)
-    return model, config, info
+    return load_model(folder.model), folder.read_config(), folder.read_info()
+
+
+def evaluate_training(result, *, latency=True) -> dict | None:
+    """Evaluate a finished ``train`` (its ``RunResult``) on the run's test split, as the
+    run resolved it, and write ``metrics.json``, ``report.md`` and the plots into the run
+    folder; also sets ``result.metrics``. ``None`` when the data set has no test split."""
+    setup, folder = result.setup, RunFolder(result.out_dir)
+    test = setup.test_source()
+    if test is None:
+        return None
+    result.metrics = evaluate_model(
+        result.model, setup.eval_data(test), setup.classes, out_dir=folder.path,
+        model_path=folder.model, history=folder.read_history(), latency=latency,
+        extra={"run": os.path.abspath(folder.path), "dataset": setup.config.dataset,
+               "split": "test", "modality": result.info["modality"],
+               "best_epoch": result.best_epoch},
+        title=f"Evaluation of {folder.name}", skipped=test.skipped)
+    return result.metrics
 
 
 def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=None,
-                 out_dir=None, dataset_options=None, latency=True, batch_size=None) -> dict:
+                 out_dir=None, dataset_options=None, latency=True, batch_size=None,
+                 log=print) -> dict:
     """Evaluate a run folder's ``model.keras``; writes ``metrics.json``, ``report.md`` and
     plots into ``out_dir`` (default: the run folder for the run's own test split, else
     ``RUN/eval-<dataset>-<split>``).
@@ -122,11 +135,9 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         ``"_theo_[0-4]$"``: FSDD speaker theo's official test indices).
     dataset_options : dict or None
         Loader options over the run's (e.g. another test speaker).
+    log : callable, default print
+        Where the count of skipped observations goes (``skip_bad``).
     """
-    from minape_tf.data.pipeline import make_dataset
-    from minape_tf.groups import group_from_config
-    from minape_tf.training.datasets import load_dataset
-
     if split not in SPLITS:
         raise ValueError(f"--split {split!r}; expected one of {SPLITS}")
     model, config, info = load_run(run_dir)
@@ -154,21 +165,22 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         raise ValueError(f"no observations in split {split!r}"
                          + (f" matching {match!r}" if match else ""))
     part = source.subset(index, groups)
-    features = not info["model_kwargs"].get("features_in_model", False)
+    if part.skipped:
+        log(skip_summary(part.skipped))
     data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
-                        cache=False, augment=False, features=features)
+                        cache=False, augment=False,
+                        features=features_outside_model(info["model_kwargs"]))
+    folder = RunFolder(run_dir)
     if out_dir is None:
         own = same_data and split == "test" and not match and not dataset_options
         suffix = "-match" if match else ""
-        out_dir = run_dir if own else os.path.join(run_dir, f"eval-{name}-{split}{suffix}")
+        out_dir = folder.path if own else folder.evaluation_dir(f"{name}-{split}{suffix}")
     extra = {"run": os.path.abspath(run_dir), "dataset": name, "split": split}
     if match:
         extra["match"] = match
-    return evaluate_model(model, data, classes, out_dir=out_dir,
-                          model_path=os.path.join(run_dir, "model.keras"),
-                          history_csv=os.path.join(run_dir, "history.csv"), latency=latency,
-                          extra=extra, title=f"Evaluation of {os.path.basename(os.path.abspath(run_dir))}",
-                          skipped=part.skipped)
+    return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
+                          history=folder.read_history(), latency=latency, extra=extra,
+                          title=f"Evaluation of {folder.name}", skipped=part.skipped)
 
 
 def _in_model_classes(source, classes, where):

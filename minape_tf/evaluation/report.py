@@ -6,8 +6,7 @@ import json
 import math
 import os
 
-SUMMARY_KEYS = ("accuracy", "auc_macro", "f1_macro", "n_test", "params", "size_mb",
-                "latency_ms_b1", "latency_ms_b32")
+from minape_tf.evaluation.metrics import SUMMARY_KEYS
 
 
 def _clean(value):
@@ -36,6 +35,13 @@ def _fmt(value, digits=4):
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def summary_line(metrics: dict) -> str:
+    """The headline numbers on one line, for the console."""
+    values = {key: metrics[key] for key in SUMMARY_KEYS if key in metrics}
+    return ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in values.items())
 
 
 def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skipped=()):

@@ -3,6 +3,7 @@
 import keras
 
 from minape_tf.layers.activation import apply_activation, check_activation
+from minape_tf.layers.depthwise import DepthwiseConv, check_form
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -20,23 +21,30 @@ class ChannelPointBlock(keras.layers.Layer):
         Depthwise kernel side; large kernels (the paper uses 5 to 13) mix distant positions.
     activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
     bn_momentum : float, default 0.9
+    depthwise : {"auto", "conv", "matmul", "fft"}, default "auto"
+        How the depthwise convolution is computed (:class:`DepthwiseConv`): the same weights
+        and results in every form, so a model saved with one runs with any other.
     """
 
-    def __init__(self, kernel_size, activation="gelu_approx", bn_momentum=0.9, **kwargs):
+    def __init__(self, kernel_size, activation="gelu_approx", bn_momentum=0.9, depthwise="auto",
+                 **kwargs):
         super().__init__(**kwargs)
         self.kernel_size = int(kernel_size)
         self.activation = check_activation(activation)
         self.bn_momentum = float(bn_momentum)
-        self.depthwise = keras.layers.DepthwiseConv2D(self.kernel_size, padding="same",
-                                                      name="depthwise")
+        self.depthwise_form = check_form(depthwise)
+        dtype = self.dtype_policy
+        self.depthwise = DepthwiseConv(self.kernel_size, form=self.depthwise_form, dtype=dtype,
+                                       name="depthwise")
         self.depthwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                              name="depthwise_bn")
+                                                              dtype=dtype, name="depthwise_bn")
         self.pointwise = None
         self.pointwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                              name="pointwise_bn")
+                                                              dtype=dtype, name="pointwise_bn")
 
     def build(self, input_shape):
-        self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, name="pointwise")
+        self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, dtype=self.dtype_policy,
+                                             name="pointwise")
         for layer in (self.depthwise, self.depthwise_norm, self.pointwise, self.pointwise_norm):
             layer.build(input_shape)
 
@@ -51,4 +59,5 @@ class ChannelPointBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size,
-                "activation": self.activation, "bn_momentum": self.bn_momentum}
+                "activation": self.activation, "bn_momentum": self.bn_momentum,
+                "depthwise": self.depthwise_form}

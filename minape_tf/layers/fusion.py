@@ -45,17 +45,20 @@ class Fusion(keras.layers.Layer):
         needs_projection = self.mode == "attention" or (
             self.mode != "concat" and len(set(widths)) > 1)
         if needs_projection:
-            self.projections = [keras.layers.Dense(self.common, use_bias=False, name=f"project_{i}")
+            self.projections = [keras.layers.Dense(self.common, use_bias=False,
+                                                   dtype=self.dtype_policy, name=f"project_{i}")
                                 for i in range(len(widths))]
             for layer, shape in zip(self.projections, input_shapes):
                 layer.build(shape)
         if self.mode == "attention":
             heads = self.attention_heads
             self.attention = keras.layers.MultiHeadAttention(
-                heads, key_dim=max(1, self.common // heads), name="attention")
+                heads, key_dim=max(1, self.common // heads), dtype=self.dtype_policy,
+                name="attention")
             token_shape = (input_shapes[0][0], len(widths), self.common)
             self.attention.build(token_shape, token_shape)
-            self.attention_norm = keras.layers.LayerNormalization(name="attention_norm")
+            self.attention_norm = keras.layers.LayerNormalization(dtype=self.dtype_policy,
+                                                                 name="attention_norm")
             self.attention_norm.build(token_shape)
 
     def call(self, inputs):

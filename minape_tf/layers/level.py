@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from minape_tf.layers.dtypes import float32_policy
+
 _MODES = (None, "none", "peak", "rms")
 
 
@@ -23,12 +25,15 @@ class LevelNormalization(keras.layers.Layer):
         length, padding included (the pipeline pads with zeros to the group's length).
     eps : float, default 1e-8
         Added to the level, so that an all-zero series stays zero instead of NaN.
+    dtype : dtype policy, default None
+        The layer computes in float32 under any policy (``eps`` and quiet signals vanish in
+        16-bit floats): a 16-bit or mixed policy given here becomes ``"float32"``.
 
     Input ``(batch, length, channels)``; output the same shape.
     """
 
-    def __init__(self, mode="peak", eps=1e-8, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, mode="peak", eps=1e-8, dtype=None, **kwargs):
+        super().__init__(dtype=float32_policy(dtype), **kwargs)
         if mode not in _MODES:
             raise ValueError(f"LevelNormalization: mode={mode!r}; expected one of {_MODES}")
         self.mode = None if mode == "none" else mode

@@ -6,7 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from minape_tf.layers.dtypes import float32_policy
 from minape_tf.layers.mel import mel_filters
+from minape_tf.stft import frame_count
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -37,13 +39,18 @@ class LogMel(keras.layers.Layer):
         Highest mel frequency (Hz); ``None`` means ``sample_rate / 2``.
     eps : float, default 1e-6
         Added to the mel power before ``log10``.
+    dtype : dtype policy, default None
+        The layer computes in float32 under any policy: power spectra overflow float16
+        (max 65504) and lose the quiet bands in bfloat16's 8-bit mantissa. A 16-bit or mixed
+        policy given here becomes ``"float32"`` (see ``dtype_policy``); the next layer casts
+        the output to its own compute dtype.
 
     Input ``(batch, length, channels)`` float; output ``(batch, frames, n_mels, channels)``.
     """
 
     def __init__(self, sample_rate, n_fft, hop, n_mels, fmin=0.0, fmax=None, eps=1e-6,
-                 **kwargs):
-        super().__init__(**kwargs)
+                 dtype=None, **kwargs):
+        super().__init__(dtype=float32_policy(dtype), **kwargs)
         self.sample_rate = int(sample_rate)
         self.n_fft = int(n_fft)
         self.hop = int(hop)
@@ -67,7 +74,7 @@ class LogMel(keras.layers.Layer):
                    **kwargs)
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
+        x = ops.cast(inputs, self.compute_dtype)  # integer PCM too
         x = ops.transpose(x, (0, 2, 1))  # (batch, channels, length)
         real, imag = ops.stft(x, self.n_fft, self.hop, self.n_fft, window=self._window,
                               center=False)
@@ -77,7 +84,7 @@ class LogMel(keras.layers.Layer):
         return ops.transpose(out, (0, 2, 3, 1))  # (batch, frames, n_mels, channels)
 
     def n_frames(self, length):
-        return 1 + (int(length) - self.n_fft) // self.hop
+        return frame_count(length, self.n_fft, self.hop)
 
     def compute_output_shape(self, input_shape):
         batch, length, channels = input_shape

@@ -33,8 +33,9 @@ class PatchEmbedding(keras.layers.Layer):
         self.activation = check_activation(activation)
         self.bn_momentum = float(bn_momentum)
         self.conv = keras.layers.Conv2D(self.width, self.patch_size, strides=self.patch_size,
-                                        name="conv")
-        self.norm = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn")
+                                        dtype=self.dtype_policy, name="conv")
+        self.norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
+                                                    dtype=self.dtype_policy, name="bn")
 
     def build(self, input_shape):
         self.conv.build(input_shape)

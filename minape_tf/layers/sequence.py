@@ -1,12 +1,27 @@
 """Fold a sequence of observations into the batch and back, so that one pathway (shared
-weights) reads each of the ``L`` observations (paper Section 3: ``X(1) .. X(l)``)."""
+weights) reads each of the ``L`` observations (paper Section 3: ``X(1) .. X(l)``).
+
+Both are reshapes: they never cast (``autocast=False``) and their output has the dtype of
+their input, whatever their policy, so that a raw float32 signal folded before the float32
+log-Mel layer is not rounded to the model's 16-bit compute dtype on the way.
+"""
 
 import keras
 from keras import ops
 
 
+class _Reshape(keras.layers.Layer):
+    """A reshape that keeps its input's dtype."""
+
+    def __init__(self, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(self.compute_output_shape(x.shape), dtype=x.dtype)
+
+
 @keras.saving.register_keras_serializable(package="minape_tf")
-class FoldSequence(keras.layers.Layer):
+class FoldSequence(_Reshape):
     """``(batch, L, *shape)`` -> ``(batch * L, *shape)``."""
 
     def call(self, x):
@@ -19,7 +34,7 @@ class FoldSequence(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
-class UnfoldSequence(keras.layers.Layer):
+class UnfoldSequence(_Reshape):
     """``(batch * L, features)`` -> ``(batch, L, features)``.
 
     Parameters

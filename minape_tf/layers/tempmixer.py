@@ -33,13 +33,15 @@ class TempMixer(keras.layers.Layer):
         self.num_layers = int(layers)
         self.activation = check_activation(activation)
         self.convs = [keras.layers.Conv1D(self.filters, self.kernel_size, dilation_rate=2 ** i,
-                                          padding="causal", name=f"conv_{i}")
+                                          padding="causal", dtype=self.dtype_policy,
+                                          name=f"conv_{i}")
                       for i in range(self.num_layers)]
         self.shortcut = None
 
     def build(self, input_shape):
         if input_shape[-1] != self.filters:
-            self.shortcut = keras.layers.Conv1D(self.filters, 1, name="shortcut")
+            self.shortcut = keras.layers.Conv1D(self.filters, 1, dtype=self.dtype_policy,
+                                                name="shortcut")
             self.shortcut.build(input_shape)
         shape = tuple(input_shape)
         for conv in self.convs:

@@ -20,9 +20,7 @@ def variants(ablation: str, config) -> list:
         ``{"name", "changes" (TrainConfig fields), "cells" (table cells)}``; the first is
         the base row.
     """
-    from minape_tf.training.train import model_arguments
-
-    kwargs = model_arguments(config)
+    kwargs = config.model_arguments()
     fusion = kwargs.get("fusion", "concat")
     learner = kwargs.get("learner", "none")
     if ablation in (None, "none"):

@@ -14,22 +14,30 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import numpy as np
 
+from minape_tf.data.registry import load_dataset
 from minape_tf.data.source import Loaded
+from minape_tf.data.validate import skip_summary
+from minape_tf.evaluation.metrics import SUMMARY_KEYS
 from minape_tf.protocol.ablations import variants as make_variants
 from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
+from minape_tf.protocol.run import train_and_evaluate
 from minape_tf.protocol.tables import (TABLE3_COLUMNS, TABLE4_COLUMNS, markdown, summarise,
                                        table3_rows, table4_rows, write_csv)
+from minape_tf.training.config import as_plain_settings
+from minape_tf.training.run_folder import RunFolder, check_folder_settings, write_json
+from minape_tf.training.setup import as_config, check_config
 
-RUN_KEYS = ("accuracy", "auc_macro", "f1_macro", "n_test", "params", "size_mb",
-            "latency_ms_b1", "latency_ms_b32")
+SETTINGS_FILE = "cv.json"
 
 
 def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
-                   loaded=None, strategy=None, latency=True, log=print) -> dict:
+                   loaded=None, strategy=None, latency=True, overwrite=False,
+                   log=print) -> dict:
     """Run the protocol and write the tables.
 
     Parameters
@@ -51,6 +59,10 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     strategy : tf.distribute.Strategy or None
     latency : bool, default True
         Measure CPU latency (once per variant: it does not depend on the weights).
+    overwrite : bool, default False
+        Start afresh where ``out_dir`` holds a cross-validation; without it, one of the
+        same settings (``cv.json``) is continued, finished runs reused, and one of other
+        settings refused (``ValueError`` naming the differences).
     log : callable, default print
         Progress lines.
 
@@ -59,15 +71,21 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     dict
         ``{"variants": [{"name", "cells", "summary", "runs"}], "table": markdown}``.
     """
-    from minape_tf.training.config import TrainConfig
-    from minape_tf.training.datasets import load_dataset
-    from minape_tf.training.train import train
-
-    config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
-    os.makedirs(out_dir, exist_ok=True)
+    config = as_config(config)
+    settings = as_plain_settings({"config": config.fingerprint(), "trials": trials,
+                                  "folds": folds, "grouped": grouped, "ablation": ablation})
+    settings_path = os.path.join(out_dir, SETTINGS_FILE)
+    replace = check_folder_settings(
+        settings_path, settings, overwrite, "a cross-validation",
+        "pass overwrite=True to run it afresh, or choose another folder")
+    variant_list = make_variants(ablation, config)
+    for variant in variant_list:
+        check_config(config.updated(**variant["changes"]))
     loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                     **config.dataset_options)
     source = loaded.source
+    if source.skipped:
+        log(skip_summary(source.skipped))
     keys = None
     if grouped:
         if source.split_keys is None:
@@ -76,8 +94,12 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         keys = source.split_keys
     seeds = trial_seeds(config.seed, trials)
     fold_sets = [assign_folds(source.labels, folds, seed=s, groups=keys) for s in seeds]
+    if replace:
+        for variant in variant_list:
+            shutil.rmtree(os.path.join(out_dir, variant["name"]), ignore_errors=True)
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(settings_path, settings)
     _write_folds(out_dir, source, fold_sets, seeds)
-    variant_list = make_variants(ablation, config)
     started, total = time.time(), len(variant_list) * trials * folds
     done = 0
     results = []
@@ -85,23 +107,23 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         runs, measured = [], None
         for t, (seed, fold_of) in enumerate(zip(seeds, fold_sets)):
             for k, splits in enumerate(rotation(fold_of, folds)):
-                run_dir = os.path.join(out_dir, variant["name"], f"trial{t}", f"fold{k}")
-                metrics = _finished(run_dir)
+                run = RunFolder(os.path.join(out_dir, variant["name"], f"trial{t}", f"fold{k}"))
+                metrics = run.read_metrics()
                 if metrics is None:
-                    run_config = config.updated(seed=seed, **variant["changes"])
-                    result = train(run_config, run_dir, strategy=strategy,
-                                   loaded=Loaded(source, loaded.groups, splits),
-                                   latency=latency and measured is None, overwrite=True)
-                    metrics = result.metrics
-                    run_info = result.info
+                    result = train_and_evaluate(
+                        config.updated(seed=seed, **variant["changes"]), run.path,
+                        strategy=strategy, loaded=Loaded(source, loaded.groups, splits),
+                        latency=latency and measured is None, log=log,
+                        overwrite=run.finished())     # trained, killed before its metrics
+                    metrics, run_info = result.metrics, result.info
                 else:
-                    run_info = _read_json(os.path.join(run_dir, "run.json"))
+                    run_info = run.read_info()
                 if measured is None and metrics.get("latency_ms_b1") is not None:
                     measured = {k: metrics[k] for k in ("latency_ms_b1", "latency_ms_b32")
                                 if k in metrics}
                 row = {"variant": variant["name"], "trial": t, "fold": k, "seed": seed,
                        "modality": run_info.get("modality")}
-                row.update({key: metrics.get(key) for key in RUN_KEYS})
+                row.update({key: metrics.get(key) for key in SUMMARY_KEYS})
                 runs.append(row)
                 done += 1
                 log(f"[{done}/{total}] {variant['name']} trial {t + 1}/{trials} fold "
@@ -123,26 +145,13 @@ def _fmt(value):
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
-def _finished(run_dir):
-    path = os.path.join(run_dir, "metrics.json")
-    if os.path.exists(path) and os.path.exists(os.path.join(run_dir, "model.keras")):
-        return _read_json(path)
-    return None
-
-
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def _write_folds(out_dir, source, fold_sets, seeds):
     rows = [{"id": source.ids[i], "label": source.classes[source.labels[i]],
              "split_key": None if source.split_keys is None else source.split_keys[i],
              **{f"trial{t}": int(f[i]) for t, f in enumerate(fold_sets)}}
             for i in range(len(source))]
     write_csv(rows, os.path.join(out_dir, "folds.csv"))
-    with open(os.path.join(out_dir, "seeds.json"), "w") as f:
-        json.dump(seeds, f)
+    write_json(os.path.join(out_dir, "seeds.json"), seeds)
 
 
 def _write_tables(out_dir, results, ablation, trials, folds, grouped):

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import time
 
+from minape_tf.data.registry import load_dataset
 from minape_tf.protocol.ablations import variants
+from minape_tf.protocol.run import train_and_evaluate
 from minape_tf.protocol.tables import TABLE3_COLUMNS, markdown, summarise, table3_rows
+from minape_tf.training.config import TrainConfig
 
 DEMO_MODEL = dict(width=32, depth=3, patch_size=8, kernel_size=5)
 
@@ -15,8 +18,6 @@ DEMO_MODEL = dict(width=32, depth=3, patch_size=8, kernel_size=5)
 def demo_config(seed=0, epochs=20, verbose="auto"):
     """The demo's training configuration: a small Minape (width 32, depth 3, patch 8,
     kernel 5, about 26K parameters multimodal), 20 epochs, no early stopping."""
-    from minape_tf.training.config import TrainConfig
-
     return TrainConfig(dataset="demo", epochs=epochs, batch_size=32, warmup_epochs=1,
                        model=dict(DEMO_MODEL), early_stopping=0, seed=seed, verbose=verbose)
 
@@ -41,9 +42,6 @@ def run_demo(out_dir="minape-demo", *, seed=0, epochs=20, verbose="auto", log=pr
     dict
         ``{"rows": [...], "table": markdown, "wall_s": seconds}``.
     """
-    from minape_tf.training.datasets import load_dataset
-    from minape_tf.training.train import train
-
     started = time.time()
     config = demo_config(seed, epochs, verbose)
     loaded = load_dataset("demo", seed=seed)
@@ -56,9 +54,9 @@ def run_demo(out_dir="minape-demo", *, seed=0, epochs=20, verbose="auto", log=pr
     for i, variant in enumerate(variant_list, 1):
         log(f"\n[{i}/{len(variant_list)}] Minape ({variant['cells']['modality']}): "
             f"{variant['name']}")
-        result = train(config.updated(**variant["changes"]),
-                       os.path.join(out_dir, variant["name"]), loaded=loaded,
-                       overwrite=overwrite)
+        result = train_and_evaluate(config.updated(**variant["changes"]),
+                                    os.path.join(out_dir, variant["name"]), loaded=loaded,
+                                    overwrite=overwrite)
         metrics = result.metrics
         log(f"    test accuracy {metrics['accuracy']:.3f}, AUC {metrics['auc_macro']:.3f}, "
             f"{metrics['params']:,} parameters, {result.wall_s:.0f} s")

@@ -1,15 +1,20 @@
 """Fold assignment and the paper's rotation (Section 4.2: 10-fold, 80 / 10 / 10).
 
-``assign_folds`` puts every observation in one of ``K`` folds, stratified by class, or
-group-aware (a tool, a speaker, a manifest's ``group`` column never spans two folds, while
-classes stay as balanced as the groups allow). ``rotation`` turns the folds into K
-(train, val, test) splits: split ``k`` tests on fold ``k``, validates on fold ``k + 1``
-(mod K) and trains on the other ``K - 2``; every observation is tested exactly once.
+``assign_folds`` puts every observation in one of ``K`` folds with scikit-learn's
+``StratifiedKFold`` (stratified by class), or ``StratifiedGroupKFold`` (group-aware: a tool,
+a speaker, a manifest's ``group`` column never spans two folds, while classes stay as
+balanced as the groups allow), shuffled by the seed. ``rotation``, which scikit-learn
+lacks, turns the folds into K (train, val, test) splits: split ``k`` tests on fold ``k``,
+validates on fold ``k + 1`` (mod K) and trains on the other ``K - 2``; every observation is
+tested exactly once.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 
 def assign_folds(labels, n_folds: int, seed: int = 0, groups=None) -> np.ndarray:
@@ -25,6 +30,8 @@ def assign_folds(labels, n_folds: int, seed: int = 0, groups=None) -> np.ndarray
         Fixes the assignment.
     groups : array or None, default None
         A key per observation that must not cross folds; ``None`` for plain stratified folds.
+        The seed seeds the shuffling of the data (stratified) or of the groups (grouped)
+        that both splitters do before dealing the folds.
 
     Raises
     ------
@@ -37,67 +44,30 @@ def assign_folds(labels, n_folds: int, seed: int = 0, groups=None) -> np.ndarray
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 3:
         raise ValueError(f"n_folds={n_folds!r}: need at least 3 folds (test, validation, "
                          "training)")
-    rng = np.random.default_rng(seed)
     if groups is None:
         if n < n_folds:
             raise ValueError(f"{n} observations cannot fill {n_folds} folds")
-        return _stratified(labels, n_folds, rng)
-    groups = np.asarray(groups).astype(str)
-    if len(groups) != n:
-        raise ValueError(f"{len(groups)} group keys for {n} observations")
-    unique = np.unique(groups)
-    if len(unique) < n_folds:
-        raise ValueError(
-            f"group-aware folds: {len(unique)} groups ({', '.join(unique[:10])}) cannot fill "
-            f"{n_folds} folds without a group crossing folds; use --folds {len(unique)} or "
-            "fewer, or plain stratified folds")
-    return _grouped(labels, groups, unique, n_folds, rng)
-
-
-def _stratified(labels, n_folds, rng):
-    """Deal each class's shuffled members round-robin, starting where the last class ended,
-    so fold sizes differ by at most one and each class is spread evenly."""
-    folds = np.empty(len(labels), np.int64)
-    start = 0
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        folds[members] = (start + np.arange(len(members))) % n_folds
-        start = (start + len(members)) % n_folds
+        splitter, keys = StratifiedKFold(n_folds, shuffle=True, random_state=seed), None
+    else:
+        keys = np.asarray(groups).astype(str)
+        if len(keys) != n:
+            raise ValueError(f"{len(keys)} group keys for {n} observations")
+        unique = np.unique(keys)
+        if len(unique) < n_folds:
+            raise ValueError(
+                f"group-aware folds: {len(unique)} groups ({', '.join(unique[:10])}) cannot "
+                f"fill {n_folds} folds without a group crossing folds; use --folds "
+                f"{len(unique)} or fewer, or plain stratified folds")
+        splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
+    folds = np.empty(n, np.int64)
+    with warnings.catch_warnings():     # a class rarer than K: spread as far as it goes
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        for k, (_, test) in enumerate(splitter.split(np.zeros(n), labels, keys)):
+            folds[test] = k
+    empty = sorted(set(range(n_folds)) - set(folds.tolist()))
+    if empty:
+        raise ValueError(f"group-aware folds: folds {empty} got no group; use fewer folds")
     return folds
-
-
-def _grouped(labels, groups, unique, n_folds, rng):
-    """Greedy: groups in random order, largest first, each into the fold whose class counts
-    stay closest to the fold's share of the whole (ties: the smallest fold)."""
-    classes = np.unique(labels)
-    counts = np.stack([np.bincount(np.searchsorted(classes, labels[groups == g]),
-                                   minlength=len(classes)) for g in unique])
-    target = counts.sum(0) / n_folds
-    order = rng.permutation(len(unique))
-    order = order[np.argsort(-counts[order].sum(1), kind="stable")]
-    fold_counts = np.zeros((n_folds, len(classes)))
-    group_fold = np.empty(len(unique), np.int64)
-    for g in order:
-        cost = ((fold_counts + counts[g] - target) ** 2).sum(1) \
-            - ((fold_counts - target) ** 2).sum(1) + 1e-9 * fold_counts.sum(1)
-        best = int(np.argmin(cost))
-        group_fold[g] = best
-        fold_counts[best] += counts[g]
-    _fill_empty_folds(group_fold, counts, n_folds)
-    return group_fold[np.searchsorted(unique, groups)]
-
-
-def _fill_empty_folds(group_fold, counts, n_folds):
-    """Until no fold is empty, move the smallest group of a fold holding several into one."""
-    sizes = counts.sum(1)
-    while True:
-        used = np.bincount(group_fold, minlength=n_folds)
-        empty = np.flatnonzero(used == 0)
-        if not len(empty):
-            return
-        movable = np.flatnonzero(used[group_fold] > 1)
-        smallest = movable[np.argmin(sizes[movable])]
-        group_fold[smallest] = empty[0]
 
 
 def rotation(folds, n_folds: int | None = None):

@@ -1,11 +1,28 @@
-"""Training: configs, the run loop, schedules, batch-norm re-estimation, MixUp / CutMix."""
+"""Training: configs, the run setup, the run loop, schedules, batch-norm re-estimation,
+MixUp / CutMix.
 
-from minape_tf.training.batchnorm import BatchNormReestimation, reestimate_batchnorm
-from minape_tf.training.config import TrainConfig, load_config, save_config
-from minape_tf.training.datasets import DATASETS, load_dataset, select_groups
-from minape_tf.training.schedule import WarmupCosine
-from minape_tf.training.train import RunResult, train
+The names below are imported on first use, so that reading a config (``TrainConfig``,
+for the command line's ``--help``) does not start TensorFlow.
+"""
 
-__all__ = ["BatchNormReestimation", "reestimate_batchnorm", "TrainConfig", "load_config",
-           "save_config", "DATASETS", "load_dataset", "select_groups", "WarmupCosine",
-           "RunResult", "train"]
+import importlib
+
+_EXPORTS = {
+    "BatchNormReestimation": "batchnorm", "reestimate_batchnorm": "batchnorm",
+    "TrainConfig": "config", "load_config": "config", "save_config": "config",
+    "RunFolder": "run_folder", "RunSetup": "setup", "prepare_run": "setup",
+    "WarmupCosine": "schedule", "RunResult": "run", "train": "run",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"minape_tf.training.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'minape_tf.training' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

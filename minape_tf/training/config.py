@@ -8,14 +8,18 @@ the loader's keyword arguments. Precedence: defaults < config file < command-lin
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
 from dataclasses import dataclass, field
 
 import yaml
 
+from minape_tf.builders import BUILDERS, builder_arguments, check_model_arguments
+from minape_tf.presets import presets
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# Settings that leave the trained weights as they are: a run may resume under others.
+NOT_FINGERPRINTED = ("verbose", "cache")
 BN_MODES = ("auto", "epoch", "end", "off")
 
 
@@ -43,6 +47,8 @@ class TrainConfig:
 
     Model
     -----
+    architecture : str, default "minape"
+        The model builder by name (``minape_tf.builders.BUILDERS``).
     preset : str or None, default None
         A key of ``minape_tf.presets``; its arguments come first.
     model : dict, default {}
@@ -95,6 +101,7 @@ class TrainConfig:
     batch_size: int = 32
     cache: bool = True
     augment: bool = True
+    architecture: str = "minape"
     preset: str | None = None
     model: dict = field(default_factory=dict)
     epochs: int = 30
@@ -136,12 +143,28 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing={self.label_smoothing!r}; expected in [0, 1)")
-        _check_model_keys(self.model)
+        if self.architecture not in BUILDERS:
+            raise ValueError(f"architecture={self.architecture!r}; expected one of "
+                             f"{sorted(BUILDERS)}")
+        if self.preset is not None and self.preset not in presets:
+            raise ValueError(f"preset {self.preset!r} is not known; expected one of "
+                             f"{sorted(presets)}")
+        check_model_arguments(self.model, self.architecture)
         if isinstance(self.modalities, str) and self.modalities not in ("all", "image", "series"):
             self.modalities = [m.strip() for m in self.modalities.split(",") if m.strip()]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def model_arguments(self) -> dict:
+        """The builder's keyword arguments: the preset's, then ``model``'s."""
+        return {**(presets[self.preset] if self.preset else {}), **self.model}
+
+    def fingerprint(self) -> dict:
+        """The settings that shape the weights (all but ``NOT_FINGERPRINTED``), as they read
+        back from JSON: a run folder resumes only under the same fingerprint."""
+        return as_plain_settings({k: v for k, v in self.to_dict().items()
+                                  if k not in NOT_FINGERPRINTED})
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -149,7 +172,12 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+            model_keys = sorted(set(unknown) & {a.name for a in builder_arguments(
+                values.get("architecture", "minape"))})
+            hint = (f"; {model_keys} are model settings: they go under `model:` (e.g. "
+                    f"`model: {{{model_keys[0]}: ...}}`)" if model_keys else "")
+            raise ValueError(f"unknown config keys {unknown}{hint}; known keys: "
+                             f"{sorted(known)}")
         return cls(**values)
 
     def updated(self, **changes) -> "TrainConfig":
@@ -174,29 +202,44 @@ def _merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-def _check_model_keys(model: dict):
-    from minape_tf.model import build_minape
-
-    allowed = set(inspect.signature(build_minape).parameters) - {"groups", "num_classes"}
-    unknown = sorted(set(model) - allowed)
-    if unknown:
-        raise ValueError(f"model: unknown build_minape arguments {unknown}; known: "
-                         f"{sorted(allowed)}")
+def as_plain_settings(values):
+    """``values`` as they read back from JSON (tuples as lists, other objects as strings),
+    so that settings compare equal to the ones saved in a results folder."""
+    return json.loads(json.dumps(values, default=str))
 
 
-def load_config(path: str) -> TrainConfig:
-    """Read a config from a ``.yaml`` / ``.yml`` or ``.json`` file."""
+def differences(old: dict, new: dict, prefix="") -> list:
+    """``"key: old -> new"`` for every setting that differs (nested keys as ``a.b``)."""
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return found
+
+
+def read_config_file(path: str) -> dict:
+    """The mapping in a ``.yaml`` / ``.yml`` or ``.json`` config file, unchecked."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file {path!r} does not exist")
     with open(path) as f:
         text = f.read()
+    is_yaml = path.endswith((".yaml", ".yml"))
     try:
-        values = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+        values = yaml.safe_load(text) if is_yaml else json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise ValueError(f"config file {path!r} is not valid "
-                         f"{'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: {error}")
+        raise ValueError(f"config file {path!r} is not valid {'YAML' if is_yaml else 'JSON'}: "
+                         f"{error}")
     if not isinstance(values, dict):
         raise ValueError(f"config file {path!r} must hold a mapping of keys to values")
+    return values
+
+
+def load_config(path: str) -> TrainConfig:
+    """Read a config from a ``.yaml`` / ``.yml`` or ``.json`` file."""
+    values = read_config_file(path)
     try:
         return TrainConfig.from_dict(values)
     except (TypeError, ValueError) as error:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from minape_tf.data.source import Loaded, Source
-from minape_tf.data.validate import DataError, reject, validate_loaded
+from minape_tf.data.errors import DataError, reject
+from minape_tf.data.validate import validate_loaded
 from minape_tf.groups import SeriesGroup
 
 FSDD_RATE = 8000

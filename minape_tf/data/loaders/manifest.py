@@ -10,7 +10,8 @@ import numpy as np
 
 from minape_tf.data import decode
 from minape_tf.data.source import Loaded, Source
-from minape_tf.data.validate import DataError, reject, validate_loaded
+from minape_tf.data.errors import DataError, reject
+from minape_tf.data.validate import validate_loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 RESERVED = ("label", "group", "split", "id", "order")
@@ -86,7 +87,7 @@ def _infer_groups(columns, rows, root, sample_rate, image_size):
             rate = sample_rate
             if ext == ".wav":
                 info = decode.wav_info(path)
-                rate, per_file, length = info.sample_rate, info.channels, info.frames
+                rate, per_file, length = info.samplerate, info.channels, info.frames
             else:
                 data, _ = decode.read_series_numpy(path)
                 per_file, length = data.shape[1], data.shape[0]
@@ -257,6 +258,8 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     if not file_cols:
         raise DataError(f"{csv_path}: no input file columns in the header {header}")
 
+    if classes is not None:        # names, whatever a YAML config made of them (0 -> "0")
+        classes = [str(c) for c in classes]
     records, skipped = [], []
     for line, cells in body:
         row = dict(zip(header, (c.strip() for c in cells)))

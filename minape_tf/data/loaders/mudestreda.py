@@ -9,12 +9,21 @@ from pathlib import Path
 import numpy as np
 
 from minape_tf.data.source import Loaded, Source
-from minape_tf.data.validate import DataError, reject, validate_loaded
+from minape_tf.data.errors import DataError, reject
+from minape_tf.data.validate import validate_loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 SPLITS = ("train", "val", "test")
 FORCE_RATE = 10_000
 FORCE_LENGTH = 150_000
+
+
+def mudestreda_force_group(**changes) -> SeriesGroup:
+    """Mudestreda's force group: the three cutting-force axes (Fx, Fy, Fz), 15 s at 10 kHz,
+    log-Mel with a 1024-sample window, hop 512, 64 mels; ``changes`` override fields."""
+    return SeriesGroup("force", channels=3, sample_rate=FORCE_RATE, length=FORCE_LENGTH,
+                       source_rate=FORCE_RATE, n_fft=1024, hop=512, n_mels=64,
+                       inputs=("Fx", "Fy", "Fz")).replace(**changes)
 
 
 def _find_dataset_dir(root: Path, labels: str) -> Path:
@@ -168,9 +177,7 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
 
     groups = [ImageGroup("tool", channels=3, size=tuple(image_size), inputs=("tool",))]
     if use_forces:
-        groups.append(force_group or SeriesGroup(
-            "force", channels=3, sample_rate=FORCE_RATE, length=FORCE_LENGTH,
-            source_rate=FORCE_RATE, n_fft=1024, hop=512, n_mels=64, inputs=("Fx", "Fy", "Fz")))
+        groups.append(force_group or mudestreda_force_group())
     else:
         # Rendered spectrograms of the forces: an image pathway, the time-series modality.
         groups.append(ImageGroup("spec", channels=9, size=tuple(spec_size),

@@ -7,33 +7,31 @@ pairing, a manifest's split).
 
 from __future__ import annotations
 
+import inspect
 import os
 
+from minape_tf.data.demo import demo
+from minape_tf.data.loaders import avdigits, fsdd, manifest, mudestreda
 from minape_tf.data.source import Loaded
 
 
 def _demo(data_dir, seed, **options):
-    from minape_tf.data.demo import demo
     return demo(seed=seed, **options)
 
 
 def _fsdd(data_dir, seed, **options):
-    from minape_tf.data.loaders import fsdd
     return fsdd(_need(data_dir, "fsdd"), seed=seed, **options)
 
 
 def _avdigits(data_dir, seed, **options):
-    from minape_tf.data.loaders import avdigits
     return avdigits(_need(data_dir, "avdigits"), seed=seed, **options)
 
 
 def _mudestreda(data_dir, seed, **options):
-    from minape_tf.data.loaders import mudestreda
     return mudestreda(_need(data_dir, "mudestreda"), **options)
 
 
 def _manifest(data_dir, seed, csv=None, root=None, **options):
-    from minape_tf.data.loaders import manifest
     data_dir = _need(data_dir, "manifest")
     if csv is None:
         csv = data_dir if data_dir.endswith(".csv") else os.path.join(data_dir, "manifest.csv")
@@ -44,6 +42,8 @@ def _manifest(data_dir, seed, csv=None, root=None, **options):
 
 DATASETS = {"demo": _demo, "fsdd": _fsdd, "avdigits": _avdigits, "mudestreda": _mudestreda,
             "manifest": _manifest}
+LOADERS = {"demo": demo, "fsdd": fsdd, "avdigits": avdigits, "mudestreda": mudestreda,
+           "manifest": manifest}
 
 
 def _need(data_dir, name):
@@ -81,12 +81,7 @@ def load_dataset(name: str, data_dir=None, *, seed: int = 0, **options) -> Loade
 
 def _loader_options(name):
     """The keyword options (``-D KEY=VALUE``) the loader behind ``name`` accepts."""
-    import inspect
-
-    from minape_tf import data
-
-    loader = {"demo": data.demo, "fsdd": data.fsdd, "avdigits": data.avdigits,
-              "mudestreda": data.mudestreda, "manifest": data.manifest}[name]
+    loader = LOADERS[name]
     skip = {"root", "fsdd_root", "csv_path", "seed", "validate"}
     return sorted(p for p in inspect.signature(loader).parameters if p not in skip)
 

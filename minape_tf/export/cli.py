@@ -1,0 +1,60 @@
+"""``minape export`` and ``minape predict``: their flags and entry functions."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_export_arguments(p):
+    p.add_argument("run", help="run folder of `minape train` (or a .keras file)")
+    p.add_argument("--format", default="all", choices=("savedmodel", "tflite", "all"),
+                   help="default all")
+    p.add_argument("--out", required=True, help="export folder (export.json, files)")
+    p.add_argument("--quantize", default="float32,float16,int8",
+                   help="TFLite variants, comma-separated, of float32, float16, int8 and "
+                        "int16x8 (int16 activations) (default float32,float16,int8)")
+    p.add_argument("--name", help="model name (default: the run folder's name)")
+    p.add_argument("--features-inside", action="store_true",
+                   help="also a TFLite model with the series features inside (raw series in)")
+    p.add_argument("--select-ops", action="store_true",
+                   help="let TFLite use TF Select ops where built-in ones do not suffice "
+                        "(the runtime then needs the Flex delegate)")
+    p.add_argument("--calibration", type=int, default=100,
+                   help="training observations that calibrate int8 (default 100)")
+
+
+def export_main(args, config=None) -> int:
+    from minape_tf.export.exporter import export
+
+    export(args.run, args.out, formats=args.format, name=args.name,
+           quantizations=[q.strip() for q in args.quantize.split(",") if q.strip()],
+           features_inside=args.features_inside, select_ops=args.select_ops,
+           calibration=args.calibration)
+    return 0
+
+
+def add_predict_arguments(p):
+    p.add_argument("model", help="run folder, .keras file or export folder")
+    p.add_argument("files", nargs="*", help="files (or folders of files) to classify")
+    p.add_argument("--manifest", help="CSV: a column per group (file paths), optional id")
+    p.add_argument("--json", action="store_true", help="write a JSON list instead of CSV")
+    p.add_argument("--out", help="output file (default: stdout)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at unreadable files instead of reporting and skipping them")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--use", help="export folder: savedmodel or tflite_<variant>, e.g. "
+                                 "tflite_int8 (default savedmodel, else tflite_float32)")
+
+
+def predict_main(args, config=None) -> int:
+    """Rows to stdout or ``--out``; skipped files to stderr; exit status 1 when some were
+    skipped (the other rows are still written)."""
+    from minape_tf.export.predictor import predict, write_rows
+
+    rows, skipped, classes = predict(args.model, args.files, manifest=args.manifest,
+                                     batch_size=args.batch_size, strict=args.strict,
+                                     use=args.use, progress=sys.stderr.isatty())
+    write_rows(rows, classes, out=args.out, as_json=args.json)
+    for where, reason in skipped:
+        print(f"minape predict: skipped {where}: {reason}", file=sys.stderr)
+    return 1 if skipped else 0

@@ -1,0 +1,133 @@
+"""``export``: a run folder (or ``.keras`` file) to SavedModel and TFLite files plus
+``export.json``, which describes them for ``minape predict`` and for people.
+
+``DIR/export.json`` holds the classes, the groups (their preprocessing settings: image size,
+series rates, length, log-Mel parameters), the request inputs, and per written file its
+path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from minape_tf.export.load import feature_model, load_minape, representative_set
+from minape_tf.export.serving import expected_shape, input_names
+
+FORMATS = ("savedmodel", "tflite", "all")
+EXPORT_FILE = "export.json"
+
+
+def _folder_bytes(path) -> int:
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def _inputs(groups) -> dict:
+    out = {}
+    for g in groups:
+        for name in input_names(g):
+            out[name] = {"group": g.name, "kind": g.kind,
+                         "shape": expected_shape(g, encoded_images=False),
+                         "dtype": "uint8 or encoded bytes" if g.kind == "image" else "float32"}
+    return out
+
+
+def export(path, out_dir, *, formats="all", quantizations=("float32", "float16", "int8"),
+           name=None, features_inside=False, select_ops=False, calibration=100,
+           verbose=True) -> dict:
+    """Export a trained model; returns what ``export.json`` holds.
+
+    Parameters
+    ----------
+    path : path
+        A run folder of ``minape train`` or a ``.keras`` file of :func:`build_minape`.
+    out_dir : path
+        The export folder; ``export.json`` and the files go there.
+    formats : {"savedmodel", "tflite", "all"}, default "all"
+    quantizations : sequence of {"float32", "float16", "int8", "int16x8"}
+        TFLite variants (see :mod:`minape_tf.export.tflite`). int8 and int16x8 are
+        calibrated on ``calibration`` training observations of the run and so need a run
+        folder.
+    name : str or None, default None
+        Model name (SavedModel folder, file prefix); default the run folder's name.
+    features_inside : bool, default False
+        Also write ``<name>_raw_float32.tflite``, the model with the series features inside
+        (raw series at the group's rate and length in).
+    select_ops : bool, default False
+        Let the TFLite converter use TF Select ops where built-in ones do not suffice.
+    calibration : int, default 100
+    verbose : bool, default True
+        Print each file's size (and the TFLite operators).
+    """
+    from minape_tf.export import tflite
+    from minape_tf.export.savedmodel import export_savedmodel
+
+    if formats not in FORMATS:
+        raise ValueError(f"--format {formats!r}; expected one of {FORMATS}")
+    model, run_dir = load_minape(path)
+    model = feature_model(model)
+    name = name or _default_name(path)
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    described = {"name": name, "source": os.path.abspath(path), "classes": model.class_names,
+                 "groups": [g.to_config() for g in model.groups],
+                 "inputs": _inputs(model.groups), "files": {}}
+    files = described["files"]
+    if formats in ("savedmodel", "all"):
+        saved = export_savedmodel(model, out_dir, name)
+        files["savedmodel"] = {"path": os.path.relpath(saved, out_dir),
+                               "bytes": _folder_bytes(saved),
+                               "signatures": ["serving_default", "serving_arrays"]}
+    if formats in ("tflite", "all"):
+        representative = None
+        if {"int8", "int16x8"} & set(quantizations):
+            if run_dir is None:
+                raise ValueError("int8 / int16x8 export needs the run's training data for "
+                                 "calibration: export a run folder, or leave them out of "
+                                 "--quantize")
+            representative = representative_set(run_dir, model, calibration)
+        for q in quantizations:
+            content = tflite.convert_model(model, q, representative, select_ops)
+            files[f"tflite_{q}"] = _write(out_dir, f"{name}_{q}.tflite", content,
+                                          features="outside")
+        for g in model.groups:
+            if g.kind == "series":
+                files[f"features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.tflite",
+                                                     tflite.convert_features(g, select_ops))
+        if features_inside:
+            files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
+                                                 tflite.convert_with_features(model, select_ops),
+                                                 features="inside")
+    with open(os.path.join(out_dir, EXPORT_FILE), "w") as f:
+        json.dump(described, f, indent=2)
+        f.write("\n")
+    if verbose:
+        _print(described, out_dir)
+    return described
+
+
+def _write(out_dir, filename, content, **extra) -> dict:
+    from minape_tf.export.tflite import op_names
+
+    with open(os.path.join(out_dir, filename), "wb") as f:
+        f.write(content)
+    ops = op_names(content)
+    return {"path": filename, "bytes": len(content), "ops": ops,
+            "select_ops": any(op.startswith("Flex") for op in ops), **extra}
+
+
+def _default_name(path) -> str:
+    base = os.path.basename(os.path.normpath(os.fspath(path)))
+    base = os.path.splitext(base)[0] if base.endswith(".keras") else base
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in base) or "minape"
+
+
+def _print(described, out_dir):
+    print(f"Exported {described['name']} ({', '.join(described['classes'])}) to "
+          f"{os.path.abspath(out_dir)}:")
+    for key, entry in described["files"].items():
+        line = f"  {key:22s} {entry['bytes'] / 1e6:8.3f} MB  {entry['path']}"
+        if "ops" in entry:
+            line += f"\n  {'':22s} ops: {', '.join(entry['ops'])}"
+        print(line)

@@ -1,0 +1,246 @@
+"""``predict``: classify observations read from files with a run folder, a ``.keras``
+file or an export folder.
+
+Observations come from files (a model with one group of one input: each file, or each
+supported file in a given folder, is one observation) or from a manifest CSV with a
+column per group (or ``group.part`` columns, or the group's input names, in channel order)
+and an optional ``id`` column; paths are relative to the CSV's folder. Files are read by
+the training readers and checked by the same validation pass: an unreadable or unfit file
+is reported by name and left out (``strict=True``: it stops the run instead).
+
+The model is, by what ``path`` is: a run folder or ``.keras`` file (Keras, on features
+from the training pipeline); an export folder (``export.json``): its SavedModel, fed the
+raw files (encoded image bytes, series at their native rate), or one of its TFLite
+models, fed the pipeline's features.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+import numpy as np
+
+from minape_tf.data import decode
+from minape_tf.data.source import Source
+from minape_tf.data.validate import DataError, validate
+from minape_tf.export.exporter import EXPORT_FILE
+
+_EXTENSIONS = {"image": decode.IMAGE_EXTENSIONS, "series": decode.SERIES_EXTENSIONS}
+
+
+def files_source(groups, files) -> Source:
+    """Observations of a one-group, one-input model from ``files`` (folders expanded to
+    their files of the group's kind, sorted)."""
+    if len(groups) != 1:
+        raise ValueError(f"the model reads {len(groups)} groups "
+                         f"({', '.join(g.name for g in groups)}): give the files of each "
+                         "observation in a --manifest CSV, one column per group")
+    paths = []
+    for item in files:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            found = sorted(os.path.join(item, f) for f in os.listdir(item)
+                           if decode.extension(f) in _EXTENSIONS[groups[0].kind])
+            if not found:
+                raise DataError(f"{item}: no {groups[0].kind} files "
+                                f"({', '.join(_EXTENSIONS[groups[0].kind])}) in the folder")
+            paths += found
+        else:
+            paths.append(item)
+    if not paths:
+        raise ValueError("no files to predict: give FILE... or --manifest CSV")
+    return _source({groups[0].name: [(p,) for p in paths]}, paths)
+
+
+def manifest_source(groups, csv_path) -> Source:
+    """Observations listed in a manifest CSV (see the module docstring)."""
+    csv_path = os.fspath(csv_path)
+    root = os.path.dirname(os.path.abspath(csv_path))
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise DataError(f"{csv_path}: no rows")
+    header = list(rows[0])
+    inputs = {}
+    for g in groups:
+        columns = ([g.name] if g.name in header else
+                   [c for c in header if c.startswith(f"{g.name}.")] or
+                   [c for c in g.inputs if c in header])
+        if not columns:
+            raise DataError(f"{csv_path}: no column for group {g.name!r}; expected a column "
+                            f"{g.name!r}, columns '{g.name}.<part>' or the inputs "
+                            f"{list(g.inputs)} (found {header})")
+        inputs[g.name] = [tuple(os.path.join(root, r[c]) for c in columns) for r in rows]
+    ids = [r.get("id") or f"{csv_path}:{k + 2}" for k, r in enumerate(rows)]
+    return _source(inputs, ids)
+
+
+def _source(inputs, ids):
+    n = len(ids)
+    return Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"], ids=list(ids))
+
+
+class _Keras:
+    def __init__(self, model):
+        self.model, self.groups, self.classes = model, list(model.groups), model.class_names
+        self.features = not model.arguments.get("features_in_model", False)
+
+    def batches(self, source, batch_size):
+        from minape_tf.data.pipeline import make_dataset
+
+        data = make_dataset(source, self.groups, training=False, batch_size=batch_size,
+                            cache=False, augment=False, features=self.features)
+        start = 0
+        for x, _ in data:
+            probabilities = self.run(x)
+            yield np.arange(start, start + len(probabilities)), probabilities
+            start += len(probabilities)
+
+    def run(self, x):
+        return np.asarray(self.model(x, training=False))
+
+
+class _TFLite(_Keras):
+    def __init__(self, path, groups, classes):
+        from minape_tf.export.tflite import interpreter
+
+        self.interpreter = interpreter(path)
+        self.groups, self.classes, self.features = groups, classes, True
+
+    def run(self, x):
+        from minape_tf.export.tflite import run_model
+
+        return run_model(self.interpreter, {k: v.numpy() for k, v in x.items()})
+
+
+class _SavedModel:
+    """Feeds the raw files to the ``serving_default`` signature, batching observations
+    whose series have the same number of samples."""
+
+    def __init__(self, path, groups, classes):
+        import tensorflow as tf
+
+        self.signature = tf.saved_model.load(path).signatures["serving_default"]
+        self.groups, self.classes = groups, classes
+
+    def _request(self, source, i):
+        from minape_tf.export.serving import input_names
+
+        request = {}
+        for g in self.groups:
+            items, names = source.inputs[g.name][i], input_names(g)
+            if g.kind == "image":
+                if len(items) != len(names):
+                    raise DataError(f"{source.ids[i]}: group {g.name!r} has {len(items)} image "
+                                    f"files, the SavedModel takes {len(names)} ({names})")
+                for name, item in zip(names, items):
+                    with open(item, "rb") as f:
+                        request[name] = f.read()
+                continue
+            parts = [decode.read_series(item, g.inputs)[0] for item in items]
+            if len(parts) == 1 and len(names) > 1:  # one file holding every input's columns
+                parts = np.split(parts[0], len(names), axis=1)
+            for name, part in zip(names, parts):
+                request[name] = part
+        return request
+
+    def batches(self, source, batch_size):
+        requests = [self._request(source, i) for i in range(len(source))]
+        shapes = [tuple(np.shape(v) for v in r.values()) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (str(shapes[i]), i))
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and end - start < batch_size and \
+                    shapes[order[end]] == shapes[order[start]]:
+                end += 1
+            chunk = order[start:end]
+            batch = {k: np.stack([requests[i][k] for i in chunk]) if
+                     not isinstance(requests[chunk[0]][k], bytes) else
+                     np.array([requests[i][k] for i in chunk], dtype=object)
+                     for k in requests[chunk[0]]}
+            yield np.array(chunk), self.signature(**batch)["probabilities"].numpy()
+            start = end
+
+
+def load_predictor(path, use=None):
+    """The model at ``path`` (run folder, ``.keras`` file or export folder) as a predictor;
+    ``use`` picks an export folder's file: ``savedmodel`` (default when written) or
+    ``tflite_float32`` / ``tflite_float16`` / ``tflite_int8``."""
+    from minape_tf.groups import group_from_config
+
+    path = os.fspath(path)
+    described = os.path.join(path, EXPORT_FILE)
+    if not os.path.isfile(described):
+        if use:
+            raise ValueError(f"--use {use!r} needs an export folder; {path} has no {EXPORT_FILE}")
+        from minape_tf.export.load import load_minape
+
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "model.keras")):
+            raise FileNotFoundError(f"{path}: neither an export folder ({EXPORT_FILE}) nor a "
+                                    "run folder (model.keras)")
+        return _Keras(load_minape(path)[0])
+    with open(described) as f:
+        info = json.load(f)
+    files = info["files"]
+    models = [k for k in files if k == "savedmodel" or k.startswith("tflite_")
+              and k != "tflite_raw_float32"]
+    use = use or next((k for k in ("savedmodel", "tflite_float32") if k in files),
+                      models[0] if models else None)
+    if use not in models:
+        raise ValueError(f"--use {use!r}: the export folder {path} holds {models}")
+    groups = [group_from_config(g) for g in info["groups"]]
+    target = os.path.join(path, files[use]["path"])
+    if use == "savedmodel":
+        return _SavedModel(target, groups, info["classes"])
+    return _TFLite(target, groups, info["classes"])
+
+
+def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=None,
+            progress=True) -> tuple:
+    """Classify observations; returns ``(rows, skipped, classes)``.
+
+    ``rows``: one dict per readable observation, in input order: ``id``, ``class`` and one
+    probability per class name. ``skipped``: ``(file or id, reason)`` of the observations
+    left out (with ``strict=True`` the first problems raise :class:`DataError` instead).
+    """
+    if bool(files) == bool(manifest):
+        raise ValueError("give either FILE... or --manifest CSV")
+    predictor = load_predictor(path, use)
+    groups, classes = predictor.groups, predictor.classes
+    source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
+    source = validate(source, groups, skip_bad=not strict)
+    if not len(source):
+        return [], source.skipped, classes
+    batches = predictor.batches(source, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, total=-(-len(source) // batch_size), desc="predict",
+                       unit="batch", file=sys.stderr, leave=False)
+    probabilities = np.zeros((len(source), len(classes)), np.float32)
+    for index, values in batches:
+        probabilities[index] = values
+    rows = [{"id": ident, "class": classes[int(np.argmax(p))],
+             **{c: float(v) for c, v in zip(classes, p)}}
+            for ident, p in zip(source.ids, probabilities)]
+    return rows, source.skipped, classes
+
+
+def write_rows(rows, classes, out=None, as_json=False):
+    """CSV (``id, class, <class>...``) or a JSON list to ``out`` (a path; ``None``: stdout)."""
+    stream = open(out, "w", newline="") if out else sys.stdout
+    try:
+        if as_json:
+            json.dump(rows, stream, indent=2)
+            stream.write("\n")
+        else:
+            writer = csv.DictWriter(stream, fieldnames=["id", "class", *classes])
+            writer.writeheader()
+            writer.writerows(rows)
+    finally:
+        if out:
+            stream.close()

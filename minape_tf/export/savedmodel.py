@@ -1,0 +1,35 @@
+"""SavedModel export in the TF Serving layout: ``DIR/<name>/<version>/``."""
+
+from __future__ import annotations
+
+import os
+
+from minape_tf.export.serving import SIGNATURES, serving_function
+
+
+def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
+    """Write ``model`` as a SavedModel at ``out_dir/name/version`` and return that path.
+
+    Signatures (see :mod:`minape_tf.export.serving`): ``serving_default`` takes encoded
+    image bytes and raw float32 series, ``serving_arrays`` uint8 image arrays and raw
+    series; both return ``probabilities``, ``class`` and ``class_names``. TF Serving
+    serves the folder ``out_dir/name`` (it picks the highest version).
+
+    Parameters
+    ----------
+    model : Minape
+        Built with ``features_in_model=False`` (see
+        :func:`minape_tf.export.load.feature_model`).
+    out_dir : path
+    name : str, default "minape"
+    version : int, default 1
+    """
+    import keras
+
+    path = os.path.join(os.fspath(out_dir), name, str(int(version)))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for signature, encoded in zip(SIGNATURES, (True, False)):
+        archive.add_endpoint(signature, serving_function(model, encoded_images=encoded))
+    archive.write_out(path, verbose=False)
+    return path

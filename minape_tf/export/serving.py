@@ -1,0 +1,139 @@
+"""The raw-input serving function of a Minape model (TensorFlow only).
+
+A request holds one tensor per *input* of the model's groups (``group.inputs``, or the
+group's name when it has one unnamed input), named after it:
+
+* image input, ``serving_default``: encoded image bytes, ``tf.string`` of shape
+  ``(batch,)`` (JPEG, PNG, GIF or BMP; gray and colour files are converted to the group's
+  channels as in training);
+* image input, ``serving_arrays``: ``uint8`` pixels ``(batch, height, width, channels)``,
+  any height and width, exactly the input's channels;
+* series input (both signatures): ``float32`` ``(batch, samples, channels)`` at the
+  group's native rate (``source_rate``), any number of samples (at least one): the graph
+  resamples and trims or pads it to the group's rate and length.
+
+The inputs of a group are brought to its size (``group.preprocessing()``), stacked along
+channels, turned into features (``group.feature_layers()``) and passed to the model: the
+same layers as the training pipeline. Outputs: ``probabilities`` ``(batch, classes)``
+float32, ``class`` ``(batch,)`` the most probable class name, and ``class_names``
+``(batch, classes)`` (the names, repeated per row so that every output has a batch axis,
+as TF Serving's row format wants).
+
+A request of the wrong dtype is refused when it is bound to the signature (TensorFlow's
+message names the dtype); the wrong rank, the wrong channel count, an empty series or an
+empty batch fail in the graph with a message that names the input.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from minape_tf.data.decode import decode_image_bytes
+from minape_tf.data.validate import slot_channels
+from minape_tf.groups import ImageGroup
+
+SIGNATURES = ("serving_default", "serving_arrays")
+
+
+def input_names(group) -> list:
+    """The request keys of a group: its ``inputs``, or its name for one unnamed input."""
+    return list(group.inputs) if group.inputs else [group.name]
+
+
+def request_specs(groups, encoded_images=True) -> dict:
+    """``{input name: tf.TensorSpec}`` of a request (see the module docstring). Only the
+    dtype is fixed in the spec; the rank and channels are checked in the graph, so that a
+    wrong request fails with a message naming the input."""
+    specs = {}
+    for group in groups:
+        for name in input_names(group):
+            image = isinstance(group, ImageGroup)
+            dtype = tf.float32 if not image else tf.string if encoded_images else tf.uint8
+            if name in specs:
+                raise ValueError(f"input name {name!r} is used by two groups; a request "
+                                 "needs one name per input")
+            specs[name] = tf.TensorSpec(None, dtype, name=name)
+    return specs
+
+
+def expected_shape(group, encoded_images=True) -> list:
+    """The shape of each of a group's request tensors, ``None`` where any size goes."""
+    channels = slot_channels(group, len(input_names(group)))
+    if isinstance(group, ImageGroup):
+        return [None] if encoded_images else [None, None, None, channels]
+    return [None, None, channels]
+
+
+def _checked(x, name, shape, what):
+    """``x`` after in-graph checks of its rank, channels and non-empty batch / series."""
+    rank = len(shape)
+    checks = [tf.debugging.assert_rank(x, rank, message=f"input {name}: expected {what}, "
+                                                        f"of rank {rank}")]
+    with tf.control_dependencies(checks):
+        size = tf.shape(x)
+    checks.append(tf.debugging.assert_positive(size[0], message=f"input {name}: the batch "
+                                                                "is empty"))
+    if rank > 1:
+        checks.append(tf.debugging.assert_equal(
+            size[-1], shape[-1], message=f"input {name}: expected {what}, with "
+                                         f"{shape[-1]} channels"))
+        checks.append(tf.debugging.assert_positive(
+            size[1], message=f"input {name}: empty (0 samples or rows)"))
+    with tf.control_dependencies(checks):
+        return tf.ensure_shape(tf.identity(x), shape)
+
+
+_WHAT = {"image": "encoded image bytes (batch,)",
+         "image_array": "uint8 images (batch, height, width, channels)",
+         "series": "float32 series (batch, samples, channels) at the native rate"}
+
+
+def _image_input(x, group, channels, prepare):
+    if x.dtype == tf.string:
+        def one(data):
+            return prepare(decode_image_bytes(data, channels))
+
+        shape = (*group.size, channels)
+        return tf.map_fn(one, x, fn_output_signature=tf.TensorSpec(shape, tf.float32))
+    return prepare(x)
+
+
+def serving_function(model, encoded_images=True):
+    """A ``tf.function`` from a raw request to ``probabilities``, ``class`` and
+    ``class_names``; its input signature is :func:`request_specs`.
+
+    ``model`` is a :class:`~minape_tf.model.Minape` built with ``features_in_model=False``
+    (features are computed here, from the group layers).
+    """
+    groups = list(model.groups)
+    specs = request_specs(groups, encoded_images)
+    stages = {g.name: (g.preprocessing(), g.feature_layers()) for g in groups}
+    names = tf.constant(model.class_names)
+
+    def serve(request):
+        features = {}
+        for group in groups:
+            prepare, feature_layers = stages[group.name]
+            inputs = input_names(group)
+            channels = slot_channels(group, len(inputs))
+            shape = expected_shape(group, encoded_images)
+            parts = []
+            for name in inputs:
+                if isinstance(group, ImageGroup):
+                    what = _WHAT["image" if encoded_images else "image_array"]
+                    x = _checked(request[name], name, shape, what)
+                    parts.append(_image_input(x, group, channels, prepare))
+                else:
+                    x = _checked(request[name], name, shape, _WHAT["series"])
+                    parts.append(prepare(x))
+            x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+            for layer in feature_layers:
+                x = layer(x)
+            features[group.name] = x
+        probabilities = model(features, training=False)
+        batch = tf.shape(probabilities)[0]
+        return {"probabilities": probabilities,
+                "class": tf.gather(names, tf.argmax(probabilities, axis=-1)),
+                "class_names": tf.tile(names[None], [batch, 1])}
+
+    return tf.function(serve, input_signature=[specs], autograph=False)

@@ -1,0 +1,161 @@
+"""TFLite (LiteRT) export: float32, float16 and int8 models with built-in ops.
+
+TensorFlow 2.21 still converts with ``tf.lite.TFLiteConverter`` (Keras 3's own
+``model.export(format="litert")`` uses it too); the interpreter has moved to the
+``ai-edge-litert`` package (``tf.lite.Interpreter`` is deprecated), which
+:func:`interpreter` prefers.
+
+The model file takes *features*: images resized and scaled to [0, 1], series as log-Mel
+spectrograms. The feature stage of each series group (level normalisation and log-Mel,
+``group.feature_layers()``) is a second small file, ``<name>_<group>_features.tflite``, that
+takes the series at the group's rate and length. On request the model with the features
+inside (``features_in_model=True``: raw series at the group's rate and length in) is written
+too. All of them use built-in operators only (the log-Mel's FFT is TFLite's ``RFFT2D``);
+``select_ops=True`` lets the converter fall back to TF Select ops, for models that would
+need them (the runtime then needs the Flex delegate).
+
+int8: post-training full-integer quantization of the weights and activations, calibrated on
+a representative set of the run's training observations; the inputs and outputs stay
+float32, so the same preprocessing feeds every variant. Minape puts batch norm *after* the
+GELU, so a channel that GELU leaves nearly constant gets a large batch-norm gain, which
+multiplies its int8 rounding error; measured on FSDD (see the README) int8 then changes a
+noticeable share of the predictions of a small model (6% of a 27K-parameter FSDD model's,
+30% of an under-trained 9K one's). ``int16x8`` (int8 weights, int16 activations; TFLite's
+16x8 mode) keeps almost all of them (99% and 98%) at about the same size, but its CPU
+kernels are reference code: measured 80x slower than int8 at batch 1.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+QUANTIZATIONS = ("float32", "float16", "int8", "int16x8")
+
+
+def interpreter(path=None, content=None, delegates=True):
+    """A LiteRT interpreter (``ai_edge_litert``, else ``tf.lite.Interpreter``) with its
+    tensors allocated; ``delegates=False`` leaves out the default (XNNPACK) delegate."""
+    try:
+        from ai_edge_litert import interpreter as litert
+    except ImportError:  # the deprecated TF copy still works in TF 2.21
+        import tensorflow as tf
+
+        litert = tf.lite
+    kwargs = {"model_path": os.fspath(path)} if path is not None else {"model_content": content}
+    if not delegates:
+        resolver = getattr(litert, "OpResolverType", None) or litert.experimental.OpResolverType
+        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation
+        it = litert.Interpreter(**kwargs)
+    it.allocate_tensors()
+    return it
+
+
+def op_names(content) -> list:
+    """The operators a ``.tflite`` model uses, sorted (``FlexXxx`` are TF Select ops)."""
+    it = interpreter(content=content, delegates=False)
+    return sorted({op["op_name"] for op in it._get_ops_details()})
+
+
+def _function(model, specs, output):
+    import tensorflow as tf
+
+    def run(inputs):
+        return {output: model(inputs, training=False)}
+
+    return tf.function(run, input_signature=[specs], autograph=False)
+
+
+def _convert(model, function, quantization="float32", representative=None,
+             select_ops=False):
+    """Convert ``function`` (which calls ``model``) through a temporary SavedModel, as Keras'
+    own LiteRT export does: the variables are frozen there, which post-training
+    quantization's calibration needs."""
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization={quantization!r}; expected one of {QUANTIZATIONS}")
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serving_default", function)
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, ["serving_default"])
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization in ("int8", "int16x8"):
+            if representative is None:
+                raise ValueError(f"quantization={quantization!r} needs a representative set of "
+                                 "training observations (export a run folder, whose data it "
+                                 "reads)")
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8" else
+                   tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if select_ops:
+            ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+        converter.target_spec.supported_ops = ops
+        with warnings.catch_warnings():  # calibration runs tf.lite's deprecated interpreter
+            warnings.simplefilter("ignore", UserWarning)
+            return converter.convert()
+
+
+def model_specs(model, features_in_model=False) -> dict:
+    """``{group name: tf.TensorSpec}`` of the model's inputs, batch axis free."""
+    import tensorflow as tf
+
+    return {g.name: tf.TensorSpec([None, *g.input_shape(features_in_model)], tf.float32,
+                                  name=g.name) for g in model.groups}
+
+
+def convert_model(model, quantization="float32", representative=None,
+                  select_ops=False) -> bytes:
+    """The feature-input model (``features_in_model=False``) as ``.tflite`` bytes.
+
+    ``representative``: for int8 and int16x8, a callable returning an iterable of
+    ``{group name: float32 (1, *feature_shape)}`` dicts.
+    """
+    function = _function(model, model_specs(model), "probabilities")
+    return _convert(model, function, quantization, representative, select_ops)
+
+
+def convert_features(group, select_ops=False) -> bytes:
+    """The feature stage of a series group (level normalisation + log-Mel) as float32
+    ``.tflite`` bytes: ``(batch, length, channels)`` -> ``(batch, frames, n_mels,
+    channels)``, input ``series``, output ``features``."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((group.length, group.channels), name="series")
+    x = inputs
+    for layer in group.feature_layers():
+        x = layer(x)
+    stage = keras.Model(inputs, x, name=f"{group.name}_features")
+    spec = tf.TensorSpec([None, group.length, group.channels], tf.float32, name="series")
+    function = tf.function(lambda s: {"features": stage(s)}, input_signature=[spec],
+                           autograph=False)
+    return _convert(stage, function, select_ops=select_ops)
+
+
+def convert_with_features(model, select_ops=False) -> bytes:
+    """The model with the series features inside (raw series at the group's rate and length
+    in) as float32 ``.tflite`` bytes."""
+    raw = model.with_arguments(features_in_model=True)
+    function = _function(raw, model_specs(raw, features_in_model=True), "probabilities")
+    return _convert(raw, function, select_ops=select_ops)
+
+
+def run_model(it, inputs: dict) -> np.ndarray:
+    """Probabilities of one batch through a model interpreter's ``serving_default``."""
+    runner = it.get_signature_runner()
+    out = runner(**{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+    return next(iter(out.values()))

@@ -1,0 +1,129 @@
+"""Three ways to compute the same depthwise convolution (``keras.ops`` only).
+
+Each function computes ``DepthwiseConv2D(kernel_size, padding="same")`` without its bias:
+``y[b, i, j, c] = sum_{d, e} x[b, i + d - pt, j + e - pl, c] * kernel[d, e, c]`` with
+``pt = (kh - 1) // 2`` and ``pl = (kw - 1) // 2`` (Keras' "same" padding puts the extra row
+and column of an even kernel at the bottom and right) and zeros outside the grid. Input
+``(batch, h, w, c)`` with static ``h, w, c``; ``kernel`` is ``(kh, kw, c)``.
+
+* :func:`depthwise_conv`: ``keras.ops.depthwise_conv`` (a grouped convolution).
+* :func:`depthwise_matmul`: one batched matrix product with a per-channel Toeplitz matrix
+  ``(h*w, h*w)``. The matrix is built from the kernel by two small products with constant
+  0/1 shift selectors, not by a gather, so that its gradient is also a pair of matrix
+  products rather than a scatter-add over the whole matrix. It holds ``(h*w)**2 * c``
+  numbers (:func:`toeplitz_entries`): fast on a GPU for small grids, impossible for large ones.
+* :func:`depthwise_fft`: a correlation in the frequency domain of the zero-padded grid
+  (discrete Fourier transforms as small matrix products); computed in float32 whatever
+  the input dtype (16-bit transforms lose too much), cast back at the end.
+"""
+
+import functools
+
+import numpy as np
+from keras import ops
+
+
+def depthwise_conv(x, kernel):
+    return ops.depthwise_conv(x, ops.expand_dims(kernel, -1), padding="same")
+
+
+def toeplitz_entries(h, w, channels):
+    """Numbers in the matmul form's Toeplitz matrices for an ``h`` x ``w`` x ``channels`` grid."""
+    return (h * w) ** 2 * channels
+
+
+@functools.lru_cache(maxsize=None)
+def _shift_selector(n, k):
+    """``s[i, i2, d] = 1`` where input ``i2`` is tap ``d`` of output ``i`` ("same" padding)."""
+    i, i2, d = np.ogrid[:n, :n, :k]
+    return (i2 == i + d - (k - 1) // 2).astype("float32")
+
+
+def depthwise_matmul(x, kernel):
+    _, h, w, c = x.shape
+    kh, kw = kernel.shape[:2]
+    rows = ops.convert_to_tensor(_shift_selector(h, kh), dtype=x.dtype)
+    cols = ops.convert_to_tensor(_shift_selector(w, kw), dtype=x.dtype)
+    band = ops.einsum("jJe,dec->djJc", cols, kernel)             # (kh, w, w, c): one per row
+    toeplitz = ops.einsum("iId,djJc->ijIJc", rows, band)         # (h, w, h, w, c)
+    toeplitz = ops.reshape(toeplitz, (h * w, h * w, c))
+    y = ops.einsum("bpc,qpc->bqc", ops.reshape(x, (-1, h * w, c)), toeplitz)
+    return ops.reshape(y, (-1, h, w, c))
+
+
+def fft_length(n, k):
+    """Transform length along a grid side ``n`` for a kernel side ``k``: at least ``n + k // 2``
+    (no wrap-around into the grid) and ``k`` (room for the kernel)."""
+    return max(n + k // 2, k)
+
+
+@functools.lru_cache(maxsize=None)
+def _dft_matrices(n, k, real):
+    """Constant matrices of the transforms along one grid axis of ``n`` positions.
+
+    With ``m = fft_length(n, k)`` and ``f`` frequencies: all ``m``, or for a ``real``
+    signal the ``m // 2 + 1`` that determine the others (their conjugates):
+
+    * ``data`` ``(n, 2f)``: ``[cos | -sin](2 pi p u / m)``: real and imaginary spectrum of
+      a zero-padded signal of ``n`` samples (``signal @ data``);
+    * ``kernel`` ``(k, 2f)``: the same for the kernel, tap ``d`` placed at offset ``d - pt``;
+    * ``inverse`` ``(2f, n)``: ``[w cos ; -w sin](2 pi u p / m)``: the real part of the
+      inverse transform of ``[real | imag]``, ``w = 1 / m``; for a ``real`` signal each
+      frequency counts twice except 0 and m/2 (Hermitian symmetry).
+    """
+    m = fft_length(n, k)
+    u = np.arange(m // 2 + 1 if real else m)
+    weight = (np.where((u == 0) | (2 * u == m), 1.0, 2.0) if real else np.ones(m)) / m
+
+    def pair(positions):
+        angle = 2 * np.pi * np.outer(positions, u) / m
+        return np.concatenate([np.cos(angle), -np.sin(angle)], axis=1).astype("float32")
+
+    angle = 2 * np.pi * np.outer(u, np.arange(n)) / m
+    inverse = np.concatenate([weight[:, None] * np.cos(angle),
+                              -weight[:, None] * np.sin(angle)], axis=0).astype("float32")
+    return pair(np.arange(n)), pair(np.arange(k) - (k - 1) // 2), inverse
+
+
+def _spectrum(images, cols, rows):
+    """2-D DFT of real ``(n, h, w)`` images: ``(real, imag)``, each ``(n, fw, fh)``, with the
+    ``(w, 2fw)`` and ``(h, 2fh)`` matrices of :func:`_dft_matrices`."""
+    n, h, w = images.shape
+    fw, fh = cols.shape[1] // 2, rows.shape[1] // 2
+    z = ops.matmul(ops.reshape(images, (-1, w)), cols)                       # (n*h, 2fw)
+    z = ops.reshape(ops.swapaxes(ops.reshape(z, (-1, h, 2 * fw)), 1, 2), (-1, h))
+    z = ops.reshape(ops.matmul(z, rows), (-1, 2, fw, 2, fh))               # [w re/im, h re/im]
+    return (z[:, 0, :, 0] - z[:, 1, :, 1], z[:, 0, :, 1] + z[:, 1, :, 0])
+
+
+def depthwise_fft(x, kernel):
+    """Correlation in the frequency domain. The 2-D real DFTs are products with constant DFT
+    matrices along each axis (:func:`_dft_matrices`): ``keras.ops`` has no ``rfft2``, and
+    composing ``ops.rfft`` and ``ops.fft`` with the transposes they need was measured
+    1.6-4x slower than an earlier version of these matrix products on a CPU (TensorFlow,
+    128 channels, batch 32, 32x32 / 21x21 / 36x8 grids, kernels 12-13). For grids of tens
+    of positions the O(n^2) products cost little more than an FFT."""
+    dtype = x.dtype
+    _, h, w, c = x.shape
+    kh, kw = kernel.shape[:2]
+    (x_cols, k_cols, inv_cols), (x_rows, k_rows, inv_rows) = [
+        [ops.convert_to_tensor(m) for m in _dft_matrices(n, k, real)]
+        for n, k, real in ((w, kw, True), (h, kh, False))]
+    fw, fh = x_cols.shape[1] // 2, x_rows.shape[1] // 2
+    xr, xi = _spectrum(ops.reshape(ops.transpose(ops.cast(x, "float32"), (0, 3, 1, 2)),
+                                   (-1, h, w)), x_cols, x_rows)            # (b*c, fw, fh)
+    kr, ki = _spectrum(ops.transpose(ops.cast(kernel, "float32"), (2, 0, 1)), k_cols, k_rows)
+    xr, xi = ops.reshape(xr, (-1, c, fw, fh)), ops.reshape(xi, (-1, c, fw, fh))
+    # Correlation: the input's spectrum times the kernel's conjugate.
+    yr, yi = xr * kr + xi * ki, xi * kr - xr * ki
+    # Inverse along rows (a complex product), then along columns (real output).
+    inv_r, inv_i = inv_rows[:fh], -inv_rows[fh:]   # real and imaginary parts of e^{+i..} / m
+    rows = ops.concatenate([ops.concatenate([inv_r, inv_i], 1),
+                            ops.concatenate([-inv_i, inv_r], 1)], 0)        # (2fh, 2h)
+    z = ops.matmul(ops.reshape(ops.concatenate([yr, yi], -1), (-1, 2 * fh)), rows)
+    z = ops.reshape(ops.swapaxes(ops.reshape(z, (-1, fw, 2, h)), 1, 3), (-1, 2 * fw))
+    y = ops.reshape(ops.matmul(z, inv_cols), (-1, c, h, w))
+    return ops.cast(ops.transpose(y, (0, 2, 3, 1)), dtype)
+
+
+FORMS = {"conv": depthwise_conv, "matmul": depthwise_matmul, "fft": depthwise_fft}

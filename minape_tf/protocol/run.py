@@ -1,0 +1,26 @@
+"""``train_and_evaluate``: one training run, then its evaluation on the test split."""
+
+from __future__ import annotations
+
+from minape_tf.evaluation.evaluate import evaluate_training
+from minape_tf.training.run import RunResult, train
+
+
+def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latency=True,
+                       **train_options) -> RunResult:
+    """``train`` (see :func:`minape_tf.training.train` for ``config``, ``out_dir`` and
+    ``train_options``), then, with ``evaluate``, :func:`minape_tf.evaluation.evaluate_training`:
+    ``metrics.json``, ``report.md`` and the plots in the run folder, and
+    ``result.metrics``.
+
+    Parameters
+    ----------
+    evaluate : bool, default True
+        Evaluate the saved model on the test split.
+    latency : bool, default True
+        Measure CPU latency in that evaluation.
+    """
+    result = train(config, out_dir, **train_options)
+    if evaluate:
+        evaluate_training(result, latency=latency)
+    return result

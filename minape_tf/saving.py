@@ -1,0 +1,36 @@
+"""``load_model``: a saved Minape model (or a run folder's) with its custom layers known."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+import minape_tf.model  # noqa: F401  (registers the custom layers and the model)
+
+
+def load_model(path, *, compile: bool = False):
+    """Load a ``.keras`` file written by minape-tf, or the ``model.keras`` of a run folder.
+
+    ``keras.saving.load_model`` alone fails with "Could not locate class 'PatchEmbedding'"
+    unless the custom layers were registered first, which importing this module (or
+    ``minape_tf.layers``) does.
+
+    Parameters
+    ----------
+    path : path
+        A ``.keras`` file, or a run folder holding ``model.keras``.
+    compile : bool, default False
+        Restore the training configuration as well (the saved models have none).
+
+    Returns
+    -------
+    keras.Model
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.keras")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a run folder "
+                                "holding model.keras)")
+    return keras.saving.load_model(path, compile=compile)

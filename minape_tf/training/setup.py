@@ -1,0 +1,331 @@
+"""The run setup: one place that turns a config and a data set into everything a training
+needs, for ``train``, ``tune``, ``cross_validate`` and the demo alike.
+
+:func:`check_config` validates the model arguments before any data is read (an unknown
+fusion or ``width=0`` is refused at once, not after loading the data set);
+:func:`prepare_run` then loads the data and resolves groups, classes, splits, steps,
+precision, XLA and the batch-norm mode into a :class:`RunSetup`, which builds, compiles
+and fits models and makes the datasets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import warnings
+
+import keras
+import tensorflow as tf
+
+from minape_tf.builders import get_builder
+from minape_tf.data.pipeline import make_dataset
+from minape_tf.data.registry import load_dataset, select_groups
+from minape_tf.data.validate import check_split_classes
+from minape_tf.groups import ImageGroup
+from minape_tf.training.batchnorm import BatchNormReestimation
+from minape_tf.training.config import TrainConfig
+from minape_tf.training.mixing import mix_batch
+from minape_tf.training.precision import resolve_jit, resolve_precision
+from minape_tf.training.schedule import WarmupCosine
+
+BN_EPOCH_MAX_STEPS = 200
+
+
+def as_config(config) -> TrainConfig:
+    """A ``TrainConfig`` from ``None`` (all defaults), a dict or a ``TrainConfig``."""
+    if config is None:
+        return TrainConfig()
+    if isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, dict):
+        return TrainConfig.from_dict(config)
+    raise TypeError(f"config: expected a TrainConfig or dict, got {type(config).__name__}")
+
+
+def build_model(config, groups, num_classes, kwargs=None, policy="float32", class_names=None):
+    """The configured builder's model for ``groups`` under the dtype ``policy``.
+
+    The only place where a precision policy is applied: it is given to the builder
+    (``dtype=``), which gives it to every layer, so no global policy is set or left behind.
+    ``class_names`` are kept in the model's config."""
+    builder = get_builder(config.architecture)
+    kwargs = config.model_arguments() if kwargs is None else kwargs
+    return builder(groups, num_classes, dtype=policy, class_names=class_names, **kwargs)
+
+
+def check_config(config) -> dict:
+    """Validate ``config``'s model arguments without data: build the model once on two
+    small stand-in image groups. Returns the builder's keyword arguments.
+
+    Python's random state, from which Keras draws its initialisers' seeds, is put back
+    afterwards: the check leaves a seeded run's weights as they would be without it.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and what is allowed (from the builder's own checks).
+    """
+    kwargs = config.model_arguments()
+    if kwargs.get("sequence_length", 1) != 1:
+        raise ValueError("sequence_length > 1 needs a pipeline of observation sequences, "
+                         "which make_dataset does not build yet; use sequence_length=1")
+    patch = kwargs.get("patch_size")         # any valid patch fits the stand-ins
+    side = patch if isinstance(patch, int) and patch > 64 else 64
+    probe = [ImageGroup(f"probe_{i}", channels=1, size=(side, side)) for i in (0, 1)]
+    state = random.getstate()
+    try:
+        build_model(config, probe, 2, kwargs)
+    finally:
+        random.setstate(state)
+    return kwargs
+
+
+def features_outside_model(kwargs) -> bool:
+    """Whether the pipeline makes the series features (``make_dataset(features=...)``):
+    yes unless the model computes them itself (``features_in_model``)."""
+    return not kwargs.get("features_in_model", False)
+
+
+def split_sources(loaded, groups, dataset="data"):
+    """The training and validation ``Source`` s of ``loaded`` for ``groups``; the validation
+    one is ``None`` when its split is empty. An empty training split is an error."""
+    splits = loaded.splits
+    train_src = loaded.source.subset(splits["train"], groups)
+    val_index = splits.get("val", [])
+    val_src = loaded.source.subset(val_index, groups) if len(val_index) else None
+    if len(train_src) == 0:
+        raise ValueError(f"{dataset}: the training split is empty")
+    return train_src, val_src
+
+
+def _one_hot(num_classes):
+    def convert(x, y):
+        return x, tf.one_hot(y, num_classes)
+    return convert
+
+
+@dataclasses.dataclass
+class RunSetup:
+    """Everything resolved for one training: see :func:`prepare_run`.
+
+    Attributes
+    ----------
+    config : TrainConfig
+    loaded : Loaded
+        The whole data set (all splits).
+    groups : list
+        The groups the model reads (``config.modalities``, ``config.groups`` applied).
+    classes : list of str
+    model_kwargs : dict
+        The builder's arguments (preset, then ``config.model``).
+    train_source, val_source : Source, Source or None
+    monitor : str
+        The quantity that selects the best epoch (``val_`` dropped without validation).
+    policy : str
+        The dtype policy of the trained model.
+    jit : bool
+    strategy : tf.distribute.Strategy or None
+    steps : int
+        Steps of one epoch.
+    bn_mode : {"epoch", "end", "off"}
+    """
+
+    config: TrainConfig
+    loaded: object
+    groups: list
+    classes: list
+    model_kwargs: dict
+    train_source: object
+    val_source: object
+    monitor: str
+    policy: str
+    jit: bool
+    strategy: object
+    steps: int
+    bn_mode: str
+    _datasets: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+
+    @property
+    def features(self) -> bool:
+        return features_outside_model(self.model_kwargs)
+
+    def scope(self):
+        """The strategy's scope (models are built and compiled in it), or a null context."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def test_source(self):
+        """The test split's ``Source`` (``None`` when there is none)."""
+        index = self.loaded.splits.get("test", [])
+        return self.loaded.source.subset(index, self.groups) if len(index) else None
+
+    def train_data(self, start_epoch=0):
+        """The training batches, as one endless stream: the pipeline's shuffled, augmented
+        batches (each pass over the data reshuffled), labels one-hot, MixUp / CutMix.
+
+        ``fit`` takes ``steps`` batches from it per epoch. One stream (one iterator) for
+        the whole run makes every random draw depend only on the seed and the position in
+        the stream, so ``start_epoch`` (a resumed run) skips the batches of the finished
+        epochs and the run continues with exactly the batches it would have seen. With
+        several replicas only full batches are used, so that no replica gets an empty or
+        uneven share of a batch."""
+        config = self.config
+        ds = make_dataset(self.train_source, self.groups, training=True,
+                          batch_size=config.batch_size, cache=config.cache,
+                          augment=config.augment, seed=config.seed, features=self.features,
+                          drop_remainder=self.replicas > 1).repeat()
+        ds = ds.map(_one_hot(len(self.classes)))
+        if config.mixup > 0 or config.cutmix > 0:
+            seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2)
+
+            def mix(xy, seed):
+                return mix_batch(*xy, seed, mixup_alpha=config.mixup,
+                                 cutmix_alpha=config.cutmix)
+
+            ds = tf.data.Dataset.zip(ds, seeds).map(mix)
+        if start_epoch:
+            ds = ds.skip(start_epoch * self.steps)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def eval_data(self, source, *, one_hot=False, replicas=1):
+        """Batches of ``source`` without augmentation, in order (labels as integers, or
+        one-hot for ``fit``'s validation)."""
+        batch = self.config.batch_size
+        remainder = len(source) % batch
+        if 0 < remainder < replicas:
+            raise ValueError(f"batch_size={batch}: the last batch of the {len(source)} "
+                             f"validation observations has {remainder}, fewer than the "
+                             f"{replicas} replicas, and would leave a replica without data; "
+                             "choose another batch size")
+        ds = make_dataset(source, self.groups, training=False, batch_size=batch,
+                          cache=self.config.cache, augment=False, features=self.features)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(len(source) / batch)))
+        return ds.map(_one_hot(len(self.classes))) if one_hot else ds
+
+    def val_data(self):
+        """``fit``'s validation data (``None`` without a validation split); made once, so
+        that its cached features serve every epoch, fit and trial."""
+        if self.val_source is None:
+            return None
+        if "val" not in self._datasets:
+            self._datasets["val"] = self.eval_data(self.val_source, one_hot=True,
+                                                   replicas=self.replicas)
+        return self._datasets["val"]
+
+    def bn_data(self):
+        """The training data without augmentation, for batch-norm re-estimation; made once."""
+        if "bn" not in self._datasets:
+            self._datasets["bn"] = self.eval_data(self.train_source)
+        return self._datasets["bn"]
+
+    def bn_callbacks(self) -> list:
+        """Batch-norm re-estimation before every validation, when the mode asks for it."""
+        if self.bn_mode == "epoch" and self.val_source is not None:
+            return [BatchNormReestimation(self.bn_data())]
+        return []
+
+    def build(self, kwargs=None, policy=None):
+        """The model (``kwargs`` over :attr:`model_kwargs`), under :attr:`policy`."""
+        kwargs = self.model_kwargs if kwargs is None else {**self.model_kwargs, **kwargs}
+        return build_model(self.config, self.groups, len(self.classes), kwargs,
+                           policy or self.policy, class_names=self.classes)
+
+    def compile(self, model):
+        """AdamW with warm-up and cosine decay, label smoothing, gradient clipping (paper
+        Section 4.1); XLA as :attr:`jit` says."""
+        config = self.config
+        schedule = WarmupCosine(config.learning_rate, self.steps * config.epochs,
+                                round(config.warmup_epochs * self.steps),
+                                config.min_learning_rate)
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule,
+                                           weight_decay=config.weight_decay,
+                                           global_clipnorm=config.clipnorm)
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        with self.scope():
+            model.compile(optimizer=optimizer,
+                          loss=keras.losses.CategoricalCrossentropy(
+                              label_smoothing=config.label_smoothing),
+                          metrics=["accuracy"], jit_compile=self.jit)
+        return model
+
+    def fit(self, model, *, start_epoch=0, callbacks=(), **kwargs):
+        """``model.fit`` on :meth:`train_data` for ``config.epochs``; when XLA compilation
+        fails before the first step, warn, recompile without XLA and fit again."""
+        steps_done = _StepCounter()
+        arguments = {**dict(steps_per_epoch=self.steps, validation_data=self.val_data(),
+                            epochs=self.config.epochs, verbose=self.config.verbose,
+                            shuffle=False), **kwargs}  # the pipeline shuffles, seeded
+        try:
+            return model.fit(self.train_data(start_epoch), callbacks=[*callbacks, steps_done],
+                             **arguments)
+        except tf.errors.OpError as error:
+            if not self.jit or steps_done.steps:
+                raise
+            warnings.warn(f"XLA compilation failed ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0][:200]}); training without jit_compile")
+            self.jit = False
+            self.compile(model)
+            return model.fit(self.train_data(start_epoch), callbacks=list(callbacks),
+                             **arguments)
+
+
+class _StepCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+
+def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
+    """Check ``config``, load its data and resolve everything a training needs.
+
+    Parameters
+    ----------
+    config : TrainConfig, dict or None
+    loaded : Loaded or None, default None
+        Data already loaded (``config.dataset`` is then only recorded).
+    strategy : tf.distribute.Strategy or None, default None
+
+    Raises
+    ------
+    ValueError
+        A bad model argument (before any data is read), an empty training split, a class
+        in validation or test that training lacks, or a batch size the replicas cannot
+        share.
+    """
+    config = as_config(config)
+    kwargs = check_config(config)
+    policy, jit = resolve_precision(config.precision), resolve_jit(config.jit_compile)
+    loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                                    **config.dataset_options)
+    check_split_classes(loaded.source, loaded.splits, config.dataset)
+    groups = select_groups(loaded.groups, config.modalities, config.groups)
+    train_source, val_source = split_sources(loaded, groups, config.dataset)
+    monitor = config.monitor
+    if val_source is None and monitor.startswith("val_"):
+        warnings.warn(f"{config.dataset}: no validation split; monitoring {monitor[4:]!r} on "
+                      "the training data instead")
+        monitor = monitor[4:]
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    full_batches = replicas > 1
+    n, batch = len(train_source), config.batch_size
+    if full_batches and (batch < replicas or n < batch):
+        raise ValueError(f"batch_size={batch} with {replicas} replicas and {n} training "
+                         "observations: need replicas <= batch_size <= training observations")
+    steps = n // batch if full_batches else math.ceil(n / batch)
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+    bn_mode = config.bn_reestimate
+    if bn_mode == "auto":
+        bn_mode = "epoch" if steps <= BN_EPOCH_MAX_STEPS else "end"
+    return RunSetup(config=config, loaded=loaded, groups=groups,
+                    classes=list(loaded.source.classes), model_kwargs=kwargs,
+                    train_source=train_source, val_source=val_source, monitor=monitor,
+                    policy=policy, jit=jit, strategy=strategy, steps=steps, bn_mode=bn_mode)

@@ -1,0 +1,15 @@
+"""Minape against the paper's baselines (Table 3's columns); see
+``minape_tf.evaluation.bench_models`` (also ``minape bench models``).
+
+    python scripts/bench_baselines.py [--models minape,vit,...] [--json PATH]
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from minape_tf.evaluation.bench_models import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main())

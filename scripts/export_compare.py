@@ -1,0 +1,77 @@
+"""Compare a run's exported files with its Keras model on the run's test split: size,
+accuracy, agreement with Keras' predictions, and batch-1 latency as a ratio to Keras'.
+
+    python scripts/export_compare.py RUN EXPORT_DIR [--limit N]
+
+Prints JSON. Latency is the median of single-observation calls on this machine (Keras:
+one traced ``tf.function``; TFLite: the LiteRT interpreter with its default delegate),
+measured in the same run, so compare the ratios.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def _median_ms(call, inputs, repeats=50):
+    call(inputs)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call(inputs)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def main():
+    import tensorflow as tf
+
+    from minape_tf.data import make_dataset
+    from minape_tf.export.exporter import EXPORT_FILE
+    from minape_tf.export.load import load_minape
+    from minape_tf.export.tflite import interpreter, run_model
+    from minape_tf.training.config import TrainConfig
+    from minape_tf.training.datasets import load_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("export_dir")
+    parser.add_argument("--limit", type=int, default=None, help="test observations to use")
+    args = parser.parse_args()
+    model, _ = load_minape(args.run)
+    with open(os.path.join(args.run, "config.json")) as f:
+        config = TrainConfig.from_dict(json.load(f))
+    with open(os.path.join(args.export_dir, EXPORT_FILE)) as f:
+        files = json.load(f)["files"]
+    loaded = load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                          **config.dataset_options)
+    index = loaded.splits["test"][:args.limit]
+    test = loaded.source.subset(index, model.groups)
+    x, y = next(iter(make_dataset(test, list(model.groups), training=False,
+                                  batch_size=len(test), cache=False)))
+    x, y = {k: v.numpy() for k, v in x.items()}, y.numpy()
+    one = {k: v[:1] for k, v in x.items()}
+    forward = tf.function(lambda inputs: model(inputs, training=False))
+    expected = np.asarray(forward(x)).argmax(-1)
+    keras_ms = _median_ms(forward, one)
+    rows = {"keras": {"bytes": os.path.getsize(os.path.join(args.run, "model.keras")),
+                      "accuracy": float(np.mean(expected == y)), "latency_ms_b1": keras_ms}}
+    for key, entry in files.items():
+        if not key.startswith("tflite_") or key == "tflite_raw_float32":
+            continue
+        it = interpreter(os.path.join(args.export_dir, entry["path"]))
+        predicted = np.concatenate([run_model(it, {k: v[i:i + 64] for k, v in x.items()})
+                                    for i in range(0, len(y), 64)]).argmax(-1)
+        ms = _median_ms(lambda inputs: run_model(it, inputs), one)
+        rows[key] = {"bytes": entry["bytes"], "accuracy": float(np.mean(predicted == y)),
+                     "agreement_with_keras": float(np.mean(predicted == expected)),
+                     "latency_ms_b1": ms, "latency_ratio_to_keras": ms / keras_ms}
+    print(json.dumps({"run": os.path.abspath(args.run), "n_test": int(len(y)), **rows},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Export: self-describing .keras, SavedModel (fresh process), TFLite, and their errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from minape_tf import ImageGroup, SeriesGroup, build_minape
+from minape_tf.data import Source, make_dataset
+from minape_tf.export import export, load_minape
+from minape_tf.export.tflite import interpreter, run_model
+
+TINY = dict(width=8, depth=1, patch_size=4, kernel_size=3)
+AUDIO = SeriesGroup("audio", channels=1, sample_rate=16000, source_rate=8000, length=12000,
+                    n_fft=512, hop=256, n_mels=24, normalize="peak", inputs=("audio",))
+TOOL = ImageGroup("tool", channels=3, size=(32, 48), inputs=("tool",))
+SPEC = ImageGroup("spec", channels=9, size=(32, 32), inputs=("specX", "specY", "specZ"),
+                  modality="series")
+CLASSES = ["sharp", "used", "dulled"]
+
+
+def _multimodal():
+    keras.utils.set_random_seed(3)
+    return build_minape([TOOL, SPEC, AUDIO], 3, class_names=CLASSES, **TINY)
+
+
+def _real_observations(mudestreda_dir, fsdd_files):
+    """Six observations pairing Mudestreda sample images with FSDD recordings."""
+    root = mudestreda_dir / "dataset_original"
+    ids = sorted(p.stem for p in (root / "tool").glob("*.jpg"))[:len(fsdd_files)]
+    inputs = {"tool": [(str(root / "tool" / f"{i}.jpg"),) for i in ids],
+              "spec": [tuple(str(root / f"spec{a}" / f"{i}.png") for a in "XYZ") for i in ids],
+              "audio": [(f,) for f in fsdd_files]}
+    return Source(inputs=inputs, labels=np.zeros(len(ids), np.int64), classes=CLASSES[:1],
+                  ids=ids)
+
+
+def _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files):
+    """A multimodal model saved as ``m.keras`` and exported as a SavedModel to ``out``:
+    ``(real observations, Keras probabilities, export.json's content)``."""
+    model = _multimodal()
+    source = _real_observations(mudestreda_dir, fsdd_files)
+    expected, _ = _keras_probabilities(model, source)
+    model.save(tmp_path / "m.keras")
+    info = export(tmp_path / "m.keras", tmp_path / "out", formats="savedmodel", verbose=False)
+    return source, expected, info
+
+
+def _keras_probabilities(model, source):
+    x, _ = next(iter(make_dataset(source, list(model.groups), training=False,
+                                  batch_size=len(source), cache=False, augment=False)))
+    return model.predict(x, verbose=0), x
+
+
+@pytest.mark.backend
+def test_load_model_gives_back_groups_classes_and_predictions(tmp_path):
+    model = _multimodal()
+    assert model.get_config()["groups"][2]["kind"] == "series"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded).__name__ == "Minape"
+    assert loaded.groups == model.groups and loaded.class_names == CLASSES
+    assert loaded.arguments == model.arguments and loaded.arguments["width"] == 8
+    rng = np.random.default_rng(0)
+    x = {g.name: rng.random((2, *g.input_shape())).astype("float32") for g in model.groups}
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_old_run_folder_is_rebuilt_from_run_json(tmp_path):
+    model = _multimodal()
+    plain = keras.Model(model.inputs, model.outputs)  # what runs saved before
+    plain.save(tmp_path / "model.keras")
+    info = {"groups": [g.to_config() for g in model.groups], "classes": CLASSES,
+            "num_classes": 3, "model_kwargs": TINY}
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    rebuilt, run_dir = load_minape(tmp_path)
+    assert run_dir == str(tmp_path) and rebuilt.class_names == CLASSES
+    assert rebuilt.groups == model.groups
+    for a, b in zip(rebuilt.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    os.remove(tmp_path / "run.json")
+    with pytest.raises(ValueError, match="run.json"):
+        load_minape(tmp_path)
+
+
+_FRESH = """
+import sys, numpy as np, soundfile as sf, tensorflow as tf
+path, out, rows = sys.argv[1], sys.argv[2], [line.split() for line in sys.argv[3:]]
+serve = tf.saved_model.load(path).signatures["serving_default"]
+result = []
+for tool, sx, sy, sz, audio in rows:
+    raw = lambda p: tf.constant([open(p, "rb").read()])
+    series = sf.read(audio, dtype="float32", always_2d=True)[0][None]
+    got = serve(tool=raw(tool), specX=raw(sx), specY=raw(sy), specZ=raw(sz), audio=series)
+    assert got["class_names"].shape == (1, 3)
+    result.append(got["probabilities"].numpy()[0])
+np.save(out, np.array(result))
+"""
+
+
+@pytest.mark.slow
+def test_savedmodel_in_a_fresh_process_equals_keras_on_real_files(tmp_path, mudestreda_dir,
+                                                                   fsdd_files):
+    source, expected, info = _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files)
+    saved = tmp_path / "out" / info["files"]["savedmodel"]["path"]
+    assert saved.parts[-2:] == ("m", "1") and (saved / "saved_model.pb").is_file()
+    rows = [" ".join([*source.inputs["tool"][i], *source.inputs["spec"][i],
+                      *source.inputs["audio"][i]]) for i in range(len(source))]
+    script = tmp_path / "serve.py"
+    script.write_text(_FRESH)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # TF only, no minape_tf
+    subprocess.run([sys.executable, str(script), str(saved), str(tmp_path / "p.npy"), *rows],
+                   check=True, env=env, cwd=tmp_path, capture_output=True)
+    served = np.load(tmp_path / "p.npy")
+    assert np.max(np.abs(served - expected)) <= 1e-5
+
+
+def test_signature_refuses_wrong_requests_naming_the_input(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_minape([AUDIO], 3, class_names=CLASSES, **TINY)
+    model.save(tmp_path / "a.keras")
+    info = export(tmp_path / "a.keras", tmp_path / "out", formats="savedmodel", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "out" / info["files"]["savedmodel"]["path"]))
+    serve = loaded.signatures["serving_default"]
+    good = serve(audio=tf.random.normal((2, 7000, 1)))  # any length: trimmed/padded
+    assert good["probabilities"].shape == (2, 3)
+    assert [c.decode() for c in good["class_names"].numpy()[0]] == CLASSES
+    for bad, words in [(tf.random.normal((2, 7000, 2)), "input audio: .*with 1 channels"),
+                       (tf.random.normal((2, 7000)), "input audio: expected float32 series"),
+                       (tf.zeros((2, 0, 1)), "input audio: empty"),
+                       (tf.zeros((0, 100, 1)), "input audio: the batch is empty"),
+                       (tf.zeros((2, 100, 1), tf.float64), "float tensor but is a double")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=words):
+            serve(audio=bad)
+
+
+def test_tflite_float32_equals_keras_and_the_feature_stage_the_pipeline(tmp_path, fsdd_files):
+    keras.utils.set_random_seed(1)
+    model = build_minape([AUDIO], 3, class_names=CLASSES, **TINY)
+    model.save(tmp_path / "a.keras")
+    info = export(tmp_path / "a.keras", tmp_path / "out", formats="tflite",
+                  quantizations=("float32", "float16"), features_inside=True, verbose=False)
+    files = info["files"]
+    assert not any(files[k]["select_ops"] for k in files)
+    assert "RFFT2D" in files["features_audio"]["ops"]
+    on_disk = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert on_disk["classes"] == CLASSES and on_disk["files"]["tflite_float32"]["bytes"] > 0
+    source = Source(inputs={"audio": [(f,) for f in fsdd_files]},
+                    labels=np.zeros(len(fsdd_files), np.int64), classes=["?"],
+                    ids=list(fsdd_files))
+    expected, x = _keras_probabilities(model, source)
+    lite = interpreter(tmp_path / "out" / files["tflite_float32"]["path"])
+    got = run_model(lite, {"audio": x["audio"].numpy()})
+    assert np.max(np.abs(got - expected)) <= 1e-4
+    half = run_model(interpreter(tmp_path / "out" / files["tflite_float16"]["path"]),
+                     {"audio": x["audio"].numpy()})
+    assert np.max(np.abs(half - expected)) <= 1e-2
+    raw, _ = next(iter(make_dataset(source, [AUDIO], training=False, batch_size=len(source),
+                                    features=False)))
+    stage = interpreter(tmp_path / "out" / files["features_audio"]["path"])
+    features = stage.get_signature_runner()(series=raw["audio"].numpy())["features"]
+    assert np.max(np.abs(features - x["audio"].numpy())) <= 1e-3
+    inside = run_model(interpreter(tmp_path / "out" / files["tflite_raw_float32"]["path"]),
+                       {"audio": raw["audio"].numpy()})
+    assert np.max(np.abs(inside - expected)) <= 1e-4
+
+
+@pytest.mark.slow
+def test_int8_accuracy_on_a_held_out_speaker_is_within_2_points_of_keras(tmp_path, fsdd_dir):
+    from minape_tf.training.datasets import load_dataset
+    from minape_tf.training.train import train
+
+    config = {"dataset": "fsdd", "data_dir": str(fsdd_dir), "epochs": 8, "steps_per_epoch": 40,
+              "batch_size": 32, "learning_rate": 5e-3, "warmup_epochs": 0.25, "verbose": 0,
+              "early_stopping": 0, "model": dict(width=24, depth=2, patch_size=4, kernel_size=5)}
+    run = train(config, tmp_path / "run", evaluate=False, latency=False)
+    info = export(tmp_path / "run", tmp_path / "out", formats="tflite",
+                  quantizations=("int8", "int16x8"), calibration=300, verbose=False)
+    assert "QUANTIZE" in info["files"]["tflite_int8"]["ops"]
+    loaded = load_dataset("fsdd", str(fsdd_dir))  # the run's split: speaker theo held out
+    test = loaded.source.subset(loaded.splits["test"], run.groups)
+    assert len(test) == 500 and all("_theo_" in i for i in test.ids)
+    x, y = next(iter(make_dataset(test, run.groups, training=False, batch_size=500,
+                                  cache=False)))
+    x, y = x["audio"].numpy(), y.numpy()
+    expected = run.model.predict(x, verbose=0).argmax(-1)
+    predicted = {q: run_model(interpreter(tmp_path / "out" / info["files"][f"tflite_{q}"]["path"]),
+                              {"audio": x}).argmax(-1) for q in ("int8", "int16x8")}
+    accuracy = {"keras": np.mean(expected == y),
+                **{q: np.mean(p == y) for q, p in predicted.items()}}
+    agreement = {q: np.mean(p == expected) for q, p in predicted.items()}
+    print(f"held-out speaker theo, 500 recordings: accuracy {accuracy}, agreement with Keras "
+          f"{agreement}")
+    assert accuracy["keras"] > 0.5  # trained: far above the 0.1 of chance
+    assert abs(accuracy["int8"] - accuracy["keras"]) <= 0.02 + 1e-9
+    assert agreement["int16x8"] >= 0.95
+
+
+@pytest.mark.slow
+def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudestreda_dir,
+                                                                fsdd_files):
+    from minape_tf.export import predict
+
+    source, expected, _ = _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files)
+    lines = ["id,tool,spec.x,spec.y,spec.z,audio"]
+    lines += [",".join([i, *source.inputs["tool"][k], *source.inputs["spec"][k],
+                        *source.inputs["audio"][k]]) for k, i in enumerate(source.ids)]
+    (tmp_path / "observations.csv").write_text("\n".join(lines) + "\n")
+    for target in (tmp_path / "m.keras", tmp_path / "out"):
+        rows, skipped, classes = predict(target, manifest=tmp_path / "observations.csv",
+                                         batch_size=4, progress=False)
+        assert not skipped and [r["id"] for r in rows] == source.ids
+        got = np.array([[r[c] for c in classes] for r in rows])
+        assert np.max(np.abs(got - expected)) <= 1e-5
+    # The same observations as uint8 arrays and raw series, through serving_arrays.
+    serve = tf.saved_model.load(str(tmp_path / "out" / "m" / "1")).signatures["serving_arrays"]
+    for k in range(2):
+        pixels = {name: tf.io.decode_image(tf.io.read_file(path), channels=3)[None]
+                  for name, path in zip(("tool", "specX", "specY", "specZ"),
+                                        [*source.inputs["tool"][k], *source.inputs["spec"][k]])}
+        audio = tf.audio.decode_wav(tf.io.read_file(source.inputs["audio"][k][0]))[0][None]
+        got = serve(audio=audio, **pixels)["probabilities"].numpy()[0]
+        assert np.max(np.abs(got - expected[k])) <= 1e-5
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input tool: .*3 channels"):
+        serve(audio=audio, **dict(pixels, tool=tf.zeros((1, 40, 40, 4), tf.uint8)))

@@ -1,0 +1,77 @@
+"""``minape predict``: files to rows with a .keras file, a SavedModel or a TFLite model."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+
+from minape_tf import SeriesGroup, build_minape
+from minape_tf.cli import main
+from minape_tf.data import DataError
+from minape_tf.export import export, predict
+
+GROUP = SeriesGroup("audio", channels=1, sample_rate=8000, source_rate=8000, length=6000,
+                    n_fft=256, hop=128, n_mels=24, normalize="peak", inputs=("audio",))
+CLASSES = ["zero", "one", "two"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, fsdd_files):
+    """Four real recordings plus a corrupt, an empty and a stereo WAV."""
+    root = tmp_path_factory.mktemp("recordings")
+    for f in fsdd_files[:4]:
+        shutil.copy(f, root)
+    (root / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
+    sf.write(root / "empty.wav", np.zeros((0, 1), np.float32), 8000, subtype="PCM_16")
+    sf.write(root / "stereo.wav", np.zeros((800, 2), np.float32), 8000, subtype="PCM_16")
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model")
+    keras.utils.set_random_seed(2)
+    build_minape([GROUP], 3, width=8, depth=1, patch_size=4, kernel_size=3,
+                 class_names=CLASSES).save(root / "m.keras")
+    export(root / "m.keras", root / "export", quantizations=("float32",), verbose=False)
+    return root
+
+
+@pytest.mark.slow
+def test_predict_on_a_folder_with_bad_files_writes_the_others(folder, exported, fsdd_files):
+    good = sorted(str(folder / f.split("/")[-1]) for f in fsdd_files[:4])
+    results = {}
+    for name, path, use in [("keras", exported / "m.keras", None),
+                            ("savedmodel", exported / "export", None),
+                            ("tflite", exported / "export", "tflite_float32")]:
+        rows, skipped, classes = predict(path, [folder], use=use, progress=False)
+        assert classes == CLASSES and [r["id"] for r in rows] == good
+        assert {w.split("/")[-1] for w, _ in skipped} == {"corrupt.wav", "empty.wav",
+                                                          "stereo.wav"}
+        reasons = dict((w.split("/")[-1], r) for w, r in skipped)
+        assert "0 samples" in reasons["empty.wav"] and "2 channels" in reasons["stereo.wav"]
+        probabilities = np.array([[r[c] for c in CLASSES] for r in rows])
+        assert all(r["class"] == CLASSES[int(np.argmax(p))] for r, p in zip(rows, probabilities))
+        results[name] = probabilities
+    assert np.max(np.abs(results["savedmodel"] - results["keras"])) <= 1e-5
+    assert np.max(np.abs(results["tflite"] - results["keras"])) <= 1e-4
+    with pytest.raises(DataError, match="corrupt.wav"):
+        predict(exported / "m.keras", [folder], strict=True, progress=False)
+
+
+def test_predict_command_writes_json_and_reports_skipped_files(folder, exported, fsdd_files,
+                                                               tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    files = [str(folder / "corrupt.wav"), fsdd_files[0]]
+    status = main(["predict", str(exported / "export"), *files, "--json", "--out", str(out)])
+    assert status == 1
+    rows = json.loads(out.read_text())
+    assert [r["id"] for r in rows] == [fsdd_files[0]]
+    assert set(rows[0]) == {"id", "class", *CLASSES}
+    err = capsys.readouterr().err
+    assert "skipped" in err and "corrupt.wav" in err
+    assert main(["predict", str(exported / "export"), fsdd_files[0], "--use", "nope"]) == 1
+    assert "tflite_float32" in capsys.readouterr().err
