@@ -8,7 +8,7 @@ from keras import ops
 
 from minape_tf.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
                                         classify)
-from minape_tf.baselines.encoders import ENCODER_FILTERS, encode_groups
+from minape_tf.baselines.encoders import encode_groups
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -62,7 +62,7 @@ class Embracement(keras.layers.Layer):
 
 
 def build_embracenet(groups, num_classes, *, embracement_size=256, modality_dropout=0.1,
-                     encoder_filters=ENCODER_FILTERS, features_in_model=False, seed=None,
+                     encoder_filters=None, features_in_model=False, seed=None,
                      dtype=None, class_names=None, name="embracenet"):
     """EmbraceNet: per-group encoders, docking layers, embracement, classifier.
 
@@ -83,7 +83,8 @@ def build_embracenet(groups, num_classes, *, embracement_size=256, modality_drop
     embracement_size : int, default 256
     modality_dropout : float, default 0.1
         Probability of removing a modality of a training example (see :class:`Embracement`).
-    encoder_filters : tuple of int, default (32, 64, 128, 256)
+    encoder_filters : tuple of int or None, default None
+        The encoder's stages; None: ``ENCODER_FILTERS``, (32, 64, 128, 256).
     features_in_model : bool, default False
         As in ``build_minape``.
     seed : int or None, default None

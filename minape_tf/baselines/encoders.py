@@ -28,9 +28,11 @@ def conv_encoder(x, prefix, filters=ENCODER_FILTERS):
     return keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool")(x)
 
 
-def encode_groups(groups, features_in_model=False, filters=ENCODER_FILTERS):
+def encode_groups(groups, features_in_model=False, filters=None):
     """``(inputs, vectors)``: one model input per group (a dict keyed by group name) and
-    its :func:`conv_encoder` vector, in the order of ``groups``."""
+    its :func:`conv_encoder` vector (``filters``; None: :data:`ENCODER_FILTERS`), in the
+    order of ``groups``."""
+    filters = ENCODER_FILTERS if filters is None else filters
     inputs, vectors = {}, []
     for group in groups:
         inputs[group.name], x = group_input(group, features_in_model)

@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from minape_tf.baselines.common import check_dtype, check_groups, check_positive, softmax_model
-from minape_tf.baselines.encoders import ENCODER_FILTERS, encode_groups
+from minape_tf.baselines.encoders import encode_groups
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -47,7 +47,7 @@ def mixtures(n):
     return [c for k in range(1, n + 1) for c in itertools.combinations(range(n), k)]
 
 
-def build_mulmix(groups, num_classes, *, units=256, encoder_filters=ENCODER_FILTERS,
+def build_mulmix(groups, num_classes, *, units=256, encoder_filters=None,
                  features_in_model=False, dtype=None, class_names=None, name="mulmix"):
     """Mulmix: per-group encoders, additive mixture candidates, multiplicative combination.
 
@@ -75,7 +75,8 @@ def build_mulmix(groups, num_classes, *, units=256, encoder_filters=ENCODER_FILT
     num_classes : int
     units : int, default 256
         Width of the additive merges and of the candidates' hidden layer.
-    encoder_filters : tuple of int, default (32, 64, 128, 256)
+    encoder_filters : tuple of int or None, default None
+        The encoder's stages; None: ``ENCODER_FILTERS``, (32, 64, 128, 256).
     features_in_model : bool, default False
         As in ``build_minape``.
     dtype : None or "float32", default None

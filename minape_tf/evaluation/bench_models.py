@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 
@@ -147,7 +146,7 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
     from minape_tf.protocol.cv import cross_validate
     from minape_tf.protocol.tables import summarise
     from minape_tf.training.config import TrainConfig
-    from minape_tf.training.run import train
+    from minape_tf.protocol.run import train_and_evaluate
 
     groups = groups_read_by(name, loaded.groups)
     with training_builds(name):
@@ -157,8 +156,8 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
                              model=dict(kwargs), modalities=[g.name for g in groups],
                              precision="float32", verbose=args.verbose)
         if args.split:
-            result = train(config, os.path.join(out_dir, name), loaded=loaded, overwrite=True,
-                           log=log)
+            result = train_and_evaluate(config, os.path.join(out_dir, name), latency=False,
+                                        loaded=loaded, overwrite=True, log=log)
             return {**summarise([result.metrics]), "wall_s": result.wall_s}
         started = time.time()
         result = cross_validate(config, os.path.join(out_dir, name), trials=args.trials,
@@ -253,7 +252,7 @@ def parse_args(argv=None):
 
 def run(args, log=print) -> list:
     """The benchmark of ``parse_args``' ``args``; the result rows."""
-    from minape_tf.training.datasets import load_dataset, modality_code
+    from minape_tf.data.registry import load_dataset, modality_code
 
     loaded = None
     if args.dataset:
@@ -292,8 +291,13 @@ def run(args, log=print) -> list:
         for name in list(models):
             del models[name]                        # free the untrained copies
             log(f"\n== {name}: training on {args.dataset}")
-            scores = train_and_score(name, rows[name]["arguments"], loaded, args, args.out,
-                                     log=log)
+            try:
+                scores = train_and_score(name, rows[name]["arguments"], loaded, args,
+                                         args.out, log=log)
+            except ValueError as error:        # the training loop refuses the model
+                rows[name]["skipped"] = f"n/a: {error}"
+                log(f"{name}: not trained ({error})")
+                continue
             rows[name].update({k: v for k, v in scores.items()
                                if k.startswith(("accuracy", "auc_macro", "f1_macro", "n_"))
                                or k == "wall_s"})
