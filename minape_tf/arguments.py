@@ -23,12 +23,15 @@ A line followed by a line of dashes starts a section (``Data``, ``Model``, ...).
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import inspect
 import re
 import textwrap
 from dataclasses import dataclass
+
+import yaml
 
 _ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)\s*:\s*(.*)$")
 _CHOICES = re.compile(r"\{([^{}]+)\}")
@@ -176,3 +179,15 @@ def from_dataclass(cls, skip=()) -> list:
         else:
             defaults[f.name] = inspect.Parameter.empty
     return _arguments(defaults, cls.__doc__ or "", skip)
+
+
+def key_value(text):
+    """``"KEY=VALUE"`` -> ``(KEY, VALUE)``, the value read as YAML (numbers, lists, ...):
+    the argparse type of ``-D`` options and the like."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        return key.strip(), value

@@ -15,10 +15,17 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
 
 from minape_tf import arguments
 
-BUILDERS = {"minape": "minape_tf.model:build_minape"}
+BUILDERS = {"minape": "minape_tf.model:build_minape",
+            "vit": "minape_tf.baselines.vit:build_vit",
+            "sl-vit": "minape_tf.baselines.slvit:build_sl_vit",
+            "tcn": "minape_tf.baselines.tcn:build_tcn",
+            "efficientnetv2-m": "minape_tf.baselines.efficientnet:build_efficientnet",
+            "mulmix": "minape_tf.baselines.mulmix:build_mulmix",
+            "embracenet": "minape_tf.baselines.embracenet:build_embracenet"}
 # Not architecture settings: the data decides them, or they only name the model.
 # ``dtype`` comes from the training precision, ``class_names`` from the data.
 NOT_ARGUMENTS = ("groups", "num_classes", "name", "dtype", "class_names")
@@ -42,8 +49,18 @@ def builder_arguments(name: str = "minape") -> tuple:
     s), read from its source without importing it."""
     _check(name)
     module, function = BUILDERS[name].split(":")
-    path = importlib.util.find_spec(module).origin
-    return tuple(arguments.from_source(path, function, skip=NOT_ARGUMENTS))
+    return tuple(arguments.from_source(_source_file(module), function, skip=NOT_ARGUMENTS))
+
+
+def _source_file(module: str) -> str:
+    """The file of ``module``, found without importing it or its parent packages
+    (``minape_tf.baselines`` imports Keras)."""
+    package, *parts = module.split(".")
+    if not parts:                                   # a top-level module
+        return importlib.util.find_spec(module).origin
+    root = os.path.dirname(importlib.util.find_spec(package).origin)
+    path = os.path.join(root, *parts)
+    return os.path.join(path, "__init__.py") if os.path.isdir(path) else path + ".py"
 
 
 def check_model_arguments(model: dict, name: str = "minape"):

@@ -29,7 +29,7 @@ import tempfile
 
 import yaml
 
-from minape_tf.arguments import from_dataclass
+from minape_tf.arguments import from_dataclass, key_value
 from minape_tf.builders import BUILDERS, builder_arguments
 from minape_tf.export import cli as export_cli
 from minape_tf.training.config import TrainConfig, load_config, read_config_file
@@ -45,21 +45,10 @@ FLAG_HINTS = {"skip_bad=True": "--skip-bad", "overwrite=True": "--overwrite",
               "another folder": "another --out"}
 MODEL_DEST, CONFIG_DEST = "model__", "config__"
 BARE_VERBOSE = -1      # ``--verbose`` without a number
-NO_TENSORFLOW = ("bench",)      # stubs for now
 
 
 class UsageError(ValueError):
     """A command line that cannot run (exit status 2)."""
-
-
-def _key_value(text):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
-        return key.strip(), value
 
 
 def _flag(name):
@@ -99,7 +88,7 @@ def _add_data_flags(p):
             # no default shown: train needs one named, evaluate defaults to the run's
             add_argument_flag(group, dataclasses.replace(argument, default=None),
                               argument.name)
-    group.add_argument("--dataset-option", "-D", action="append", type=_key_value,
+    group.add_argument("--dataset-option", "-D", action="append", type=key_value,
                        default=[], metavar="KEY=VALUE",
                        help="loader option, e.g. -D split=speaker -D test_speakers=[theo]")
     group.add_argument("--skip-bad", action="store_true", default=None,
@@ -121,7 +110,7 @@ def _add_train_flags(p):
     arguments of every registered builder; a name they share is one flag)."""
     groups = {"data": _add_data_flags(p), "model": p.add_argument_group("model"),
               "training": p.add_argument_group("training")}
-    groups["data"].add_argument("--group", action="append", type=_key_value, default=[],
+    groups["data"].add_argument("--group", action="append", type=key_value, default=[],
                                 metavar="NAME.FIELD=VALUE",
                                 help="group override, e.g. force.n_mels=32")
     groups["model"].add_argument("--config", help="YAML or JSON file of TrainConfig fields "
@@ -303,11 +292,13 @@ def cmd_demo(args, config):
     return 0
 
 
-def _not_yet(name):
-    def run(args, config):
-        print(f"minape {name}: not implemented yet", file=sys.stderr)
-        return 2
-    return run
+def cmd_bench(args, config):
+    """``minape bench models|pipeline [FLAGS]``: the benchmark's own ``main`` with FLAGS."""
+    if args.what == "models":
+        from minape_tf.bench.models import main as bench
+    else:
+        from minape_tf.bench.pipeline import main as bench
+    return bench(args.rest)
 
 
 def _add_output_flags(p, out_help, overwrite_help):
@@ -393,10 +384,14 @@ def build_parser():
     export_cli.add_predict_arguments(p)
     p.set_defaults(handler=export_cli.predict_main)
 
-    for name, text in (("bench", "benchmarks"),):
-        p = sub.add_parser(name, help=f"{text} (not implemented yet)")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(handler=_not_yet(name))
+    p = sub.add_parser("bench", help="benchmarks: models (Minape against the paper's "
+                                     "baselines, Table 3) or pipeline (make_dataset against "
+                                     "a librosa loop); print JSON / Markdown")
+    p.add_argument("what", choices=("models", "pipeline"))
+    p.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="the benchmark's own flags (e.g. minape bench models --json out.json; "
+                        "minape bench models --help lists them)")
+    p.set_defaults(handler=cmd_bench)
     return parser
 
 
@@ -420,8 +415,7 @@ def main(argv=None) -> int:
     try:
         # every setting is checked before TensorFlow starts or any data is read
         config = config_from_args(args) if hasattr(args, "group") else None
-        if args.command not in NO_TENSORFLOW:
-            start_tensorflow(show_tensorflow_logs(args))
+        start_tensorflow(show_tensorflow_logs(args))
         return int(args.handler(args, config) or 0)
     except UsageError as error:
         print(f"minape {args.command}: error: {error}", file=sys.stderr)

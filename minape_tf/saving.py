@@ -6,7 +6,7 @@ import os
 
 import keras
 
-import minape_tf.model  # noqa: F401  (registers the custom layers and the model)
+import minape_tf.baselines  # noqa: F401  (registers the custom layers, the models, the baselines)
 
 
 def load_model(path, *, compile: bool = False):

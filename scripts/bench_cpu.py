@@ -7,7 +7,7 @@ Two parts, both timed in interleaved rounds (median ms):
   to 13). ``matmul`` only where its Toeplitz matrix stays small. The ``auto`` column is the
   form :func:`minape_tf.layers.depthwise.auto_form` picks; the rule was read from this table.
 * ``models``: the ``mudestreda`` preset and the official configuration in each depthwise form
-  (``auto`` included) and the reference ViT (``bench_models.py``), batch 1 and 32: ms per
+  (``auto`` included) and the reference ViT (``bench_common.py``), batch 1 and 32: ms per
   batch and per sample, and ratios against the ViT and against the ``conv`` form.
 
     python scripts/bench_cpu.py [--part ops|models|all] [--rounds 7] [--out FILE] [--tiny]
@@ -24,7 +24,7 @@ import platform
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import bench_models  # noqa: E402
+import bench_common  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -54,7 +54,7 @@ def ops_part(rounds, tiny):
                 x = tf.constant(rng.standard_normal((batch, h, w, channels)).astype("float32"))
                 forms = [f for f in FORMS if f != "matmul"
                          or toeplitz_entries(h, w, channels) <= MATMUL_MAX_ENTRIES]
-                ms = bench_models.interleaved(
+                ms = bench_common.interleaved(
                     {f: _forward(FORMS[f], x, kernel) for f in forms}, rounds)
                 rows.append({"grid": [h, w], "kernel": k, "batch": batch,
                              "ms": {f: round(v, 3) for f, v in ms.items()},
@@ -70,14 +70,14 @@ def models_part(rounds, tiny):
     results = {}
     for batch in (1,) if tiny else BATCHES:
         x = {g.name: tf.constant(rng.random((batch, size, size, g.channels), dtype="float32"))
-             for g in bench_models.groups(size)}
-        models = {"vit": bench_models.vit(size)}
-        for config in bench_models.CONFIGS:
+             for g in bench_common.groups(size)}
+        models = {"vit": bench_common.vit(size)}
+        for config in bench_common.CONFIGS:
             for form in ("auto", "conv", "fft", "matmul"):
                 if form == "matmul" and config == "mudestreda":
                     continue  # 32x32 grids: 512 MiB Toeplitz per block, minutes per batch
-                models[f"{config}/{form}"] = bench_models.minape(config, form, size)
-        ms = bench_models.interleaved(
+                models[f"{config}/{form}"] = bench_common.minape(config, form, size)
+        ms = bench_common.interleaved(
             {name: _forward(lambda d, m=m: m(d, training=False), x)
              for name, m in models.items()}, rounds)
         results[f"batch_{batch}"] = {
@@ -107,7 +107,7 @@ def main():
         report["ops"] = ops_part(rounds, args.tiny)
     if args.part in ("models", "all"):
         report["models"] = models_part(rounds, args.tiny)
-    bench_models.emit(report, args.out)
+    bench_common.emit(report, args.out)
 
 
 if __name__ == "__main__":

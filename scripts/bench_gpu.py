@@ -1,6 +1,6 @@
 """GPU throughput of Minape in its depthwise forms against a ViT (JAX backend).
 
-In one run: the ``mudestreda`` preset and the official configuration (``bench_models.py``)
+In one run: the ``mudestreda`` preset and the official configuration (``bench_common.py``)
 with the stock depthwise form (``conv``: Keras' grouped convolution) and the fast ones
 (``auto``: what ``depthwise="auto"`` picks on this device; ``--forms`` adds ``fft`` or
 ``matmul``), and the reference ViT, on a tool photo 256x256x3 plus a 256x256x9 spectrogram
@@ -22,7 +22,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import bench_models  # noqa: E402
+import bench_common  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
@@ -35,8 +35,8 @@ def _inputs(size, batch, seed=0):
     rng = np.random.default_rng(seed)
     x = {g.name: jax.device_put(rng.integers(0, 256, (batch, size, size, g.channels),
                                              dtype=np.uint8))
-         for g in bench_models.groups(size)}
-    y = jax.device_put(rng.integers(0, bench_models.NUM_CLASSES, batch).astype(np.int32))
+         for g in bench_common.groups(size)}
+    y = jax.device_put(rng.integers(0, bench_common.NUM_CLASSES, batch).astype(np.int32))
     return x, y
 
 
@@ -77,10 +77,10 @@ def train_step(model, x, y, calls, learning_rate=0.01):
 
 
 def _models(configs, forms, size, dtype):
-    models = {"vit": bench_models.vit(size, dtype=dtype)}
+    models = {"vit": bench_common.vit(size, dtype=dtype)}
     for config in configs:
         for form in forms:
-            models[f"{config}/{form}"] = bench_models.minape(config, form, size, dtype=dtype)
+            models[f"{config}/{form}"] = bench_common.minape(config, form, size, dtype=dtype)
     return models
 
 
@@ -99,14 +99,14 @@ def main():
     size, batches, train_batch = (16, (2,), 2) if args.tiny else (256, (256, 1024), 256)
     rounds, calls = (1, 1) if args.tiny else (args.rounds, args.calls)
     forms = args.forms.split(",")
-    configs = ["official"] if args.tiny else list(bench_models.CONFIGS)  # tiny: both alike
+    configs = ["official"] if args.tiny else list(bench_common.CONFIGS)  # tiny: both alike
     device = jax.devices()[0]
     report = {"device": f"{device.device_kind} ({device.platform})", "backend": "jax",
               "jax": jax.__version__, "keras": keras.__version__, "tiny": args.tiny,
               "rounds": rounds, "calls_per_round": calls, "auto_forms": {},
               "samples_per_s": {}, "vs_vit": {}, "params": {}}
     for config in configs:
-        s = bench_models.TINY if args.tiny else bench_models.CONFIGS[config]
+        s = bench_common.TINY if args.tiny else bench_common.CONFIGS[config]
         grid = size // s["patch_size"]
         report["auto_forms"][config] = auto_form(grid, grid, s["width"], s["kernel_size"])
     for dtype in args.dtypes.split(","):
@@ -121,11 +121,11 @@ def main():
         jobs[f"{dtype}/train_b{train_batch}"] = (
             train_batch, {name: train_step(m, x, y, calls) for name, m in models.items()})
         for job, (batch, functions) in jobs.items():
-            ms = bench_models.interleaved(functions, rounds)
+            ms = bench_common.interleaved(functions, rounds)
             rate = {name: round(batch * calls / (v / 1000), 1) for name, v in ms.items()}
             report["samples_per_s"][job] = rate
             report["vs_vit"][job] = {name: round(r / rate["vit"], 3) for name, r in rate.items()}
-    bench_models.emit(report, args.out)
+    bench_common.emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import bench_models  # noqa: E402
+import bench_common  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -59,11 +59,11 @@ def main():
     error = {name: float(max(jnp.max(jnp.abs(g - r)) / jnp.max(jnp.abs(r))
                              for g, r in zip(fn(x, kernel), reference)))
              for name, fn in grads.items()}
-    ms = bench_models.interleaved(
+    ms = bench_common.interleaved(
         {name: (lambda fn=fn: jax.block_until_ready(fn(x, kernel))) for name, fn in grads.items()},
         args.rounds)
     device = jax.devices()[0]
-    bench_models.emit({"device": f"{device.device_kind} ({device.platform})",
+    bench_common.emit({"device": f"{device.device_kind} ({device.platform})",
                        "shape": [args.batch, args.grid, args.grid, args.channels],
                        "kernel": args.kernel, "rounds": args.rounds,
                        "grad_ms": {k: round(v, 2) for k, v in ms.items()},

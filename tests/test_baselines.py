@@ -33,7 +33,7 @@ SMALL = {
     "tcn": dict(filters=4, levels=2, kernel_size=3, steps=64),
     "efficientnetv2-m": dict(backbone="efficientnetv2-b0"),
     "mulmix": dict(units=8, encoder_filters=(4, 8)),
-    "embracenet": dict(embracement_size=8, encoder_filters=(4, 8), seed=0),
+    "embracenet": dict(embracement_size=8, encoder_filters=(4, 8), embracement_seed=0),
 }
 MULTIMODAL = [name for name, entry in BASELINES.items() if entry.reads == "all"]
 GROUPS = {"tcn": [IMAGE, SERIES], "efficientnetv2-m": [IMAGE.replace(size=(32, 32)), SERIES]}
@@ -224,7 +224,7 @@ def test_paper_configurations_match_table_3():
 
 
 def test_bench_arguments_always_include_minape_and_parse_builder_arguments():
-    from minape_tf.evaluation.bench_models import model_kwargs, parse_args
+    from minape_tf.bench.models import model_kwargs, parse_args
 
     args = parse_args(["--models", "vit,tcn", "--set", "vit.patch_size=8",
                        "--set", "minape.width=64"])
@@ -242,7 +242,7 @@ def test_bench_arguments_always_include_minape_and_parse_builder_arguments():
 
 
 def test_bench_times_every_model_and_batch_size():
-    from minape_tf.evaluation.bench_models import interleaved_latency, paper_groups
+    from minape_tf.bench.models import interleaved_latency, paper_groups
 
     models = {name: build_model(name, [IMAGE, SERIES], 3, **SMALL[name])
               for name in ("minape", "tcn")}
@@ -255,15 +255,17 @@ def test_bench_times_every_model_and_batch_size():
     assert [g.name for g in paper_groups("vit")] == ["tool", "spec"]
 
 
-def test_bench_registers_a_baseline_as_a_training_architecture_for_the_block():
+def test_every_baseline_is_a_training_architecture():
+    """``--model NAME`` reaches every baseline: the CLI's registry (read without importing
+    the models) and the baselines' registry name the same models and the same builders."""
     from minape_tf import builders
-    from minape_tf.evaluation.bench_models import training_builds
     from minape_tf.training.config import TrainConfig
 
-    with training_builds("tcn"):
-        config = TrainConfig(architecture="tcn", model={"filters": 4, "levels": 1})
-        model = builders.get_builder("tcn")([IMAGE, SERIES], 3, **config.model)
-        assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
-    assert "tcn" not in builders.BUILDERS
+    assert set(builders.BUILDERS) == set(BASELINES)
+    for name, entry in BASELINES.items():
+        assert builders.get_builder(name) is entry.builder
+    config = TrainConfig(architecture="tcn", model={"filters": 4, "levels": 1})
+    model = builders.get_builder("tcn")([IMAGE, SERIES], 3, **config.model)
+    assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
     with pytest.raises(ValueError, match="architecture"):
-        TrainConfig(architecture="tcn")
+        TrainConfig(architecture="nonsense")

@@ -62,7 +62,7 @@ class Embracement(keras.layers.Layer):
 
 
 def build_embracenet(groups, num_classes, *, embracement_size=256, modality_dropout=0.1,
-                     encoder_filters=None, features_in_model=False, seed=None,
+                     encoder_filters=None, features_in_model=False, embracement_seed=None,
                      dtype=None, class_names=None, name="embracenet"):
     """EmbraceNet: per-group encoders, docking layers, embracement, classifier.
 
@@ -87,8 +87,9 @@ def build_embracenet(groups, num_classes, *, embracement_size=256, modality_drop
         The encoder's stages; None: ``ENCODER_FILTERS``, (32, 64, 128, 256).
     features_in_model : bool, default False
         As in ``build_minape``.
-    seed : int or None, default None
-        Seeds the embracement's draws.
+    embracement_seed : int or None, default None
+        Seeds the embracement's draws (``None``: from Keras' global seed, which
+        ``minape train --seed`` sets).
     dtype : None or "float32", default None
         The training loop's dtype policy; baselines build in float32 only.
     class_names : list of str or None, default None
@@ -107,5 +108,5 @@ def build_embracenet(groups, num_classes, *, embracement_size=256, modality_drop
     docked = [keras.layers.Dense(embracement_size, activation="relu",
                                  name=f"{group.name}_docking")(x)
               for group, x in zip(groups, vectors)]
-    embraced = Embracement(modality_dropout, seed=seed, name="embracement")(docked)
+    embraced = Embracement(modality_dropout, seed=embracement_seed, name="embracement")(docked)
     return classify([embraced], num_classes, inputs, name)

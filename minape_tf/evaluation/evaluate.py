@@ -169,7 +169,8 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         log(skip_summary(part.skipped))
     data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
                         cache=False, augment=False,
-                        features=features_outside_model(info["model_kwargs"]))
+                        features=features_outside_model(info["model_kwargs"],
+                                                        info.get("architecture", "minape")))
     folder = RunFolder(run_dir)
     if out_dir is None:
         own = same_data and split == "test" and not match and not dataset_options

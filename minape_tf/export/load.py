@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from minape_tf.data.validate import DataError
+from minape_tf.data.errors import DataError
 
 
 def load_minape(path):

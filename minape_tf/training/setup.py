@@ -19,11 +19,12 @@ import warnings
 import keras
 import tensorflow as tf
 
-from minape_tf.builders import get_builder
+from minape_tf.baselines.registry import get_baseline, groups_read_by
+from minape_tf.builders import builder_arguments, get_builder
 from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset, select_groups
 from minape_tf.data.validate import check_split_classes
-from minape_tf.groups import ImageGroup
+from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.training.batchnorm import BatchNormReestimation
 from minape_tf.training.config import TrainConfig
 from minape_tf.training.mixing import mix_batch
@@ -71,9 +72,7 @@ def check_config(config) -> dict:
     if kwargs.get("sequence_length", 1) != 1:
         raise ValueError("sequence_length > 1 needs a pipeline of observation sequences, "
                          "which make_dataset does not build yet; use sequence_length=1")
-    patch = kwargs.get("patch_size")         # any valid patch fits the stand-ins
-    side = patch if isinstance(patch, int) and patch > 64 else 64
-    probe = [ImageGroup(f"probe_{i}", channels=1, size=(side, side)) for i in (0, 1)]
+    probe = _probe_groups(config.architecture, kwargs)
     state = random.getstate()
     try:
         build_model(config, probe, 2, kwargs)
@@ -82,10 +81,23 @@ def check_config(config) -> dict:
     return kwargs
 
 
-def features_outside_model(kwargs) -> bool:
+def _probe_groups(architecture, kwargs):
+    """Small stand-in groups of the kind the model reads: two images (any valid patch fits
+    them), or for a model of raw series only (TCN) one short series."""
+    if get_baseline(architecture).reads == "raw series":
+        return [SeriesGroup("probe_0", channels=1, sample_rate=1000, length=1024, n_fft=256,
+                            hop=128, n_mels=16)]
+    patch = kwargs.get("patch_size")
+    side = patch if isinstance(patch, int) and patch > 64 else 64
+    return [ImageGroup(f"probe_{i}", channels=1, size=(side, side)) for i in (0, 1)]
+
+
+def features_outside_model(kwargs, architecture="minape") -> bool:
     """Whether the pipeline makes the series features (``make_dataset(features=...)``):
-    yes unless the model computes them itself (``features_in_model``)."""
-    return not kwargs.get("features_in_model", False)
+    yes unless the model computes them itself (``features_in_model``, as set in
+    ``kwargs`` or by default in the builder: TCN reads raw series)."""
+    defaults = {a.name: a.default for a in builder_arguments(architecture)}
+    return not {**defaults, **kwargs}.get("features_in_model", False)
 
 
 def split_sources(loaded, groups, dataset="data"):
@@ -153,7 +165,7 @@ class RunSetup:
 
     @property
     def features(self) -> bool:
-        return features_outside_model(self.model_kwargs)
+        return features_outside_model(self.model_kwargs, self.config.architecture)
 
     def scope(self):
         """The strategy's scope (models are built and compiled in it), or a null context."""
@@ -306,7 +318,8 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                     **config.dataset_options)
     check_split_classes(loaded.source, loaded.splits, config.dataset)
-    groups = select_groups(loaded.groups, config.modalities, config.groups)
+    groups = groups_read_by(config.architecture,
+                            select_groups(loaded.groups, config.modalities, config.groups))
     train_source, val_source = split_sources(loaded, groups, config.dataset)
     monitor = config.monitor
     if val_source is None and monitor.startswith("val_"):

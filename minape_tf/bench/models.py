@@ -17,8 +17,8 @@ set's own train / validation / test split; the table then has AUC and accuracy. 
 that cannot read the data (TCN without raw series, EfficientNetV2-M without photos) gets a
 row that says why.
 
-    python scripts/bench_baselines.py [--models minape,vit,...] [--rounds 5] [--json PATH]
-    python scripts/bench_baselines.py --dataset fsdd --data-dir ../shared/data/fsdd \\
+    python scripts/bench_models.py [--models minape,vit,...] [--rounds 5] [--json PATH]
+    python scripts/bench_models.py --dataset fsdd --data-dir ../shared/data/fsdd \\
         -D split=speaker -D "test_speakers=[theo]" -D "val_speakers=[theo]" --split \\
         --epochs 10 --set minape.width=64 --out runs/bench
 """
@@ -26,7 +26,6 @@ row that says why.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -119,27 +118,6 @@ def interleaved_latency(models, batch_sizes=(1, 32), rounds=5, warmup=2, log=pri
     return {key: float(np.median(t) * 1000 / key[1]) for key, t in times.items()}
 
 
-@contextlib.contextmanager
-def training_builds(name):
-    """Register model ``name`` as a ``TrainConfig.architecture`` (``minape_tf.builders``)
-    for the ``with`` block, so that the same training, batch-norm re-estimation,
-    evaluation and cross-validation run for a baseline. Once the baselines are in
-    ``minape_tf.builders.BUILDERS`` this does nothing."""
-    from minape_tf import builders
-
-    builder = BASELINES[name].builder
-    added = name not in builders.BUILDERS
-    if added:
-        builders.BUILDERS[name] = f"{builder.__module__}:{builder.__name__}"
-        builders.builder_arguments.cache_clear()
-    try:
-        yield
-    finally:
-        if added:
-            del builders.BUILDERS[name]
-            builders.builder_arguments.cache_clear()
-
-
 def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
     """Accuracy and AUC of model ``name`` on ``loaded``: the mean and std over the
     cross-validation runs, or one run on the data set's own split (``args.split``)."""
@@ -149,21 +127,20 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
     from minape_tf.protocol.run import train_and_evaluate
 
     groups = groups_read_by(name, loaded.groups)
-    with training_builds(name):
-        config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
-                             dataset_options=dict(args.dataset_option), epochs=args.epochs,
-                             batch_size=args.batch_size, seed=args.seed, architecture=name,
-                             model=dict(kwargs), modalities=[g.name for g in groups],
-                             precision="float32", verbose=args.verbose)
-        if args.split:
-            result = train_and_evaluate(config, os.path.join(out_dir, name), latency=False,
-                                        loaded=loaded, overwrite=True, log=log)
-            return {**summarise([result.metrics]), "wall_s": result.wall_s}
-        started = time.time()
-        result = cross_validate(config, os.path.join(out_dir, name), trials=args.trials,
-                                folds=args.folds, grouped=args.grouped, loaded=loaded,
-                                latency=False, overwrite=True, log=log)
-        return {**result["variants"][0]["summary"], "wall_s": time.time() - started}
+    config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
+                         dataset_options=dict(args.dataset_option), epochs=args.epochs,
+                         batch_size=args.batch_size, seed=args.seed, architecture=name,
+                         model=dict(kwargs), modalities=[g.name for g in groups],
+                         precision="float32", verbose=args.verbose)
+    if args.split:
+        result = train_and_evaluate(config, os.path.join(out_dir, name), latency=False,
+                                    loaded=loaded, overwrite=True, log=log)
+        return {**summarise([result.metrics]), "wall_s": result.wall_s}
+    started = time.time()
+    result = cross_validate(config, os.path.join(out_dir, name), trials=args.trials,
+                            folds=args.folds, grouped=args.grouped, loaded=loaded,
+                            latency=False, overwrite=True, log=log)
+    return {**result["variants"][0]["summary"], "wall_s": time.time() - started}
 
 
 def table_rows(rows) -> list:
@@ -190,7 +167,7 @@ def table_rows(rows) -> list:
 
 
 def parse_args(argv=None):
-    from minape_tf.cli import _key_value
+    from minape_tf.arguments import key_value
     from minape_tf.presets import presets
 
     parser = argparse.ArgumentParser(
@@ -199,7 +176,7 @@ def parse_args(argv=None):
                     "(and with --dataset accuracy and AUC), as Table 3 of the paper")
     parser.add_argument("--models", default=",".join(BASELINES),
                         help=f"comma-separated, from {', '.join(BASELINES)} (default all)")
-    parser.add_argument("--set", action="append", type=_key_value, default=[],
+    parser.add_argument("--set", action="append", type=key_value, default=[],
                         metavar="MODEL.ARG=VALUE",
                         help="a builder argument, e.g. vit.patch_size=8 minape.width=64")
     parser.add_argument("--minape-preset", default="mudestreda",
@@ -213,7 +190,7 @@ def parse_args(argv=None):
                         help="how to name the machine in the rows (default: from platform)")
     parser.add_argument("--dataset", help="also train and score on this data set")
     parser.add_argument("--data-dir")
-    parser.add_argument("--dataset-option", "-D", action="append", type=_key_value,
+    parser.add_argument("--dataset-option", "-D", action="append", type=key_value,
                         default=[], metavar="KEY=VALUE")
     parser.add_argument("--split", action="store_true",
                         help="train once on the data set's own split instead of the "
