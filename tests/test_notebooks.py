@@ -10,12 +10,13 @@ notebooks are stored without outputs.
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import require_data
+from conftest import DATA_DIR, require_data
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -135,17 +136,26 @@ def test_mudestreda_protocol_gives_table3_rows(tmp_path, mudestreda_dir):
 def test_interpretability_shows_every_figure(quickstart, tmp_path):
     # 03 trains the demo itself unless RUN_DIR holds a finished run; here it reads 01's,
     # trained by the same `train` call, which halves the test's time.
-    checkpoint = require_data("official/spec_aug_tool_opt.h5")
+    # The authors' checkpoint section runs when the file is there (required under CI), and
+    # says it is skipped otherwise; the rest of the notebook runs either way.
+    checkpoint = DATA_DIR / "official" / "spec_aug_tool_opt.h5"
+    if os.environ.get("CI", "").lower() == "true":
+        require_data("official/spec_aug_tool_opt.h5")
     nb = execute("03_interpretability.ipynb", {"RUN_DIR": str(quickstart[1]), "IG_STEPS": 16,
                                                "OFFICIAL_CHECKPOINT": str(checkpoint)},
                  tmp_path)
     # filters and kernels of both pathways, attributions on the photo and on the
     # spectrogram, the modality contribution, the checkpoint's filters (mean and colour)
-    assert len(outputs(nb, "image/png")) == 2 + 2 + 2 + 1 + 2
-    official = nb.cells[-1]
-    assert [out["output_type"] for out in official.outputs] == \
-        ["stream", "display_data", "display_data"]
-    assert "311,299 parameters, input 'spec' (256, 256, 9)" in official.outputs[0]["text"]
+    official = nb.cells[-1].outputs
+    if checkpoint.is_file():
+        assert len(outputs(nb, "image/png")) == 2 + 2 + 2 + 1 + 2
+        assert [out["output_type"] for out in official] == \
+            ["stream", "display_data", "display_data"]
+        assert "311,299 parameters, input 'spec' (256, 256, 9)" in official[0]["text"]
+    else:
+        assert len(outputs(nb, "image/png")) == 2 + 2 + 2 + 1
+        assert [out["output_type"] for out in official] == ["stream"]
+        assert "not found: skipping the authors' checkpoint" in official[0]["text"]
     completeness = next(t for t in outputs(nb, "text/markdown") if "F(x) - F(baseline)" in t)
     rows = completeness.splitlines()[2:]
     assert len(rows) == 2 * 3                   # both groups, one observation per class
