@@ -116,6 +116,7 @@ def test_quickstart_runs_evaluates_exports_and_predicts(quickstart):
     assert len(rows) == DEMO["N_PREDICT"]
     for row in rows:
         assert all(cell.split()[0] in classes for cell in row[1:])
+        assert row[2].split()[0] == row[3].split()[0]     # SavedModel and TFLite agree
 
 
 @pytest.mark.slow
