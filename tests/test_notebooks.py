@@ -10,17 +10,23 @@ notebooks are stored without outputs.
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import DATA_DIR, require_data
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY = dict(width=8, depth=1, patch_size=8, kernel_size=3)
-DEMO = dict(N_TOOLS=6, RUNS_PER_TOOL=6, MODEL=TINY, EPOCHS=2)
+# The smallest settings that still exercise every cell: one epoch, no latency timing, one
+# TFLite variant, a few predictions.
+DEMO = dict(N_TOOLS=6, RUNS_PER_TOOL=6, MODEL=TINY, EPOCHS=1, LATENCY=False,
+            QUANTIZE=("float32",), N_PREDICT=3)
 NAMES = ("01_quickstart.ipynb", "02_mudestreda.ipynb", "03_interpretability.ipynb")
 
 
@@ -83,24 +89,41 @@ def test_notebooks_are_stored_clean_with_parameters(name):
 def quickstart(kernel, tmp_path_factory):
     """01 executed with the small demo; its run folder is also 03's model."""
     folder = tmp_path_factory.mktemp("quickstart")
-    return execute("01_quickstart.ipynb", {**DEMO, "RUN_DIR": "run"}, folder), folder / "run"
+    nb = execute("01_quickstart.ipynb", {**DEMO, "RUN_DIR": "run", "EXPORT_DIR": "export"},
+                 folder)
+    return nb, folder / "run", folder / "export"
 
 
 @pytest.mark.slow
-def test_quickstart_runs_and_shows_the_evaluation(quickstart):
-    nb, run = quickstart
+def test_quickstart_runs_evaluates_exports_and_predicts(quickstart):
+    nb, run, exported = quickstart
     # the data figure, then ROC, confusion matrix and training curves
     assert len(outputs(nb, "image/png")) >= 4
-    assert any("| accuracy |" in text for text in outputs(nb, "text/markdown"))
+    markdown = outputs(nb, "text/markdown")
+    assert any("| accuracy |" in text for text in markdown)
     for plot in ("roc.png", "confusion.png", "training_curves.png", "metrics.json"):
         assert (run / plot).is_file()
+    # the sizes table lists every file of export.json with its size
+    files = json.loads((exported / "export.json").read_text())["files"]
+    assert set(files) >= {"savedmodel", "tflite_float32"}
+    sizes = next(t for t in markdown if t.startswith("| file | what | size (KB) |"))
+    for key, entry in files.items():
+        assert f"| `{entry['path']}` | {key} | {entry['bytes'] / 1e3:,.0f} |" in sizes
+    # one row per predicted observation, a class from each exported model
+    table = next(t for t in markdown if t.startswith("| id | true | SavedModel |"))
+    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    classes = json.loads((run / "run.json").read_text())["classes"]
+    assert len(rows) == DEMO["N_PREDICT"]
+    for row in rows:
+        assert all(cell.split()[0] in classes for cell in row[1:])
+        assert row[2].split()[0] == row[3].split()[0]     # SavedModel and TFLite agree
 
 
 @pytest.mark.slow
 def test_mudestreda_protocol_gives_table3_rows(tmp_path, mudestreda_dir):
     nb = execute("02_mudestreda.ipynb",
-                 dict(DATA_DIR=str(mudestreda_dir), TRIALS=1, FOLDS=3, MODEL=TINY, IMAGE_SIZE=32,
-                      EPOCHS=1, OUT="cv"), tmp_path)
+                 dict(DATA_DIR=str(mudestreda_dir), TRIALS=1, FOLDS=3, MODEL=TINY, IMAGE_SIZE=16,
+                      EPOCHS=1, LATENCY=False, OUT="cv"), tmp_path)
     assert len(outputs(nb, "image/png")) >= 2            # one observation, accuracies
     table = next(t for t in outputs(nb, "text/markdown") if "| Model | Modality |" in t)
     rows = [line.split("|")[2].strip() for line in table.splitlines()
@@ -114,11 +137,26 @@ def test_mudestreda_protocol_gives_table3_rows(tmp_path, mudestreda_dir):
 def test_interpretability_shows_every_figure(quickstart, tmp_path):
     # 03 trains the demo itself unless RUN_DIR holds a finished run; here it reads 01's,
     # trained by the same `train` call, which halves the test's time.
-    nb = execute("03_interpretability.ipynb", {"RUN_DIR": str(quickstart[1]), "IG_STEPS": 16},
+    # The authors' checkpoint section runs when the file is there (required under CI), and
+    # says it is skipped otherwise; the rest of the notebook runs either way.
+    checkpoint = DATA_DIR / "official" / "spec_aug_tool_opt.h5"
+    if os.environ.get("CI", "").lower() == "true":
+        require_data("official/spec_aug_tool_opt.h5")
+    nb = execute("03_interpretability.ipynb", {"RUN_DIR": str(quickstart[1]), "IG_STEPS": 16,
+                                               "OFFICIAL_CHECKPOINT": str(checkpoint)},
                  tmp_path)
     # filters and kernels of both pathways, attributions on the photo and on the
-    # spectrogram, the modality contribution
-    assert len(outputs(nb, "image/png")) == 2 + 2 + 2 + 1
+    # spectrogram, the modality contribution, the checkpoint's filters (mean and colour)
+    official = nb.cells[-1].outputs
+    if checkpoint.is_file():
+        assert len(outputs(nb, "image/png")) == 2 + 2 + 2 + 1 + 2
+        assert [out["output_type"] for out in official] == \
+            ["stream", "display_data", "display_data"]
+        assert "311,299 parameters, input 'spec' (256, 256, 9)" in official[0]["text"]
+    else:
+        assert len(outputs(nb, "image/png")) == 2 + 2 + 2 + 1
+        assert [out["output_type"] for out in official] == ["stream"]
+        assert "not found: skipping the authors' checkpoint" in official[0]["text"]
     completeness = next(t for t in outputs(nb, "text/markdown") if "F(x) - F(baseline)" in t)
     rows = completeness.splitlines()[2:]
     assert len(rows) == 2 * 3                   # both groups, one observation per class
