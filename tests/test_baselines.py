@@ -30,7 +30,7 @@ SMALL = {
     "minape": dict(width=8, depth=1, patch_size=4, kernel_size=3),
     "vit": SMALL_VIT,
     "sl-vit": SMALL_VIT,
-    "tcn": dict(filters=4, levels=2, kernel_size=3, steps=64),
+    "tcn": dict(filters=4, levels=2, kernel_size=3, time_steps=64),
     "efficientnetv2-m": dict(backbone="efficientnetv2-b0"),
     "mulmix": dict(units=8, encoder_filters=(4, 8)),
     "embracenet": dict(embracement_size=8, encoder_filters=(4, 8), embracement_seed=0),
@@ -98,13 +98,13 @@ def test_tcn_reads_the_raw_series_groups_only():
     # the stem shortens 1024 samples to 64 steps; without it every sample is a step
     assert stem_stride(1024, 64) == 16 and stem_stride(1000, 64) == 16
     assert stem_stride(1024, None) == 1 and stem_stride(10, 64) == 1
-    full = build_model("tcn", [SERIES], 3, **{**SMALL["tcn"], "steps": None})
+    full = build_model("tcn", [SERIES], 3, **{**SMALL["tcn"], "time_steps": None})
     assert full.get_layer("force_block_0_conv_1").output.shape[1] == 1024
 
 
 @pytest.mark.backend
 def test_tcn_is_causal_and_classifies_the_last_step():
-    model = build_model("tcn", [SERIES], 3, filters=4, levels=2, kernel_size=3, steps=None)
+    model = build_model("tcn", [SERIES], 3, filters=4, levels=2, kernel_size=3, time_steps=None)
     features = keras.Model(model.inputs, model.get_layer("force_block_1_relu").output)
     x = random_inputs(model, 1)
     changed = {"force": x["force"].copy()}
@@ -269,3 +269,38 @@ def test_every_baseline_is_a_training_architecture():
     assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
     with pytest.raises(ValueError, match="architecture"):
         TrainConfig(architecture="nonsense")
+
+
+@pytest.mark.slow
+def test_baselines_train_evaluate_and_cross_validate_from_the_command_line(tmp_path):
+    """``--model NAME`` end to end on the demo data: a multimodal ViT from a config file
+    (its list-valued settings have no flags), evaluated again from its run folder; TCN on
+    the raw series through flags; Mulmix cross-validated."""
+    import json
+
+    import yaml
+
+    from minape_tf.cli import main
+
+    demo = ["--dataset", "demo", "-D", "n_tools=6", "-D", "runs_per_tool=6", "--batch-size",
+            "8", "--epochs", "1", "--verbose", "0"]
+    config = tmp_path / "vit.yaml"
+    config.write_text(yaml.safe_dump({"architecture": "vit", "model": {
+        "patch_size": 8, "transformer_layers": 1, "projection_dim": 8,
+        "transformer_units": [16, 8], "mlp_head_units": [32]}}))
+    assert main(["train", *demo, "--config", str(config), "--out", str(tmp_path / "vit")]) == 0
+    metrics = json.loads((tmp_path / "vit" / "metrics.json").read_text())
+    assert metrics["modality"] == "m" and metrics["n_test"] > 0
+    assert main(["evaluate", str(tmp_path / "vit"), "--no-latency",
+                 "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["accuracy"] == metrics["accuracy"]
+
+    assert main(["train", *demo, "--model", "tcn", "--filters", "4", "--levels", "1",
+                 "--out", str(tmp_path / "tcn")]) == 0
+    tcn = json.loads((tmp_path / "tcn" / "metrics.json").read_text())
+    assert tcn["modality"] == "t" and tcn["params"] < 1000
+
+    assert main(["cv", *demo, "--model", "mulmix", "--trials", "1", "--folds", "3",
+                 "--out", str(tmp_path / "cv")]) == 0
+    print((tmp_path / "cv" / "table.md").read_text())

@@ -46,7 +46,7 @@ def stem_stride(length, steps):
 
 
 def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropout=0.05,
-              steps=512, features_in_model=True, dtype=None, class_names=None, name="tcn"):
+              time_steps=512, features_in_model=True, dtype=None, class_names=None, name="tcn"):
     """TCN (Bai et al. 2018) over the raw, resampled series of every ``SeriesGroup``.
 
     Each series group's input is the signal ``(batch, length, channels)`` at the group's
@@ -65,8 +65,8 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
     shortened sequence. Bai et al. read sequences of at most a few thousand steps;
     Mudestreda's forces have 150,000 samples, which would cost ~13 G multiply-adds per
     observation, so a learned strided ``Conv1D`` stem (kernel = stride =
-    ``ceil(length / steps)``, no overlap: a patch embedding of the signal) first cuts the
-    signal into at most ``steps`` windows; ``steps=None`` reads every sample (Bai et al.'s
+    ``ceil(length / time_steps)``, no overlap: a patch embedding of the signal) first cuts the
+    signal into at most ``time_steps`` windows; ``time_steps=None`` reads every sample (Bai et al.'s
     TCN exactly). Weight normalisation is left out (Keras has no such layer; training uses
     AdamW with gradient clipping). The per-channel batch norm stands for the input
     standardisation Bai et al. do outside the model: raw sensor units (e.g. newtons) are
@@ -83,7 +83,7 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
         Residual blocks; block ``i`` has dilation ``2 ** i``.
     kernel_size : int, default 7
     dropout : float, default 0.05
-    steps : int or None, default 512
+    time_steps : int or None, default 512
         At most this many time steps after the stem; None: no stem.
     features_in_model : True, default True
         TCN always reads the raw series (no log-Mel); ``False`` is a ``ValueError``. Named
@@ -107,8 +107,8 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
     groups = groups_read(check_groups(groups, num_classes), "raw series", "tcn")
     check_positive(filters=filters, levels=levels, kernel_size=kernel_size)
     check_rate(dropout=dropout)
-    if steps is not None:
-        check_positive(steps=steps)
+    if time_steps is not None:
+        check_positive(time_steps=time_steps)
     inputs, vectors = {}, []
     for group in groups:
         inputs[group.name] = x = keras.Input(group.input_shape(features_in_model=True),
@@ -117,7 +117,7 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
             x = LevelNormalization(group.normalize, dtype="float32",
                                    name=f"{group.name}_level")(x)
         x = keras.layers.BatchNormalization(momentum=0.9, name=f"{group.name}_standardise")(x)
-        stride = stem_stride(group.length, steps)
+        stride = stem_stride(group.length, time_steps)
         if stride > 1:
             x = keras.layers.Conv1D(filters, stride, strides=stride,
                                     name=f"{group.name}_stem")(x)
