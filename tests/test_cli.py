@@ -266,3 +266,18 @@ print("params", model.count_params())
 """)
     assert status == 0, err
     assert "params" in out
+
+
+def test_help_lists_the_recipe_flags_with_their_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())      # argparse wraps lines
+    for flag, default in (("--learner-dropout", "0.1"), ("--learner-units", "256"),
+                          ("--depthwise", "auto"), ("--sequence-length", "1")):
+        assert flag in text and f"(default {default})" in text.split(flag)[-1][:400], flag
+    assert "--steps STEPS" in text and "3,000" in text
+    config = _config(["train", "--dataset", "demo", "--steps", "3000", "--learner-dropout",
+                      "0.2", "--depthwise", "matmul", "--sequence-length", "4", "--out", "x"])
+    assert config.steps == 3000
+    assert config.model == {"learner_dropout": 0.2, "depthwise": "matmul",
+                            "sequence_length": 4}

@@ -90,6 +90,8 @@ def test_run_folder_contents_and_refusal_to_overwrite(tmp_path):
         assert key in metrics, key
     assert metrics["params"] == result.model.count_params()
     assert metrics["size_mb"] == pytest.approx(os.path.getsize(run / "model.keras") / 1e6)
+    # AdamW's two moments per weight: about three times the weights (the paper's sizes)
+    assert 2 * metrics["size_mb"] < metrics["size_mb_with_optimizer"] < 4 * metrics["size_mb"]
     loaded = keras.saving.load_model(run / "model.keras")
     assert loaded.count_params() == result.model.count_params()
     with pytest.raises(FileExistsError, match="finished run"):
