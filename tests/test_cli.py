@@ -34,6 +34,37 @@ def test_flags_override_the_config_file(tmp_path):
     assert config.clipnorm is None and config.jit_compile is False and config.augment is False
 
 
+HISTORIES = ["--sequence-length", "4", "--learner", "tempmixer", "--width", "16", "--depth",
+             "1", "--kernel-size", "3", "--verbose", "0"]
+
+
+@pytest.mark.slow
+def test_device_histories_train_evaluate_and_are_refused_by_predict(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "demo", "-D", "n_tools=10", "-D", "runs_per_tool=12",
+                 "-D", "image_size=32", *HISTORIES, "--patch-size", "4", "--batch-size", "8",
+                 "--epochs", "6", "--lr", "3e-3", "--no-augment", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    # 3 wear classes on 2 unseen tools (24 windows): chance is about 1/3
+    assert metrics["n_test"] == 24 and metrics["accuracy"] > 0.6
+    assert main(["evaluate", str(run), "--split", "val", "--no-latency"]) == 0
+    assert json.loads((run / "eval-demo-val" / "metrics.json").read_text())["n_test"] == 24
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "photo.png")]) == 1
+    assert "device histories (sequence_length=4)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_device_histories_on_the_mudestreda_sample_layout(tmp_path, mudestreda_dir):
+    run = tmp_path / "run"    # 9 observations, one tool per split: only that it runs
+    assert main(["train", "--dataset", "mudestreda", "--data-dir", str(mudestreda_dir),
+                 *HISTORIES, "--patch-size", "16", "--batch-size", "4", "--epochs", "1",
+                 "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_test"] == 3 and 0 <= metrics["accuracy"] <= 1
+    assert json.loads((run / "run.json").read_text())["model_kwargs"]["sequence_length"] == 4
+
+
 def test_unimplemented_commands_and_bad_input_exit_nonzero(tmp_path, capsys):
     assert main(["bench", "models"]) == 2
     assert "not implemented yet" in capsys.readouterr().err
