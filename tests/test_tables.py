@@ -10,7 +10,8 @@ from minape_tf.training.config import TrainConfig
 
 def _runs(accuracies):
     return [{"accuracy": a, "auc_macro": 0.9, "f1_macro": 0.8, "latency_ms_b1": 2.0,
-             "size_mb": 0.5, "size_mb_with_optimizer": 1.5, "params": 400_000, "n_test": 10} for a in accuracies]
+             "size_mb": 0.5, "size_mb_with_optimizer": 1.5,
+             "params": 400_000, "n_test": 10} for a in accuracies]
 
 
 def test_summary_is_mean_and_std_over_runs():
