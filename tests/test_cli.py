@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from minape_tf.cli import build_parser, config_from_args, main
+from minape_tf.protocol.tables import TABLE3_COLUMNS
 
 SMALL = ["--dataset", "demo", "-D", "n_tools=6", "-D", "runs_per_tool=6", "--width", "16",
          "--depth", "1", "--patch-size", "8", "--kernel-size", "3", "--batch-size", "8",
@@ -100,7 +101,8 @@ def test_cv_modalities_ablation_grouped(tmp_path):
     table = (out / "table.md").read_text()
     rows = [line.split("|") for line in table.splitlines() if line.startswith("| Minape")]
     assert [r[2].strip() for r in rows] == ["i", "t", "m"]
-    assert all("±" in r[8] for r in rows)                      # mean ± std over 3 folds
+    accuracy = 1 + TABLE3_COLUMNS.index("Accuracy")
+    assert all("±" in r[accuracy] for r in rows)               # mean ± std over 3 folds
     with open(out / "runs.csv") as f:
         runs = list(csv.DictReader(f))
     assert len(runs) == 9
