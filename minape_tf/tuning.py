@@ -115,7 +115,7 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
     algorithm : {"random", "hyperband"}, default "random"
         ``keras_tuner.RandomSearch`` or ``keras_tuner.Hyperband``.
     max_trials : int, default 10
-        Candidates to try (random search). Hyperband sizes itself from ``config.epochs`` and
+        Candidates to try (random search). Hyperband sizes itself from the epochs and
         ``hyperband_factor`` and ignores it.
     executions_per_trial : int, default 1
         Trainings per candidate (the score is their mean): more is less noisy.
