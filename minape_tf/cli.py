@@ -342,7 +342,8 @@ def build_parser():
     _add_data_flags(p)
     p.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
                    help="all: every observation under --data-dir (default test)")
-    p.add_argument("--match", help="only ids matching this regular expression")
+    p.add_argument("--match", help="only ids matching this regular expression (a model "
+                   "with --sequence-length > 1 gets histories of these only)")
     p.add_argument("--out", help="output folder (default: the run folder or RUN/eval-...)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
     p.set_defaults(handler=cmd_evaluate)

@@ -105,8 +105,9 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
     ----------
     config : TrainConfig, dict or None, default None
         Data, optimisation and the fixed model arguments (``preset``, ``model``) as for
-        ``train``; ``None``: all defaults (the demo data set). ``epochs`` is the epochs of
-        each trial (Hyperband: of the longest trials), ``early_stopping`` is not used.
+        ``train``; ``None``: all defaults (the demo data set). ``epochs`` (or the epochs that
+        ``steps`` takes) is the epochs of each trial (Hyperband: of the longest trials),
+        ``early_stopping`` is not used.
     out_dir : path, default "runs/tune"
         ``best.json``, ``tune.json`` (the search's settings) and keras-tuner's state
         (``search/``); an unfinished search of the same settings there is resumed, one of
@@ -114,7 +115,7 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
     algorithm : {"random", "hyperband"}, default "random"
         ``keras_tuner.RandomSearch`` or ``keras_tuner.Hyperband``.
     max_trials : int, default 10
-        Candidates to try (random search). Hyperband sizes itself from ``config.epochs`` and
+        Candidates to try (random search). Hyperband sizes itself from the epochs and
         ``hyperband_factor`` and ignores it.
     executions_per_trial : int, default 1
         Trainings per candidate (the score is their mean): more is less noisy.
@@ -166,8 +167,9 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
         tuner = _make_tuner(algorithm, MinapeHyperModel(setup, space), objective, out_dir,
                             config, max_trials=max_trials,
                             executions_per_trial=executions_per_trial, strategy=strategy,
-                            factor=hyperband_factor, overwrite=overwrite)
-        tuner.search(epochs=config.epochs, verbose=config.verbose)
+                            factor=hyperband_factor, overwrite=overwrite,
+                            epochs=setup.epochs)
+        tuner.search(epochs=setup.epochs, verbose=config.verbose)
     if is_distributed_worker():
         return None
     return _write_best(tuner, out_dir, objective, algorithm, setup, space)
@@ -230,14 +232,14 @@ def is_distributed_worker() -> bool:
 
 
 def _make_tuner(algorithm, hypermodel, objective, out_dir, config, *, max_trials,
-                executions_per_trial, strategy, factor, overwrite):
+                executions_per_trial, strategy, factor, overwrite, epochs):
     common = dict(objective=keras_tuner.Objective(objective, direction="max"),
                   executions_per_trial=executions_per_trial, seed=config.seed,
                   directory=out_dir, project_name="search", overwrite=overwrite,
                   distribution_strategy=strategy)
     if algorithm == "random":
         return _RandomSearch(hypermodel, max_trials=max_trials, **common)
-    return _Hyperband(hypermodel, max_epochs=config.epochs, factor=factor, **common)
+    return _Hyperband(hypermodel, max_epochs=epochs, factor=factor, **common)
 
 
 class _OptionalTensorBoard:

@@ -1,4 +1,5 @@
-"""Print each preset's parameter count and saved ``.keras`` size as JSON.
+"""Print each preset's parameter count and saved ``.keras`` size (without and with AdamW's
+state, the paper's kind of size) as JSON.
 
 Every preset is built for the Mudestreda groups (tool photo 256x256x3 and the three force
 axes as log-Mel spectrograms, 291 frames x 64 mels) and 3 classes, except
@@ -15,6 +16,7 @@ import os
 import tempfile
 
 from minape_tf import ImageGroup, build_minape, presets
+from minape_tf.evaluation.evaluate import size_mb_with_optimizer
 from minape_tf.data.loaders.mudestreda import mudestreda_force_group
 from minape_tf.official import SPEC_GROUP
 
@@ -39,6 +41,8 @@ def main():
             rows[name] = {"params": model.count_params(),
                           "paper_params": preset.paper_params,
                           "keras_mb": round(os.path.getsize(path) / 2**20, 2),
+                          "keras_mb_with_optimizer": round(
+                              size_mb_with_optimizer(path) * 1e6 / 2**20, 2),
                           "paper_row": preset.paper_row}
     print(json.dumps(rows, indent=2))
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from minape_tf.cli import build_parser, config_from_args, main
+from minape_tf.protocol.tables import TABLE3_COLUMNS
 
 SMALL = ["--dataset", "demo", "-D", "n_tools=6", "-D", "runs_per_tool=6", "--width", "16",
          "--depth", "1", "--patch-size", "8", "--kernel-size", "3", "--batch-size", "8",
@@ -32,6 +33,37 @@ def test_flags_override_the_config_file(tmp_path):
     assert config.dataset_options == {"test_speakers": ["theo"]}
     assert config.groups == {"audio": {"n_mels": 16}}
     assert config.clipnorm is None and config.jit_compile is False and config.augment is False
+
+
+HISTORIES = ["--sequence-length", "4", "--learner", "tempmixer", "--width", "16", "--depth",
+             "1", "--kernel-size", "3", "--verbose", "0"]
+
+
+@pytest.mark.slow
+def test_device_histories_train_evaluate_and_are_refused_by_predict(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "demo", "-D", "n_tools=10", "-D", "runs_per_tool=12",
+                 "-D", "image_size=32", *HISTORIES, "--patch-size", "4", "--batch-size", "8",
+                 "--epochs", "6", "--lr", "3e-3", "--no-augment", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    # 3 wear classes on 2 unseen tools (24 windows): chance is about 1/3
+    assert metrics["n_test"] == 24 and metrics["accuracy"] > 0.6
+    assert main(["evaluate", str(run), "--split", "val", "--no-latency"]) == 0
+    assert json.loads((run / "eval-demo-val" / "metrics.json").read_text())["n_test"] == 24
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "photo.png")]) == 1
+    assert "device histories (sequence_length=4)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_device_histories_on_the_mudestreda_sample_layout(tmp_path, mudestreda_dir):
+    run = tmp_path / "run"    # 9 observations, one tool per split: only that it runs
+    assert main(["train", "--dataset", "mudestreda", "--data-dir", str(mudestreda_dir),
+                 *HISTORIES, "--patch-size", "16", "--batch-size", "4", "--epochs", "1",
+                 "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_test"] == 3 and 0 <= metrics["accuracy"] <= 1
+    assert json.loads((run / "run.json").read_text())["model_kwargs"]["sequence_length"] == 4
 
 
 def test_bad_input_exits_nonzero(tmp_path, capsys):
@@ -70,7 +102,8 @@ def test_cv_modalities_ablation_grouped(tmp_path):
     table = (out / "table.md").read_text()
     rows = [line.split("|") for line in table.splitlines() if line.startswith("| Minape")]
     assert [r[2].strip() for r in rows] == ["i", "t", "m"]
-    assert all("±" in r[8] for r in rows)                      # mean ± std over 3 folds
+    accuracy = 1 + TABLE3_COLUMNS.index("Accuracy")
+    assert all("±" in r[accuracy] for r in rows)               # mean ± std over 3 folds
     with open(out / "runs.csv") as f:
         runs = list(csv.DictReader(f))
     assert len(runs) == 9
@@ -267,3 +300,18 @@ print("params", model.count_params())
 """)
     assert status == 0, err
     assert "params" in out
+
+
+def test_help_lists_the_recipe_flags_with_their_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())      # argparse wraps lines
+    for flag, default in (("--learner-dropout", "0.1"), ("--learner-units", "256"),
+                          ("--depthwise", "auto"), ("--sequence-length", "1")):
+        assert flag in text and f"(default {default})" in text.split(flag)[-1][:400], flag
+    assert "--steps STEPS" in text and "3,000" in text
+    config = _config(["train", "--dataset", "demo", "--steps", "3000", "--learner-dropout",
+                      "0.2", "--depthwise", "matmul", "--sequence-length", "4", "--out", "x"])
+    assert config.steps == 3000
+    assert config.model == {"learner_dropout": 0.2, "depthwise": "matmul",
+                            "sequence_length": 4}

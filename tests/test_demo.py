@@ -61,8 +61,8 @@ def test_demo_command_table(tmp_path):
     table = result["table"]
     rows = [line for line in table.splitlines() if line.startswith("| Minape")]
     assert [row.split("|")[2].strip() for row in rows] == ["i", "t", "m"]
-    assert "| Model | Modality | Fusion-Type | ms/img | Size(MB) | #Params | AUC | Accuracy |" \
-        in table
+    assert ("| Model | Modality | Fusion-Type | ms/img | Size(MB) | Size+opt(MB) | #Params | AUC "
+            "| Accuracy |") in table
     assert (tmp_path / "demo" / "table.md").read_text() == table
     for name in ("image", "series", "multimodal"):
         assert (tmp_path / "demo" / name / "metrics.json").exists()

@@ -10,7 +10,8 @@ from minape_tf.training.config import TrainConfig
 
 def _runs(accuracies):
     return [{"accuracy": a, "auc_macro": 0.9, "f1_macro": 0.8, "latency_ms_b1": 2.0,
-             "size_mb": 0.5, "params": 400_000, "n_test": 10} for a in accuracies]
+             "size_mb": 0.5, "size_mb_with_optimizer": 1.5,
+             "params": 400_000, "n_test": 10} for a in accuracies]
 
 
 def test_summary_is_mean_and_std_over_runs():
@@ -24,7 +25,7 @@ def test_table3_and_table4_formats():
     rows = [{"model": "Minape", "modality": m, "fusion": f, **summarise(_runs(acc))}
             for m, f, acc in (("i", "-", [0.9, 0.8]), ("m", "Concat", [0.95, 0.97]))]
     text = markdown(table3_rows(rows), TABLE3_COLUMNS)
-    assert "| Minape | i | - | 2.00 | 0.50 | 0.40M | 0.900 | 85.0 ± 5.0 |" in text
+    assert "| Minape | i | - | 2.00 | 0.50 | 1.50 | 0.40M | 0.900 | 85.0 ± 5.0 |" in text
     ablation = [{"label": "Base", "fusion": "Concat", "learner": "×", **summarise(_runs([0.9]))},
                 {"label": "Fusion", "fusion": "Add", "learner": "×",
                  **summarise(_runs([0.85, 0.87]))}]
@@ -39,7 +40,11 @@ def test_ablation_variants():
     assert [v["cells"]["modality"] for v in variants("modalities", config)] == ["i", "t", "m"]
     fusions = variants("fusion", config)
     assert fusions[0]["changes"]["model"]["fusion"] == "concat"
-    assert {v["changes"]["model"]["fusion"] for v in fusions} == {
-        "concat", "add", "multiply", "average", "attention"}
+    rows = [(v["changes"]["model"]["fusion"], v["changes"]["model"]["learner"])
+            for v in fusions]
+    assert rows == [("concat", "none"), ("add", "none"), ("multiply", "none"),
+                    ("average", "none"), ("attention", "none"), ("attention", "tempmixer")]
+    assert [v["cells"]["learner"] for v in fusions][-2:] == ["×", "TCN"]   # Table 4's rows
+    assert len({v["name"] for v in fusions}) == len(fusions)
     learners = [v["changes"]["model"]["learner"] for v in variants("learner", config)]
     assert learners == ["none", "gru", "lstm", "tempmixer"]

@@ -46,11 +46,9 @@ def _weights(model):
     return [np.asarray(w) for w in model.get_weights()]
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights_and_same_seed_same_result(tmp_path):
-    # augmentation, MixUp / CutMix, dropout and shuffling all draw random numbers: the
-    # resumed run must replay them, not just restore the weights
-    config = _demo_config()
+def _assert_resumes_exactly(config, tmp_path):
+    """Train ``config`` (4 epochs) whole, and killed in epoch 2 then resumed: the same
+    weights, history and test accuracy. Returns the whole run."""
     whole = train(config, tmp_path / "whole", latency=False)
 
     with pytest.raises(Killed):
@@ -68,12 +66,56 @@ def test_killed_run_resumes_to_the_same_weights_and_same_seed_same_result(tmp_pa
                                    [r[key] for r in whole.history], rtol=1e-6)
     assert resumed.best_epoch == whole.best_epoch
     assert resumed.metrics["accuracy"] == whole.metrics["accuracy"]
+    return whole
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights_and_same_seed_same_result(tmp_path):
+    # augmentation, MixUp / CutMix, dropout and shuffling all draw random numbers: the
+    # resumed run must replay them, not just restore the weights
+    config = _demo_config()
+    whole = _assert_resumes_exactly(config, tmp_path)
 
     again = train(config, tmp_path / "again", latency=False)     # same seed, same result
     for a, b in zip(_weights(whole.model), _weights(again.model)):
         np.testing.assert_array_equal(a, b)
     for key in ("accuracy", "auc_macro", "f1_macro"):
         assert again.metrics[key] == whole.metrics[key]
+
+
+@pytest.mark.slow
+def test_killed_run_of_device_histories_resumes_to_the_same_weights(tmp_path):
+    # L = 4: windows of each tool's runs, shuffled, augmented and mixed in batches
+    config = _demo_config(model={**TINY, "sequence_length": 4, "learner": "tempmixer"})
+    whole = _assert_resumes_exactly(config, tmp_path)
+    assert whole.info["model_kwargs"]["sequence_length"] == 4
+
+
+class IterationLog(keras.callbacks.Callback):
+    """The optimizer's iteration count and learning rate after every batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.iterations, self.rates = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.iterations.append(int(self.model.optimizer.iterations))
+        self.rates.append(float(self.model.optimizer.learning_rate))
+
+
+@pytest.mark.slow
+def test_a_step_budget_stops_at_exactly_that_step_and_sizes_the_schedule(tmp_path):
+    budget = 8
+    config = _demo_config(steps=budget, epochs=5, batch_size=4, warmup_epochs=0, mixup=0.0,
+                          cutmix=0.0)
+    log = IterationLog()
+    result = train(config, tmp_path / "run", callbacks=[log], evaluate=False)
+    per_epoch = result.info["steps_per_epoch"]
+    assert per_epoch < budget < 2 * per_epoch          # the second epoch is cut short
+    assert log.iterations == list(range(1, budget + 1))
+    assert result.info["epochs_run"] == 2 and result.info["total_steps"] == budget
+    # the cosine reaches its floor (0) at the budget, not at 5 epochs' steps
+    assert log.rates[-1] == pytest.approx(0.0, abs=1e-9) and min(log.rates[:-1]) > 0
 
 
 @pytest.mark.slow
@@ -90,6 +132,10 @@ def test_run_folder_contents_and_refusal_to_overwrite(tmp_path):
         assert key in metrics, key
     assert metrics["params"] == result.model.count_params()
     assert metrics["size_mb"] == pytest.approx(os.path.getsize(run / "model.keras") / 1e6)
+    # with optimizer state: AdamW's two float32 moments per trainable weight more (plus
+    # each saved variable's own overhead, large beside this tiny model's weights)
+    moments = 2 * 4 * sum(int(np.prod(w.shape)) for w in result.model.trainable_weights) / 1e6
+    assert moments < metrics["size_mb_with_optimizer"] - metrics["size_mb"] < 2 * moments
     loaded = keras.saving.load_model(run / "model.keras")
     assert loaded.count_params() == result.model.count_params()
     with pytest.raises(FileExistsError, match="finished run"):

@@ -161,3 +161,26 @@ def test_the_model_check_refuses_bad_arguments_and_leaves_the_random_state():
         check_config(TrainConfig(model={"fusion": "sum"}))
     with pytest.raises(ValueError, match=r"sequence_length > 1"):
         check_config(TrainConfig(model={"sequence_length": 3}))
+
+
+@pytest.mark.slow
+def test_a_run_setup_makes_device_histories_for_every_dataset_and_keeps_folds_whole():
+    # what train, tune and each cross-validation fold read: with --grouped (folds of whole
+    # tools) every window holds one tool's runs of its own split
+    from minape_tf.data.registry import Loaded, load_dataset
+    from minape_tf.protocol.folds import assign_folds, rotation
+    from minape_tf.training.setup import prepare_run
+
+    loaded = load_dataset("demo", None, n_tools=6, runs_per_tool=5, image_size=16)
+    source = loaded.source
+    splits = rotation(assign_folds(source.labels, 3, seed=0, groups=source.split_keys), 3)[0]
+    config = TrainConfig(batch_size=64, steps=3, model={"width": 8, "depth": 1, "patch_size": 4,
+                                                         "kernel_size": 3, "sequence_length": 4})
+    setup = prepare_run(config, loaded=Loaded(source, loaded.groups, splits))
+    assert setup.epochs == 3 and setup.total_steps == 3        # one batch per epoch
+    for data, part in ((setup.train_data(), "train"), (setup.val_data(), "val"),
+                       (setup.eval_data(setup.test_source()), "test")):
+        x, y = next(iter(data))
+        assert x["tool"].shape[:2] == (len(splits[part]), 4), part
+    tools = {part: set(source.split_keys[splits[part]]) for part in ("train", "val", "test")}
+    assert not (tools["train"] & tools["val"] or tools["train"] & tools["test"])

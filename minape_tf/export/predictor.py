@@ -85,6 +85,11 @@ def _source(inputs, ids):
 
 class _Keras:
     def __init__(self, model):
+        length = model.arguments.get("sequence_length", 1)
+        if length > 1:
+            raise ValueError(f"the model reads device histories (sequence_length={length}): "
+                             "loose files have no device or order to make them from; "
+                             "evaluate it on a data set with `minape evaluate RUN` instead")
         self.model, self.groups, self.classes = model, list(model.groups), model.class_names
         self.features = not model.arguments.get("features_in_model", False)
 

@@ -2,13 +2,15 @@
 
 * ``modalities`` (Table 3): image only (i), time series only (t), both (m).
 * ``fusion`` (Table 4, "Fusion" rows): concat (the base), add, multiply, average,
-  attention; no prime learner.
+  attention, without a prime learner, then Table 4's attention + TCN row (TempMixer).
 * ``learner`` (Table 4, "Learner" rows): none (the base), GRU, LSTM, TempMixer (TCN).
 """
 
 from __future__ import annotations
 
 ABLATIONS = ("none", "modalities", "fusion", "learner")
+# How Table 4 names the prime learners.
+LEARNER_CELLS = {"none": "×", "gru": "GRU", "lstm": "LSTM", "tempmixer": "TCN"}
 
 
 def variants(ablation: str, config) -> list:
@@ -36,14 +38,16 @@ def variants(ablation: str, config) -> list:
              "cells": {"modality": "m", "fusion": fusion.capitalize()}},
         ]
     if ablation == "fusion":
-        return [{"name": f"fusion-{f}", "changes": {"model": {"fusion": f, "learner": "none"}},
+        rows = [(f, "none") for f in ("concat", "add", "multiply", "average", "attention")]
+        rows.append(("attention", "tempmixer"))
+        return [{"name": f"fusion-{f}" + ("" if l == "none" else f"-{l}"),
+                 "changes": {"model": {"fusion": f, "learner": l}},
                  "cells": {"label": "Base" if f == "concat" else "Fusion",
-                           "fusion": f.capitalize(), "learner": "×"}}
-                for f in ("concat", "add", "multiply", "average", "attention")]
+                           "fusion": f.capitalize(), "learner": LEARNER_CELLS[l]}}
+                for f, l in rows]
     if ablation == "learner":
-        names = {"none": "×", "gru": "GRU", "lstm": "LSTM", "tempmixer": "TCN"}
         return [{"name": f"learner-{l}", "changes": {"model": {"learner": l}},
                  "cells": {"label": "Base" if l == "none" else "Learner",
-                           "fusion": fusion.capitalize(), "learner": names[l]}}
+                           "fusion": fusion.capitalize(), "learner": LEARNER_CELLS[l]}}
                 for l in ("none", "gru", "lstm", "tempmixer")]
     raise ValueError(f"ablation={ablation!r}; expected one of {ABLATIONS}")

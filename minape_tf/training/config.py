@@ -57,6 +57,11 @@ class TrainConfig:
     Optimisation (paper Section 4.1: AdamW, learning rate 1e-3)
     --------------------------------------------------------------
     epochs : int, default 30
+    steps : int or None, default None
+        A total budget of optimizer steps (the paper's 3,000 iterations) that replaces
+        ``epochs``: the run has as many epochs as it takes, stops after exactly ``steps``
+        steps (its last epoch cut short) and the learning-rate schedule decays over
+        ``steps``. Early stopping may still end it sooner.
     learning_rate : float, default 1e-3
         Peak learning rate, reached after the warm-up.
     weight_decay : float, default 1e-4
@@ -105,6 +110,7 @@ class TrainConfig:
     preset: str | None = None
     model: dict = field(default_factory=dict)
     epochs: int = 30
+    steps: int | None = None
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 2.0
@@ -137,6 +143,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}; expected a positive integer")
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+            raise ValueError(f"steps={self.steps!r}; expected a positive integer or None")
         for name in ("learning_rate", "weight_decay", "warmup_epochs", "min_learning_rate",
                      "mixup", "cutmix"):
             if getattr(self, name) < 0:

@@ -150,7 +150,8 @@ def _run_info(setup, final, monitor, resume_epoch, seconds) -> dict:
         "monitor": setup.monitor, "best_score": _finite(monitor.best),
         "stopped_early": monitor.stopped_epoch is not None,
         "precision": setup.policy, "jit_compile": setup.jit, "bn_reestimate": setup.bn_mode,
-        "steps_per_epoch": setup.steps, "params": int(final.count_params()),
+        "steps_per_epoch": setup.steps, "total_steps": setup.total_steps,
+        "params": int(final.count_params()),
         "resumed_from_epoch": resume_epoch or None, "train_seconds": seconds,
         "skipped": [list(s) for s in setup.loaded.source.skipped],
     }

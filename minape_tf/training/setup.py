@@ -81,6 +81,12 @@ def check_config(config) -> dict:
     return kwargs
 
 
+def sequence_length(kwargs) -> int:
+    """The model's ``sequence_length`` (observations per device history) from its builder
+    arguments: what every dataset made for it passes to ``make_dataset``."""
+    return kwargs.get("sequence_length", 1)
+
+
 def _probe_groups(architecture, kwargs):
     """Small stand-in groups of the kind the model reads: two images (any valid patch fits
     them), or for a model of raw series only (TCN) one short series."""
@@ -164,8 +170,22 @@ class RunSetup:
         return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
 
     @property
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run: ``config.steps``, else ``epochs`` epochs."""
+        return self.config.steps or self.steps * self.config.epochs
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of the run (the last one cut short when ``config.steps`` ends inside it)."""
+        return math.ceil(self.total_steps / self.steps)
+
+    @property
     def features(self) -> bool:
         return features_outside_model(self.model_kwargs, self.config.architecture)
+
+    @property
+    def sequence_length(self) -> int:
+        return sequence_length(self.model_kwargs)
 
     def scope(self):
         """The strategy's scope (models are built and compiled in it), or a null context."""
@@ -190,6 +210,7 @@ class RunSetup:
         ds = make_dataset(self.train_source, self.groups, training=True,
                           batch_size=config.batch_size, cache=config.cache,
                           augment=config.augment, seed=config.seed, features=self.features,
+                          sequence_length=self.sequence_length,
                           drop_remainder=self.replicas > 1).repeat()
         ds = ds.map(_one_hot(len(self.classes)))
         if config.mixup > 0 or config.cutmix > 0:
@@ -215,7 +236,8 @@ class RunSetup:
                              f"{replicas} replicas, and would leave a replica without data; "
                              "choose another batch size")
         ds = make_dataset(source, self.groups, training=False, batch_size=batch,
-                          cache=self.config.cache, augment=False, features=self.features)
+                          cache=self.config.cache, augment=False, features=self.features,
+                          sequence_length=self.sequence_length)
         ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(len(source) / batch)))
         return ds.map(_one_hot(len(self.classes))) if one_hot else ds
 
@@ -251,7 +273,7 @@ class RunSetup:
         """AdamW with warm-up and cosine decay, label smoothing, gradient clipping (paper
         Section 4.1); XLA as :attr:`jit` says."""
         config = self.config
-        schedule = WarmupCosine(config.learning_rate, self.steps * config.epochs,
+        schedule = WarmupCosine(config.learning_rate, self.total_steps,
                                 round(config.warmup_epochs * self.steps),
                                 config.min_learning_rate)
         optimizer = keras.optimizers.AdamW(learning_rate=schedule,
@@ -266,11 +288,14 @@ class RunSetup:
         return model
 
     def fit(self, model, *, start_epoch=0, callbacks=(), **kwargs):
-        """``model.fit`` on :meth:`train_data` for ``config.epochs``; when XLA compilation
-        fails before the first step, warn, recompile without XLA and fit again."""
+        """``model.fit`` on :meth:`train_data` for :attr:`epochs`, stopping at
+        ``config.steps`` optimizer steps when set; when XLA compilation fails before the
+        first step, warn, recompile without XLA and fit again."""
         steps_done = _StepCounter()
+        if self.config.steps:
+            callbacks = [_StepBudget(self.config.steps), *callbacks]
         arguments = {**dict(steps_per_epoch=self.steps, validation_data=self.val_data(),
-                            epochs=self.config.epochs, verbose=self.config.verbose,
+                            epochs=self.epochs, verbose=self.config.verbose,
                             shuffle=False), **kwargs}  # the pipeline shuffles, seeded
         try:
             return model.fit(self.train_data(start_epoch), callbacks=[*callbacks, steps_done],
@@ -293,6 +318,20 @@ class _StepCounter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
+
+
+class _StepBudget(keras.callbacks.Callback):
+    """Stop training once the optimizer has made ``steps`` steps (Keras ends the epoch
+    there, then validates it). Counts ``optimizer.iterations``, which a resumed run gets
+    back from its backup."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.budget = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.budget:
+            self.model.stop_training = True
 
 
 def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
