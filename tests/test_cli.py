@@ -45,7 +45,7 @@ def test_unimplemented_commands_and_bad_input_exit_nonzero(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_then_evaluate_from_the_command_line(tmp_path):
+def test_train_then_evaluate_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", *SMALL, "--epochs", "2", "--out", str(run)]) == 0
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
@@ -58,7 +58,13 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     # --split all: every observation of (here) a differently seeded demo collection
     assert main(["evaluate", str(run), "--split", "all", "-D", "n_tools=3",
                  "-D", "runs_per_tool=4", "--no-latency", "--out", str(tmp_path / "all")]) == 0
-    assert json.loads((tmp_path / "all" / "metrics.json").read_text())["n_test"] == 12
+    metrics = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert metrics["n_test"] == 12
+    # the demo's groups are its tools: each one's accuracy, in metrics, report and console
+    assert sorted(metrics["per_group"]) == ["T1", "T2", "T3"]
+    assert sum(g["n"] for g in metrics["per_group"].values()) == 12
+    assert "## Per group" in (tmp_path / "all" / "report.md").read_text()
+    assert "Per group:\n  T1: accuracy" in capsys.readouterr().out
 
 
 @pytest.mark.slow

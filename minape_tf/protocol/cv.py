@@ -29,8 +29,8 @@ from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.metrics import SUMMARY_KEYS
 from minape_tf.protocol.ablations import variants as make_variants
-from minape_tf.protocol.folds import (assign_folds, leave_one_group_out, rotation,
-                                      trial_seeds)
+from minape_tf.protocol import folds as fold_plans
+from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
 from minape_tf.protocol.run import train_and_evaluate
 from minape_tf.protocol.tables import (GROUP_COLUMNS, TABLE3_COLUMNS, TABLE4_COLUMNS,
                                        group_rows, markdown, summarise, table3_rows,
@@ -107,7 +107,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         keys = source.split_keys
     seeds = trial_seeds(config.seed, trials)
     if loso:
-        split_sets = [leave_one_group_out(source.labels, keys, seed=s) for s in seeds]
+        split_sets = [fold_plans.leave_one_group_out(source.labels, keys, seed=s) for s in seeds]
         folds = len(split_sets[0])
         fold_sets = [np.unique(keys, return_inverse=True)[1]] * trials   # fold k: group k
     else:
