@@ -43,8 +43,8 @@ SETTINGS_FILE = "cv.json"
 
 
 def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
-                   leave_one_group_out=False, loaded=None, strategy=None, latency=True, overwrite=False,
-                   log=print) -> dict:
+                   leave_one_group_out=False, loaded=None, strategy=None, latency=True,
+                   overwrite=False, log=print) -> dict:
     """Run the protocol and write the tables.
 
     Parameters
@@ -131,7 +131,8 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
                 if metrics is None:
                     result = train_and_evaluate(
                         config.updated(seed=seed, **variant["changes"]), run.path,
-                        strategy=strategy, loaded=Loaded(source, loaded.groups, _sides(splits)),
+                        strategy=strategy,
+                        loaded=Loaded(source, loaded.groups, _sides(splits)),
                         latency=latency and measured is None, log=log,
                         overwrite=run.finished())     # trained, killed before its metrics
                     metrics, run_info = result.metrics, result.info
