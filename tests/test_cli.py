@@ -272,3 +272,19 @@ print("params", model.count_params())
 """)
     assert status == 0, err
     assert "params" in out
+
+
+@pytest.mark.slow
+def test_cv_leave_one_group_out_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "loso"
+    assert main(["cv", *SMALL, "-D", "n_tools=3", "--epochs", "1", "--trials", "1",
+                 "--leave-one-group-out", "--out", str(out)]) == 0
+    console = capsys.readouterr().out
+    for k, tool in enumerate(("T1", "T2", "T3")):           # the demo's groups: its tools
+        assert f"fold {k + 1}/3 ({tool}): accuracy" in console
+    with open(out / "runs.csv") as f:
+        assert [r["group"] for r in csv.DictReader(f)] == ["T1", "T2", "T3"]
+    table = (out / "table.md").read_text()
+    assert "leave-one-group-out (3 groups)" in table
+    assert "| mean of 3 |" in table and "| worst: T" in table
+    assert json.loads((out / "cv.json").read_text())["leave_one_group_out"] is True
