@@ -83,9 +83,11 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     """
     config = as_config(config)
     loso = leave_one_group_out
-    settings = as_plain_settings({"config": config.fingerprint(), "trials": trials,
-                                  "folds": None if loso else folds, "grouped": grouped or loso,
-                                  "ablation": ablation, "leave_one_group_out": loso})
+    settings = {"config": config.fingerprint(), "trials": trials, "folds": folds,
+                "grouped": grouped, "ablation": ablation}
+    if loso:             # only then, so that a cross-validation made before still matches
+        settings.update(folds=None, grouped=True, leave_one_group_out=True)
+    settings = as_plain_settings(settings)
     settings_path = os.path.join(out_dir, SETTINGS_FILE)
     replace = check_folder_settings(
         settings_path, settings, overwrite, "a cross-validation",
