@@ -45,7 +45,7 @@ def summary_line(metrics: dict) -> str:
 
 
 def group_lines(metrics: dict) -> list:
-    """``name: accuracy (n)`` of each group of ``metrics["per_group"]``, worst last marked;
+    """``name: accuracy (n)`` of each group of ``metrics["per_group"]``, the worst marked;
     empty when the data has no groups."""
     groups = metrics.get("per_group") or {}
     if not groups:
