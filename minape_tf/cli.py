@@ -6,7 +6,7 @@
     minape train    --dataset NAME --data-dir DIR [--preset P | --config FILE] --out RUN
     minape evaluate RUN [--dataset NAME --data-dir DIR] [--split test|val|train|all]
     minape cv       --dataset NAME --data-dir DIR --trials 5 --folds 10 --out DIR
-                    [--grouped] [--ablation modalities|fusion|learner]
+                    [--grouped | --leave-one-group-out] [--ablation modalities|fusion|learner]
     minape tune     --dataset NAME --data-dir DIR --algorithm random|hyperband --out DIR
 
 The model and training flags are made from where the settings are defined: one flag per
@@ -242,13 +242,16 @@ def cmd_train(args, config):
 
 def cmd_evaluate(args, config):
     from minape_tf.evaluation.evaluate import evaluate_run
-    from minape_tf.evaluation.report import summary_line
+    from minape_tf.evaluation.report import group_lines, summary_line
 
     metrics = evaluate_run(args.run, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, match=args.match, out_dir=args.out,
                            dataset_options=_dataset_options(args),
                            latency=not args.no_latency, log=say)
     print(summary_line(metrics))
+    lines = group_lines(metrics)
+    if lines:
+        print("Per group:\n  " + "\n  ".join(lines))
     return 0
 
 
@@ -258,7 +261,8 @@ def cmd_cv(args, config):
     from minape_tf.protocol.cv import cross_validate
 
     cross_validate(config, args.out, trials=args.trials, folds=args.folds,
-                   grouped=args.grouped, ablation=args.ablation, overwrite=args.overwrite,
+                   grouped=args.grouped, ablation=args.ablation,
+                   leave_one_group_out=args.leave_one_group_out, overwrite=args.overwrite,
                    log=say)
     print(f"Tables: {os.path.join(os.path.abspath(args.out), 'table.md')}, table.csv, "
           "summary.csv, runs.csv")
@@ -355,6 +359,9 @@ def build_parser():
     protocol.add_argument("--folds", type=int, default=10, help="default 10")
     protocol.add_argument("--grouped", action="store_true",
                           help="group-aware folds (tool / speaker / manifest group)")
+    protocol.add_argument("--leave-one-group-out", "--loso", action="store_true",
+                          help="one fold per group (speaker / tool / manifest group), each "
+                               "tested once by a model trained on the others; --folds unused")
     protocol.add_argument("--ablation", default="none",
                           choices=("none", "modalities", "fusion", "learner"))
     _add_output_flags(p, "folder of the runs and tables", "run afresh (finished folds are "

@@ -78,7 +78,7 @@ def test_bad_input_exits_nonzero(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_then_evaluate_from_the_command_line(tmp_path):
+def test_train_then_evaluate_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", *SMALL, "--epochs", "2", "--out", str(run)]) == 0
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
@@ -91,7 +91,13 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     # --split all: every observation of (here) a differently seeded demo collection
     assert main(["evaluate", str(run), "--split", "all", "-D", "n_tools=3",
                  "-D", "runs_per_tool=4", "--no-latency", "--out", str(tmp_path / "all")]) == 0
-    assert json.loads((tmp_path / "all" / "metrics.json").read_text())["n_test"] == 12
+    metrics = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert metrics["n_test"] == 12
+    # the demo's groups are its tools: each one's accuracy, in metrics, report and console
+    assert sorted(metrics["per_group"]) == ["T1", "T2", "T3"]
+    assert sum(g["n"] for g in metrics["per_group"].values()) == 12
+    assert "## Per group" in (tmp_path / "all" / "report.md").read_text()
+    assert "Per group:\n  T1: accuracy" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -315,3 +321,19 @@ def test_help_lists_the_recipe_flags_with_their_defaults(capsys):
     assert config.steps == 3000
     assert config.model == {"learner_dropout": 0.2, "depthwise": "matmul",
                             "sequence_length": 4}
+
+
+@pytest.mark.slow
+def test_cv_leave_one_group_out_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "loso"
+    assert main(["cv", *SMALL, "-D", "n_tools=3", "--epochs", "1", "--trials", "1",
+                 "--leave-one-group-out", "--out", str(out)]) == 0
+    console = capsys.readouterr().out
+    for k, tool in enumerate(("T1", "T2", "T3")):           # the demo's groups: its tools
+        assert f"fold {k + 1}/3 ({tool}): accuracy" in console
+    with open(out / "runs.csv") as f:
+        assert [r["group"] for r in csv.DictReader(f)] == ["T1", "T2", "T3"]
+    table = (out / "table.md").read_text()
+    assert "leave-one-group-out (3 groups)" in table
+    assert "| mean of 3 |" in table and "| worst: T" in table
+    assert json.loads((out / "cv.json").read_text())["leave_one_group_out"] is True

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
+from minape_tf.protocol.folds import assign_folds, leave_one_group_out, rotation, trial_seeds
 
 
 def _labels(n=200, classes=3, seed=0):
@@ -69,3 +69,34 @@ def test_bad_requests_are_clear_errors():
         assign_folds(_labels(20), 2)
     with pytest.raises(ValueError, match="5 groups .* cannot fill 10 folds"):
         assign_folds(_labels(50), 10, groups=np.repeat(list("abcde"), 10))
+
+
+def test_leave_one_group_out_tests_every_group_once():
+    rng = np.random.default_rng(1)
+    groups = np.array([f"speaker{s}" for s in rng.integers(0, 5, 300)])
+    y = rng.integers(0, 4, 300)
+    splits = leave_one_group_out(y, groups, seed=0)
+    assert [s["group"] for s in splits] == sorted(set(groups))   # one fold per group
+    tested = np.zeros(len(y), int)
+    for split in splits:
+        keys = {name: set(groups[split[name]]) for name in ("train", "val", "test")}
+        assert keys["test"] == {split["group"]}
+        assert split["group"] not in keys["train"] | keys["val"]   # never on both sides
+        assert keys["val"] <= keys["train"]                        # val: training groups
+        index = [set(split[name].tolist()) for name in ("train", "val", "test")]
+        assert not (index[0] & index[1]) and set().union(*index) == set(range(len(y)))
+        rest = len(y) - len(split["test"])
+        assert 0.05 * rest <= len(split["val"]) <= 0.2 * rest
+        tested[split["test"]] += 1
+    np.testing.assert_array_equal(tested, 1)   # every observation tested exactly once
+    same = leave_one_group_out(y, groups, seed=0)
+    assert all(np.array_equal(a["val"], b["val"]) for a, b in zip(splits, same))
+    other = leave_one_group_out(y, groups, seed=1)
+    assert not all(np.array_equal(a["val"], b["val"]) for a, b in zip(splits, other))
+
+
+def test_leave_one_group_out_needs_two_groups():
+    with pytest.raises(ValueError, match="1 group.*need at least two"):
+        leave_one_group_out(_labels(20), np.repeat("a", 20))
+    with pytest.raises(ValueError, match="19 group keys for 20"):
+        leave_one_group_out(_labels(20), np.repeat("a", 19))

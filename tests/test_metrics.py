@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from minape_tf.evaluation.metrics import class_auc, classification_metrics
+from minape_tf.evaluation.metrics import class_auc, classification_metrics, per_group_accuracy
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 
 
@@ -87,3 +87,14 @@ def test_macro_scores_leave_out_classes_absent_from_a_subset():
     ours = classification_metrics(y, p, ["a", "b", "c"])
     assert ours["f1_macro"] == pytest.approx(skm.f1_score(y, p.argmax(1), average="macro"))
     assert ours["f1_macro"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_per_group_accuracy():
+    y_true = np.array([0, 1, 1, 0, 2, 2])
+    y_pred = np.array([0, 1, 0, 0, 2, 1])
+    groups = np.array(["theo", "theo", "theo", "lucas", "lucas", "george"])
+    assert per_group_accuracy(y_true, y_pred, groups) == {
+        "george": {"accuracy": 0.0, "n": 1}, "lucas": {"accuracy": 1.0, "n": 2},
+        "theo": {"accuracy": 2 / 3, "n": 3}}
+    with pytest.raises(ValueError, match="5 group keys for 6 labels"):
+        per_group_accuracy(y_true, y_pred, groups[:5])

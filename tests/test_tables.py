@@ -3,8 +3,9 @@
 import math
 
 from minape_tf.protocol.ablations import variants
-from minape_tf.protocol.tables import (TABLE3_COLUMNS, TABLE4_COLUMNS, markdown, summarise,
-                                       table3_rows, table4_rows)
+from minape_tf.protocol.tables import (GROUP_COLUMNS, TABLE3_COLUMNS, TABLE4_COLUMNS,
+                                       group_rows, markdown, summarise, table3_rows,
+                                       table4_rows, worst_group)
 from minape_tf.training.config import TrainConfig
 
 
@@ -48,3 +49,18 @@ def test_ablation_variants():
     assert len({v["name"] for v in fusions}) == len(fusions)
     learners = [v["changes"]["model"]["learner"] for v in variants("learner", config)]
     assert learners == ["none", "gru", "lstm", "tempmixer"]
+
+
+def test_leave_one_group_out_rows_per_group_mean_and_worst():
+    runs = [{**run, "group": group} for group, accs in (("theo", [0.6, 0.8]),
+                                                         ("george", [0.9, 1.0]))
+            for run in _runs(accs)]
+    row = {"model": "base", "modality": "t", "fusion": "-", **summarise(runs)}
+    assert worst_group(runs) == ("theo", 0.7)
+    cells = group_rows(row, runs)
+    assert [c["Group"] for c in cells] == ["george", "theo", "mean of 2", "worst: theo"]
+    assert cells[0]["Accuracy"] == "95.0 ± 5.0" and cells[1]["Accuracy"] == "70.0 ± 10.0"
+    assert cells[2]["Accuracy"].startswith("82.5 ± ") and cells[2]["#Params"] == "0.40M"
+    assert cells[3]["Accuracy"] == cells[1]["Accuracy"]
+    text = markdown(cells, GROUP_COLUMNS)
+    assert "| base | t | - | worst: theo | 10 |" in text

@@ -94,6 +94,20 @@ class Source:
         )
 
 
+def stratified_holdout(strata, fraction, seed):
+    """Deterministic ``fraction`` of each stratum (at least one when it has two or more)."""
+    rng = np.random.default_rng(seed)
+    strata = np.asarray(strata)
+    picked = []
+    for key in np.unique(strata):
+        idx = np.flatnonzero(strata == key)
+        k = int(round(fraction * len(idx)))
+        if len(idx) >= 2:
+            k = max(k, 1)
+        picked.extend(rng.permutation(idx)[:k].tolist())
+    return np.sort(np.asarray(picked, dtype=np.int64))
+
+
 class Loaded(NamedTuple):
     """A loader's result: ``source, groups, splits = loader(...)``.
 

@@ -15,7 +15,7 @@ from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.latency import latency_ms
-from minape_tf.evaluation.metrics import classification_metrics
+from minape_tf.evaluation.metrics import classification_metrics, per_group_accuracy
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
@@ -79,19 +79,25 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
                    history=(), latency=True, extra=None, title="Evaluation",
-                   skipped=()) -> dict:
+                   skipped=(), groups=None) -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
+
+    ``groups`` (a key per observation, in the dataset's order: the source's
+    ``split_keys``) adds ``per_group``: each speaker's / tool's accuracy and count.
 
     Returns
     -------
     dict
         The keys of ``classification_metrics`` plus ``params``, ``size_mb``,
-        ``size_mb_with_optimizer``, ``latency_ms_b1``, ``latency_ms_b32`` and ``extra``.
+        ``size_mb_with_optimizer``, ``latency_ms_b1``, ``latency_ms_b32``, ``extra`` and, with
+        ``groups``, ``per_group``.
     """
     probabilities, labels = predict_probabilities(model, dataset)
     metrics = dict(extra or {})
     metrics.update(classification_metrics(labels, probabilities, classes))
+    if groups is not None:
+        metrics["per_group"] = per_group_accuracy(labels, probabilities.argmax(1), groups)
     metrics.update(model_facts(model, model_path, latency=latency))
     if out_dir:
         files = RunFolder(out_dir)           # an evaluation's files are named as a run's
@@ -130,7 +136,7 @@ def evaluate_training(result, *, latency=True) -> dict | None:
         extra={"run": os.path.abspath(folder.path), "dataset": setup.config.dataset,
                "split": "test", "modality": result.info["modality"],
                "best_epoch": result.best_epoch},
-        title=f"Evaluation of {folder.name}", skipped=test.skipped)
+        title=f"Evaluation of {folder.name}", skipped=test.skipped, groups=test.split_keys)
     return result.metrics
 
 
@@ -201,7 +207,8 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         extra["match"] = match
     return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
                           history=folder.read_history(), latency=latency, extra=extra,
-                          title=f"Evaluation of {folder.name}", skipped=part.skipped)
+                          title=f"Evaluation of {folder.name}", skipped=part.skipped,
+                          groups=part.split_keys)
 
 
 def _in_model_classes(source, classes, where):

@@ -29,6 +29,30 @@ def class_auc(positive, scores) -> float:
     return float(skm.roc_auc_score(positive, scores))
 
 
+def per_group_accuracy(y_true, y_pred, groups) -> dict:
+    """Accuracy and count of each group (speaker, tool, manifest ``group``), sorted by name.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of int, shape (n,)
+        True and predicted class indices.
+    groups : array, shape (n,)
+        The group of each observation.
+
+    Returns
+    -------
+    dict
+        Group name -> ``{"accuracy", "n"}``.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    groups = np.asarray(groups).astype(str)
+    if not len(groups) == len(y_true) == len(y_pred):
+        raise ValueError(f"{len(groups)} group keys for {len(y_true)} labels and "
+                         f"{len(y_pred)} predictions")
+    return {str(g): {"accuracy": float(np.mean(y_true[groups == g] == y_pred[groups == g])),
+                     "n": int(np.sum(groups == g))} for g in np.unique(groups)}
+
+
 def classification_metrics(y_true, probabilities, classes) -> dict:
     """All the classification numbers of a ``metrics.json``.
 

@@ -44,6 +44,18 @@ def summary_line(metrics: dict) -> str:
                      for key, value in values.items())
 
 
+def group_lines(metrics: dict) -> list:
+    """``name: accuracy (n)`` of each group of ``metrics["per_group"]``, the worst marked;
+    empty when the data has no groups."""
+    groups = metrics.get("per_group") or {}
+    if not groups:
+        return []
+    worst = min(groups, key=lambda g: groups[g]["accuracy"])
+    return [f"{name}: accuracy {row['accuracy']:.4f} ({row['n']})"
+            + (" <- worst" if name == worst and len(groups) > 1 else "")
+            for name, row in groups.items()]
+
+
 def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skipped=()):
     """A Markdown report: summary, per-class table, confusion matrix, plots, skipped files."""
     lines = [f"# {title}", ""]
@@ -57,6 +69,10 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
     for name, row in metrics.get("per_class", {}).items():
         lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
                      f"{_fmt(row['f1'])} | {_fmt(row.get('auc'))} | {row['support']} |")
+    if metrics.get("per_group"):
+        lines += ["", "## Per group", "", "| group | accuracy | n |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(row['accuracy'])} | {row['n']} |"
+                  for name, row in metrics["per_group"].items()]
     classes = list(metrics.get("per_class", {}))
     matrix = metrics.get("confusion_matrix")
     if matrix:

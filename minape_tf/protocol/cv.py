@@ -8,6 +8,11 @@ is reused, an unfinished one resumes, so a long cross-validation can be stopped 
 restarted. The results: ``runs.csv`` (one row per run), ``summary.csv`` / ``summary.json``
 (mean and std over all T x K runs per variant) and ``table.md`` / ``table.csv`` in the
 paper's format.
+
+Leave-one-group-out (``leave_one_group_out=True``) replaces the K folds by one fold per
+group (speaker, tool, manifest ``group``; see
+:func:`minape_tf.protocol.folds.leave_one_group_out` for the validation draw): each trial
+tests every group once, and the table has a row per group, the mean and the worst group.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.metrics import SUMMARY_KEYS
 from minape_tf.protocol.ablations import variants as make_variants
+from minape_tf.protocol import folds as fold_plans
 from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
 from minape_tf.protocol.run import train_and_evaluate
-from minape_tf.protocol.tables import (TABLE3_COLUMNS, TABLE4_COLUMNS, markdown, summarise,
-                                       table3_rows, table4_rows, write_csv)
+from minape_tf.protocol.tables import (GROUP_COLUMNS, TABLE3_COLUMNS, TABLE4_COLUMNS,
+                                       group_rows, markdown, summarise, table3_rows,
+                                       table4_rows, worst_group, write_csv)
 from minape_tf.training.config import as_plain_settings
 from minape_tf.training.run_folder import RunFolder, check_folder_settings, write_json
 from minape_tf.training.setup import as_config, check_config
@@ -36,8 +43,8 @@ SETTINGS_FILE = "cv.json"
 
 
 def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
-                   loaded=None, strategy=None, latency=True, overwrite=False,
-                   log=print) -> dict:
+                   leave_one_group_out=False, loaded=None, strategy=None, latency=True,
+                   overwrite=False, log=print) -> dict:
     """Run the protocol and write the tables.
 
     Parameters
@@ -54,6 +61,9 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         Group-aware folds by the data set's split keys (tool, speaker, manifest ``group``).
     ablation : {"none", "modalities", "fusion", "learner"}, default "none"
         Variants to compare (see :mod:`minape_tf.protocol.ablations`).
+    leave_one_group_out : bool, default False
+        One fold per group of the split keys instead of ``folds`` (which is then unused);
+        ``grouped`` is implied.
     loaded : Loaded or None
         Data already loaded; default ``load_dataset(config.dataset, ...)``.
     strategy : tf.distribute.Strategy or None
@@ -72,8 +82,12 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         ``{"variants": [{"name", "cells", "summary", "runs"}], "table": markdown}``.
     """
     config = as_config(config)
-    settings = as_plain_settings({"config": config.fingerprint(), "trials": trials,
-                                  "folds": folds, "grouped": grouped, "ablation": ablation})
+    loso = leave_one_group_out
+    settings = {"config": config.fingerprint(), "trials": trials, "folds": folds,
+                "grouped": grouped, "ablation": ablation}
+    if loso:             # only then, so that a cross-validation made before still matches
+        settings.update(folds=None, grouped=True, leave_one_group_out=True)
+    settings = as_plain_settings(settings)
     settings_path = os.path.join(out_dir, SETTINGS_FILE)
     replace = check_folder_settings(
         settings_path, settings, overwrite, "a cross-validation",
@@ -87,13 +101,20 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     if source.skipped:
         log(skip_summary(source.skipped))
     keys = None
-    if grouped:
+    if grouped or loso:
         if source.split_keys is None:
-            raise ValueError(f"{config.dataset}: --grouped needs split keys (tool, speaker, "
+            flag = "--leave-one-group-out" if loso else "--grouped"
+            raise ValueError(f"{config.dataset}: {flag} needs split keys (tool, speaker, "
                              "or a manifest 'group' column); this data set has none")
         keys = source.split_keys
     seeds = trial_seeds(config.seed, trials)
-    fold_sets = [assign_folds(source.labels, folds, seed=s, groups=keys) for s in seeds]
+    if loso:
+        split_sets = [fold_plans.leave_one_group_out(source.labels, keys, seed=s) for s in seeds]
+        folds = len(split_sets[0])
+        fold_sets = [np.unique(keys, return_inverse=True)[1]] * trials   # fold k: group k
+    else:
+        fold_sets = [assign_folds(source.labels, folds, seed=s, groups=keys) for s in seeds]
+        split_sets = [rotation(fold_of, folds) for fold_of in fold_sets]
     if replace:
         for variant in variant_list:
             shutil.rmtree(os.path.join(out_dir, variant["name"]), ignore_errors=True)
@@ -105,14 +126,15 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     results = []
     for variant in variant_list:
         runs, measured = [], None
-        for t, (seed, fold_of) in enumerate(zip(seeds, fold_sets)):
-            for k, splits in enumerate(rotation(fold_of, folds)):
+        for t, (seed, trial_splits) in enumerate(zip(seeds, split_sets)):
+            for k, splits in enumerate(trial_splits):
                 run = RunFolder(os.path.join(out_dir, variant["name"], f"trial{t}", f"fold{k}"))
                 metrics = run.read_metrics()
                 if metrics is None:
                     result = train_and_evaluate(
                         config.updated(seed=seed, **variant["changes"]), run.path,
-                        strategy=strategy, loaded=Loaded(source, loaded.groups, splits),
+                        strategy=strategy,
+                        loaded=Loaded(source, loaded.groups, _sides(splits)),
                         latency=latency and measured is None, log=log,
                         overwrite=run.finished())     # trained, killed before its metrics
                     metrics, run_info = result.metrics, result.info
@@ -123,20 +145,25 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
                                 if k in metrics}
                 row = {"variant": variant["name"], "trial": t, "fold": k, "seed": seed,
                        "modality": run_info.get("modality")}
+                if loso:
+                    row["group"] = splits["group"]
                 row.update({key: metrics.get(key) for key in SUMMARY_KEYS})
                 runs.append(row)
                 done += 1
+                tested = f" ({splits['group']})" if loso else ""
                 log(f"[{done}/{total}] {variant['name']} trial {t + 1}/{trials} fold "
-                    f"{k + 1}/{folds}: accuracy {metrics['accuracy']:.3f}, AUC "
+                    f"{k + 1}/{folds}{tested}: accuracy {metrics['accuracy']:.3f}, AUC "
                     f"{_fmt(metrics.get('auc_macro'))} ({time.time() - started:.0f} s)")
         for row in runs:                       # latency: one measurement per variant
             row.update(measured or {})
         summary = summarise(runs)
+        if loso:
+            summary["worst_group"], summary["accuracy_worst"] = worst_group(runs)
         cells = dict(variant["cells"])
         cells.setdefault("modality", runs[0]["modality"] if runs else "?")
         results.append({"name": variant["name"], "cells": cells, "summary": summary,
                         "runs": runs})
-    table = _write_tables(out_dir, results, ablation, trials, folds, grouped)
+    table = _write_tables(out_dir, results, ablation, trials, folds, grouped, loso)
     log(table)
     return {"variants": results, "table": table}
 
@@ -154,7 +181,12 @@ def _write_folds(out_dir, source, fold_sets, seeds):
     write_json(os.path.join(out_dir, "seeds.json"), seeds)
 
 
-def _write_tables(out_dir, results, ablation, trials, folds, grouped):
+def _sides(splits):
+    """The train / val / test index arrays of a fold (without its ``group`` name)."""
+    return {side: splits[side] for side in ("train", "val", "test")}
+
+
+def _write_tables(out_dir, results, ablation, trials, folds, grouped, loso):
     rows = [{**r["cells"], **r["summary"], "variant": r["name"]} for r in results]
     all_runs = [run for r in results for run in r["runs"]]
     write_csv(all_runs, os.path.join(out_dir, "runs.csv"))
@@ -164,7 +196,13 @@ def _write_tables(out_dir, results, ablation, trials, folds, grouped):
     protocol = (f"{trials} trial(s) x {folds}-fold rotation "
                 f"({'group-aware' if grouped else 'stratified'}), mean ± std over "
                 f"{trials * folds} runs")
-    if ablation in ("fusion", "learner"):
+    if loso:
+        protocol = (f"{trials} trial(s) x leave-one-group-out ({folds} groups), mean ± std "
+                    f"over the trials of each group and over all {trials * folds} runs")
+        cells = [cell for r, result in zip(rows, results)
+                 for cell in group_rows({**r, "model": r["variant"]}, result["runs"])]
+        columns = GROUP_COLUMNS
+    elif ablation in ("fusion", "learner"):
         cells = table4_rows(rows)
         columns = TABLE4_COLUMNS
     else:

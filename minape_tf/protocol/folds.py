@@ -7,6 +7,11 @@ balanced as the groups allow), shuffled by the seed. ``rotation``, which scikit-
 lacks, turns the folds into K (train, val, test) splits: split ``k`` tests on fold ``k``,
 validates on fold ``k + 1`` (mod K) and trains on the other ``K - 2``; every observation is
 tested exactly once.
+
+``leave_one_group_out`` makes one (train, val, test) split per group with scikit-learn's
+``LeaveOneGroupOut``: the group (a speaker, a tool, a manifest ``group``) is the test set,
+the other groups train, and validation is a ``val_fraction`` of the training groups' own
+observations (see its docstring for why not a whole group).
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+
+from minape_tf.data.source import stratified_holdout
+
+# The share of the training groups' observations that validates in leave-one-group-out.
+VAL_FRACTION = 0.1
 
 
 def assign_folds(labels, n_folds: int, seed: int = 0, groups=None) -> np.ndarray:
@@ -89,6 +99,60 @@ def rotation(folds, n_folds: int | None = None):
             "val": np.flatnonzero(folds == val_fold),
             "test": np.flatnonzero(folds == k),
         })
+    return splits
+
+
+def leave_one_group_out(labels, groups, seed: int = 0, val_fraction: float = VAL_FRACTION):
+    """One (train, val, test) split per group: the group tests, the others train.
+
+    Validation is drawn from the training groups: a deterministic ``val_fraction`` of every
+    (class, group) stratum of their observations (at least one of each stratum with two or
+    more), so that every training group and class is in it and none of the test group is.
+    A whole group held out for validation instead would leave one group fewer to learn
+    from (with FSDD's five speakers, three instead of four) and make the best epoch depend
+    on which speaker it happened to be; the price of this choice is that the best epoch is
+    chosen on speakers the model has seen, so the validation accuracy is optimistic, while
+    the test accuracy stays that of an unseen group.
+
+    Parameters
+    ----------
+    labels : array of int, shape (n,)
+        Class of each observation; validation is stratified by it.
+    groups : array, shape (n,)
+        The group of each observation (speaker, tool, manifest ``group``).
+    seed : int, default 0
+        Fixes the validation draw.
+    val_fraction : float, default 0.1
+        Share of each training (class, group) stratum that validates.
+
+    Returns
+    -------
+    list of dict
+        One per group in sorted order: ``{"group", "train", "val", "test"}``, the last three
+        sorted index arrays; every observation is tested exactly once.
+
+    Raises
+    ------
+    ValueError
+        If the keys do not match the labels, or there are fewer than two groups.
+    """
+    labels = np.asarray(labels)
+    keys = np.asarray(groups).astype(str)
+    if len(keys) != len(labels):
+        raise ValueError(f"{len(keys)} group keys for {len(labels)} observations")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction={val_fraction!r}; expected a share in (0, 1)")
+    unique = np.unique(keys)
+    if len(unique) < 2:
+        raise ValueError(f"leave-one-group-out: {len(unique)} group(s) "
+                         f"({', '.join(unique[:10])}); need at least two, one to test and "
+                         "one to train on")
+    splits = []
+    for rest, test in LeaveOneGroupOut().split(np.zeros(len(labels)), labels, keys):
+        strata = np.char.add(np.char.add(labels[rest].astype(str), "_"), keys[rest])
+        val = rest[stratified_holdout(strata, val_fraction, seed)]
+        splits.append({"group": str(keys[test[0]]), "train": np.setdiff1d(rest, val),
+                       "val": val, "test": test})
     return splits
 
 

@@ -88,6 +88,47 @@ def table4_rows(rows: list, base: int = 0) -> list:
     return out
 
 
+GROUP_COLUMNS = ("Model", "Modality", "Fusion-Type", "Group", "n_test", "ms/img", "Size(MB)",
+                 "#Params", "AUC", "Accuracy")
+
+
+def per_group(runs: list) -> dict:
+    """Group name -> ``summarise`` of its runs (one per trial), in sorted name order;
+    ``runs`` are metric dicts with a ``group`` key (leave-one-group-out)."""
+    names = sorted({r["group"] for r in runs})
+    return {name: summarise([r for r in runs if r["group"] == name]) for name in names}
+
+
+def worst_group(runs: list) -> tuple:
+    """``(name, mean accuracy)`` of the group with the lowest mean accuracy over its runs."""
+    groups = per_group(runs)
+    name = min(groups, key=lambda g: groups[g]["accuracy_mean"])
+    return name, groups[name]["accuracy_mean"]
+
+
+def group_rows(row: dict, runs: list) -> list:
+    """The leave-one-group-out rows of one variant: one per group (accuracy mean ± std
+    over its trials), then the mean over all runs (with the model's size and latency),
+    then the worst group. ``row`` holds the variant's cells (``model``, ``modality``,
+    ``fusion``) and its ``summarise`` over ``runs``."""
+    cells = {"Model": row.get("model", "Minape"), "Modality": row["modality"],
+             "Fusion-Type": row.get("fusion", "-")}
+
+    def line(group, s):
+        return {**cells, "Group": group, "n_test": _num(s["n_test_mean"], 0),
+                "AUC": _num(s["auc_macro_mean"], 3),
+                "Accuracy": _pm(s["accuracy_mean"], s["accuracy_std"], n=s["n_runs"])}
+
+    groups = per_group(runs)
+    out = [line(name, s) for name, s in groups.items()]
+    mean = line(f"mean of {len(groups)}", row)
+    mean.update({"n_test": _num(row["n_test_mean"], 1),
+                 "ms/img": _num(row["latency_ms_b1_mean"], 2),
+                 "Size(MB)": _num(row["size_mb_mean"], 2), "#Params": _params(row["params_mean"])})
+    name, _ = worst_group(runs)
+    return out + [mean, line(f"worst: {name}", groups[name])]
+
+
 def markdown(rows: list, columns, title=None) -> str:
     """A Markdown table of ``rows`` (dicts) in ``columns`` order."""
     lines = [f"**{title}**", ""] if title else []

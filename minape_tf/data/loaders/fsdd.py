@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minape_tf.data.source import Loaded, Source
+from minape_tf.data.source import Loaded, Source, stratified_holdout
 from minape_tf.data.errors import DataError, reject
 from minape_tf.data.validate import validate_loaded
 from minape_tf.groups import SeriesGroup
@@ -51,20 +51,6 @@ def audio_group(name="audio", *, sample_rate=FSDD_RATE, length=8000, n_fft=256, 
     return SeriesGroup(name, channels=1, sample_rate=sample_rate, length=length,
                        source_rate=FSDD_RATE, n_fft=n_fft, hop=hop, n_mels=n_mels,
                        normalize=normalize, inputs=("audio",))
-
-
-def stratified_holdout(strata, fraction, seed):
-    """Deterministic ``fraction`` of each stratum (at least one when it has two or more)."""
-    rng = np.random.default_rng(seed)
-    strata = np.asarray(strata)
-    picked = []
-    for key in np.unique(strata):
-        idx = np.flatnonzero(strata == key)
-        k = int(round(fraction * len(idx)))
-        if len(idx) >= 2:
-            k = max(k, 1)
-        picked.extend(rng.permutation(idx)[:k].tolist())
-    return np.sort(np.asarray(picked, dtype=np.int64))
 
 
 def fsdd_splits(digits, speakers, indices, split="speaker", test_speakers=("theo",),
