@@ -303,4 +303,5 @@ def test_baselines_train_evaluate_and_cross_validate_from_the_command_line(tmp_p
 
     assert main(["cv", *demo, "--model", "mulmix", "--trials", "1", "--folds", "3",
                  "--out", str(tmp_path / "cv")]) == 0
-    print((tmp_path / "cv" / "table.md").read_text())
+    table = (tmp_path / "cv" / "table.md").read_text()
+    assert table.startswith("**Mulmix: 1 trial(s) x 3-fold") and "| Mulmix | m |" in table

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from minape_tf.baselines.registry import get_baseline
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
@@ -159,7 +160,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         summary = summarise(runs)
         if loso:
             summary["worst_group"], summary["accuracy_worst"] = worst_group(runs)
-        cells = dict(variant["cells"])
+        cells = {"model": get_baseline(config.architecture).label, **variant["cells"]}
         cells.setdefault("modality", runs[0]["modality"] if runs else "?")
         results.append({"name": variant["name"], "cells": cells, "summary": summary,
                         "runs": runs})
@@ -208,8 +209,8 @@ def _write_tables(out_dir, results, ablation, trials, folds, grouped, loso):
     else:
         cells = table3_rows(rows)
         columns = TABLE3_COLUMNS
-    text = markdown(cells, columns, title=f"{ablation if ablation != 'none' else 'Minape'}: "
-                                          f"{protocol}")
+    name = ablation if ablation != "none" else rows[0]["model"]
+    text = markdown(cells, columns, title=f"{name}: {protocol}")
     write_csv(cells, os.path.join(out_dir, "table.csv"), columns)
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(text)
