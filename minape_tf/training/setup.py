@@ -57,8 +57,8 @@ def build_model(config, groups, num_classes, kwargs=None, policy="float32", clas
 
 
 def check_config(config) -> dict:
-    """Validate ``config``'s model arguments without data: build the model once on two
-    small stand-in image groups. Returns the builder's keyword arguments.
+    """Validate ``config``'s model arguments without data: build the model once on small
+    stand-in groups (:func:`_probe_groups`). Returns the builder's keyword arguments.
 
     Python's random state, from which Keras draws its initialisers' seeds, is put back
     afterwards: the check leaves a seeded run's weights as they would be without it.
@@ -69,9 +69,6 @@ def check_config(config) -> dict:
         Naming the argument and what is allowed (from the builder's own checks).
     """
     kwargs = config.model_arguments()
-    if kwargs.get("sequence_length", 1) != 1:
-        raise ValueError("sequence_length > 1 needs a pipeline of observation sequences, "
-                         "which make_dataset does not build yet; use sequence_length=1")
     probe = _probe_groups(config.architecture, kwargs)
     state = random.getstate()
     try:
