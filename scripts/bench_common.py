@@ -2,7 +2,7 @@
 
 * The Minape configurations, all on the Mudestreda observation of the official code: a
   tool photo 256x256x3 and the three force spectrogram images stacked, 256x256x9.
-  ``mudestreda`` is the project's preset (width 128, depth 10, patch 8, kernel 13: 32x32
+  ``mudestreda`` is the project's preset (``presets["mudestreda"]``; patch 8: 32x32
   grids); ``official`` the authors' configuration (width 128, depth 4, patch 12, kernel 12:
   21x21 grids).
 * A reference ViT of the keras-io kind on the same inputs: each input cut into 16x16
