@@ -34,7 +34,7 @@ def main():
     from minape_tf.export.load import load_minape
     from minape_tf.export.tflite import interpreter, run_model
     from minape_tf.training.config import TrainConfig
-    from minape_tf.training.datasets import load_dataset
+    from minape_tf.data.registry import load_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")

@@ -172,13 +172,13 @@ def test_tflite_float32_equals_keras_and_the_feature_stage_the_pipeline(tmp_path
 
 @pytest.mark.slow
 def test_int8_accuracy_on_a_held_out_speaker_is_within_2_points_of_keras(tmp_path, fsdd_dir):
-    from minape_tf.training.datasets import load_dataset
-    from minape_tf.training.train import train
+    from minape_tf.data.registry import load_dataset
+    from minape_tf.training.run import train
 
     config = {"dataset": "fsdd", "data_dir": str(fsdd_dir), "epochs": 8, "steps_per_epoch": 40,
               "batch_size": 32, "learning_rate": 5e-3, "warmup_epochs": 0.25, "verbose": 0,
               "early_stopping": 0, "model": dict(width=24, depth=2, patch_size=4, kernel_size=5)}
-    run = train(config, tmp_path / "run", evaluate=False, latency=False)
+    run = train(config, tmp_path / "run")
     info = export(tmp_path / "run", tmp_path / "out", formats="tflite",
                   quantizations=("int8", "int16x8"), calibration=300, verbose=False)
     assert "QUANTIZE" in info["files"]["tflite_int8"]["ops"]

@@ -59,8 +59,8 @@ def representative_set(run_dir, model, count=100):
 
     from minape_tf.data.pipeline import make_dataset
     from minape_tf.training.config import TrainConfig
-    from minape_tf.training.datasets import load_dataset
-    from minape_tf.training.train import split_sources
+    from minape_tf.data.registry import load_dataset
+    from minape_tf.training.setup import split_sources
 
     with open(os.path.join(run_dir, "config.json")) as f:
         config = TrainConfig.from_dict(json.load(f))
