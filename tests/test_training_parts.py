@@ -159,8 +159,9 @@ def test_the_model_check_refuses_bad_arguments_and_leaves_the_random_state():
     assert random.getstate() == state                # a seeded run's weights are unchanged
     with pytest.raises(ValueError, match=r"fusion='sum' is not known"):
         check_config(TrainConfig(model={"fusion": "sum"}))
-    with pytest.raises(ValueError, match=r"sequence_length > 1"):
-        check_config(TrainConfig(model={"sequence_length": 3}))
+    with pytest.raises(ValueError, match=r"sequence_length=0"):
+        check_config(TrainConfig(model={"sequence_length": 0}))
+    assert check_config(TrainConfig(model={"sequence_length": 3}))["sequence_length"] == 3
 
 
 @pytest.mark.slow
