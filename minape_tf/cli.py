@@ -35,8 +35,8 @@ from minape_tf.export import cli as export_cli
 from minape_tf.training.config import TrainConfig, load_config, read_config_file
 
 # TrainConfig fields with flags of their own making (below), or none.
-HAND_MADE = ("dataset", "data_dir", "dataset_options", "groups", "model", "jit_compile",
-             "verbose")
+HAND_MADE = ("dataset", "data_dir", "dataset_options", "groups", "model", "augmentation",
+             "jit_compile", "verbose")
 ALIASES = {"learning_rate": ["--lr"], "min_learning_rate": ["--min-lr"],
            "architecture": ["--model"]}
 SECTIONS = {"Data": "data", "Model": "model", "Optimisation": "training"}
@@ -113,6 +113,12 @@ def _add_train_flags(p):
     groups["data"].add_argument("--group", action="append", type=key_value, default=[],
                                 metavar="NAME.FIELD=VALUE",
                                 help="group override, e.g. force.n_mels=32")
+    groups["data"].add_argument("--augmentation", "-A", action="append", type=key_value,
+                                default=[], metavar="KEY=VALUE",
+                                help="series augmentation strength, e.g. -A stretch=0.1 "
+                                     "-A noise_snr_db=[10,30] (keys: gain_db, noise_snr_db, "
+                                     "stretch, warp, shift, time_masks, time_width, "
+                                     "freq_masks, freq_width)")
     groups["model"].add_argument("--config", help="YAML or JSON file of TrainConfig fields "
                                                   "(model settings under `model:`)")
     for argument in from_dataclass(TrainConfig, skip=HAND_MADE):
@@ -161,7 +167,8 @@ def config_from_args(args) -> TrainConfig:
     verbose = 1 if args.verbose == BARE_VERBOSE else args.verbose
     config = config.updated(dataset=args.dataset, data_dir=args.data_dir,
                             dataset_options=_dataset_options(args), model=model or None,
-                            groups=groups or None, jit_compile=jit, verbose=verbose, **changes)
+                            groups=groups or None, augmentation=dict(args.augmentation) or None,
+                            jit_compile=jit, verbose=verbose, **changes)
     if no_clipping:
         config.clipnorm = None
     return config

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from minape_tf.stft import frame_count
 
 _NORMALISATIONS = (None, "peak", "rms")
+_SPECTRAL = (None, "mean_var", "band", "pcen")
 
 
 def _check_name(name):
@@ -169,6 +170,12 @@ class SeriesGroup(_Group):
         its peak absolute value or its RMS. Use it when recording levels differ.
     eps : float, default 1e-6
         Added to the mel power before the log10.
+    spectral_norm : {None, "mean_var", "band", "pcen"}, default None
+        Per-observation normalisation of the log-Mel, after it is computed:
+        ``"mean_var"`` (mean and standard deviation over the whole spectrogram) or
+        ``"band"`` (per mel band over time): :class:`~minape_tf.layers.
+        SpectralNormalization`; ``"pcen"``: per-channel energy normalisation,
+        :class:`~minape_tf.layers.PCEN`. Training augmentation is applied before it.
     inputs, width, depth, patch_size, kernel_size, modality
         As for :class:`ImageGroup`.
     """
@@ -184,6 +191,7 @@ class SeriesGroup(_Group):
     fmax: float | None = None
     normalize: str | None = None
     eps: float = 1e-6
+    spectral_norm: str | None = None
     kind = "series"
 
     def __post_init__(self):
@@ -194,6 +202,9 @@ class SeriesGroup(_Group):
         if self.normalize not in _NORMALISATIONS:
             raise ValueError(f"group {self.name!r}: normalize={self.normalize!r}; "
                              f"expected one of {_NORMALISATIONS}")
+        if self.spectral_norm not in _SPECTRAL:
+            raise ValueError(f"group {self.name!r}: spectral_norm={self.spectral_norm!r}; "
+                             f"expected one of {_SPECTRAL}")
         if self.length < self.n_fft:
             raise ValueError(
                 f"group {self.name!r}: length={self.length} is shorter than n_fft={self.n_fft}; "
@@ -233,18 +244,33 @@ class SeriesGroup(_Group):
         return SeriesResampling(self.input_rate, self.sample_rate,
                                 self.length, name=f"{self.name}_resampling")
 
-    def feature_layers(self) -> list:
-        """Level normalisation (when ``normalize`` is set), then log-Mel: the layers that
-        turn ``(batch, length, channels)`` into ``(batch, frames, n_mels, channels)``, used
-        by the pipeline and by ``build_minape(features_in_model=True)`` alike."""
+    def feature_layers(self, spectral=True) -> list:
+        """Level normalisation (when ``normalize`` is set), log-Mel, then spectral
+        normalisation (when ``spectral_norm`` is set): the layers that turn ``(batch, length,
+        channels)`` into ``(batch, frames, n_mels, channels)``, used by the pipeline and by
+        ``build_minape(features_in_model=True)`` alike. ``spectral=False`` leaves out the
+        spectral normalisation (the pipeline caches the log-Mel, augments it, then applies
+        :meth:`spectral_layers`)."""
         from minape_tf.layers.level import LevelNormalization
         from minape_tf.layers.logmel import LogMel
 
-        logmel = LogMel.from_group(self, dtype="float32", name=f"{self.name}_logmel")
-        if self.normalize is None:
-            return [logmel]
-        return [LevelNormalization(self.normalize, dtype="float32", name=f"{self.name}_level"),
-                logmel]
+        layers = [LogMel.from_group(self, dtype="float32", name=f"{self.name}_logmel")]
+        if self.normalize is not None:
+            layers.insert(0, LevelNormalization(self.normalize, dtype="float32",
+                                                name=f"{self.name}_level"))
+        return layers + (self.spectral_layers() if spectral else [])
+
+    def spectral_layers(self) -> list:
+        """The spectral normalisation layer of ``spectral_norm`` (an empty list for None)."""
+        from minape_tf.layers.spectral_normalization import PCEN, SpectralNormalization
+
+        name = f"{self.name}_{self.spectral_norm}"
+        if self.spectral_norm is None:
+            return []
+        if self.spectral_norm == "pcen":
+            return [PCEN(self.sample_rate, self.hop, log_eps=self.eps, dtype="float32",
+                         name=name)]
+        return [SpectralNormalization(self.spectral_norm, dtype="float32", name=name)]
 
 
 GROUP_KINDS = {"image": ImageGroup, "series": SeriesGroup}

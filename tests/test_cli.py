@@ -27,12 +27,14 @@ def test_flags_override_the_config_file(tmp_path):
                       "--lr", "0.002",
                       "-D", "test_speakers=[theo]", "--group", "audio.n_mels=16",
                       "--clipnorm", "0", "--jit-compile", "off", "--no-augment",
+                      "-A", "stretch=0.1", "--augmentation", "noise_snr_db=[10, 30]",
                       "--out", "x"])
     assert config.epochs == 7 and config.learning_rate == 0.002
     assert config.model == {"width": 64, "depth": 5}
     assert config.dataset_options == {"test_speakers": ["theo"]}
     assert config.groups == {"audio": {"n_mels": 16}}
     assert config.clipnorm is None and config.jit_compile is False and config.augment is False
+    assert config.augmentation == {"stretch": 0.1, "noise_snr_db": [10, 30]}
 
 
 HISTORIES = ["--sequence-length", "4", "--learner", "tempmixer", "--width", "16", "--depth",
@@ -205,7 +207,9 @@ def test_model_and_training_errors_come_before_any_data_is_read(tmp_path, monkey
     for flags, message in ((["--width", "0"], "width=0"),
                            (["--depth", "-1"], "depth=-1"),
                            (["--dropout", "1.5"], "dropout=1.5"),
-                           (["--preset", "nope"], "preset 'nope' is not known")):
+                           (["--preset", "nope"], "preset 'nope' is not known"),
+                           (["-A", "pitch=0.1"], "augmentation ['pitch']: not known"),
+                           (["-A", "stretch=2"], "augmentation stretch=2")):
         assert main(["train", "--dataset", "demo", *flags, "--out", str(tmp_path / "r")]) == 1
         assert message in capsys.readouterr().err, flags
     assert not (tmp_path / "r").exists()

@@ -14,7 +14,7 @@ from keras.src import testing
 
 from minape_tf.layers import (DEPTHWISE_FORMS, FUSIONS, ChannelPointBlock, DepthwiseConv,
                               FoldSequence, Fusion, LevelNormalization, LogMel, PatchEmbedding,
-                              TempMixer, UnfoldSequence)
+                              PCEN, SpectralNormalization, TempMixer, UnfoldSequence)
 
 pytestmark = [pytest.mark.backend,
               # The harness trains weightless layers too, from a generator.
@@ -59,6 +59,17 @@ class LayerHarnessTest(testing.TestCase):
         self.run_layer_test(
             LevelNormalization, {"mode": mode}, input_shape=(2, 50, 3),
             expected_output_shape=(2, 50, 3), expected_output_dtype="float32")
+
+    @parameterized.named_parameters(("mean_var", "mean_var"), ("band", "band"))
+    def test_spectral_normalization(self, mode):
+        self.run_layer_test(
+            SpectralNormalization, {"mode": mode}, input_shape=(2, 9, 8, 3),
+            expected_output_shape=(2, 9, 8, 3), expected_output_dtype="float32")
+
+    def test_pcen(self):
+        self.run_layer_test(
+            PCEN, {"sample_rate": 8000, "hop": 128}, input_shape=(2, 9, 8, 3),
+            expected_output_shape=(2, 9, 8, 3), expected_output_dtype="float32")
 
     @parameterized.named_parameters(*[(mode, mode) for mode in FUSIONS])
     def test_fusion(self, mode):

@@ -185,3 +185,17 @@ def test_a_run_setup_makes_device_histories_for_every_dataset_and_keeps_folds_wh
         assert x["tool"].shape[:2] == (len(splits[part]), 4), part
     tools = {part: set(source.split_keys[splits[part]]) for part in ("train", "val", "test")}
     assert not (tools["train"] & tools["val"] or tools["train"] & tools["test"])
+
+
+def test_a_data_set_without_a_named_preset_gets_its_own():
+    from minape_tf.presets import presets
+    from minape_tf.training.config import TrainConfig
+
+    fsdd = TrainConfig(dataset="fsdd", model={"width": 32})
+    assert fsdd.resolved_preset() == "fsdd"
+    assert fsdd.model_arguments() == {**presets["fsdd"], "width": 32}
+    assert TrainConfig(dataset="avdigits").resolved_preset() == "fsdd"
+    assert TrainConfig(dataset="fsdd", preset="none").model_arguments() == {}
+    assert TrainConfig(dataset="fsdd", preset="mex").resolved_preset() == "mex"
+    assert TrainConfig(dataset="fsdd", architecture="vit").model_arguments() == {}
+    assert TrainConfig(dataset="demo").model_arguments() == {}

@@ -117,11 +117,12 @@ class GroupReader:
 
 
 class SeriesFeatures:
-    """A series group's feature layers (level normalisation, log-Mel) applied in order to
-    ``(batch, length, channels)``: ``group.feature_layers()``, as in the model."""
+    """A series group's feature layers (level normalisation, log-Mel; with ``spectral``,
+    its spectral normalisation too) applied in order to ``(batch, length, channels)``:
+    ``group.feature_layers()``, as in the model."""
 
-    def __init__(self, group):
-        self.layers = group.feature_layers()
+    def __init__(self, group, spectral=True):
+        self.layers = group.feature_layers(spectral=spectral)
 
     def __call__(self, batch):
         for layer in self.layers:
@@ -129,9 +130,29 @@ class SeriesFeatures:
         return batch
 
 
+def spectral_normalizer(groups):
+    """``(x, label) -> (x, label)`` applying each series group's spectral normalisation
+    (``group.spectral_layers()``) to a batch of its log-Mel; ``None`` when no group has
+    one. The pipeline applies it after augmentation."""
+    stages = {g.name: g.spectral_layers() for g in groups
+              if isinstance(g, SeriesGroup) and g.spectral_layers()}
+    if not stages:
+        return None
+
+    def normalize(x, label):
+        x = dict(x)
+        for name, layers in stages.items():
+            for layer in layers:
+                x[name] = layer(x[name])
+        return x, label
+
+    return normalize
+
+
 def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment=True,
                  seed=0, features=True, validate=True, skip_bad=False, drop_remainder=False,
-                 feature_batch=16, sequence_length=1, short_histories="pad"):
+                 feature_batch=16, sequence_length=1, short_histories="pad",
+                 augmentation=None, _spectral=True):
     """A ``tf.data.Dataset`` of ``(dict of group tensors, label)`` batches.
 
     Parameters
@@ -171,6 +192,12 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
     short_histories : {"pad", "drop"}, default "pad"
         With ``L > 1``: pad shorter histories with copies of their oldest observation, or
         leave them out.
+    augmentation : SeriesAugmentation, dict or None, default None
+        Strengths of the series augmentation (:class:`minape_tf.data.augment.
+        SeriesAugmentation`; None: its defaults).
+    _spectral : bool, default True
+        Internal (the history windows): ``False`` leaves out the spectral normalisation,
+        which the caller applies after its own augmentation.
 
     Returns
     -------
@@ -182,16 +209,17 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
     groups = list(groups)
     if validate and not source.validated:
         source = _validate(source, groups, skip_bad=skip_bad)
+    strengths = aug.SeriesAugmentation.make(augmentation)
     if sequence_length != 1:
-        def read_steps(subset):
+        def read_steps(subset, spectral=True):
             return make_dataset(subset, groups, training=False, batch_size=sequence_length,
                                 cache=cache, augment=False, features=features, validate=False,
-                                feature_batch=feature_batch)
+                                feature_batch=feature_batch, _spectral=spectral)
 
         return make_sequence_dataset(
             source, groups, sequence_length, read_steps, training=training,
             batch_size=batch_size, short=short_histories, augment=augment, seed=seed,
-            features=features, drop_remainder=drop_remainder)
+            features=features, drop_remainder=drop_remainder, augmentation=strengths)
     if len(source) == 0:
         raise DataError("no observations to make a dataset from")
     readers = {g.name: GroupReader(g, source.inputs[g.name]) for g in groups}
@@ -204,7 +232,8 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
     ds = ds.map(read, num_parallel_calls=AUTOTUNE, deterministic=True)
     series = [g for g in groups if isinstance(g, SeriesGroup)]
     if features and series:
-        extractors = {g.name: SeriesFeatures(g) for g in series}
+        # The spectral normalisation comes after the cache and the augmentation.
+        extractors = {g.name: SeriesFeatures(g, spectral=False) for g in series}
 
         def featurize(x, label):
             x = dict(x)
@@ -228,8 +257,8 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
             x = dict(x)
             for k, g in enumerate(aug_series):
                 s = tf.stack([rnd, tf.constant(k, tf.int64)])
-                x[g.name] = (aug.augment_logmel(x[g.name], s, g.eps) if features
-                             else aug.augment_raw(x[g.name], s))
+                x[g.name] = (aug.augment_logmel(x[g.name], s, g.eps, strengths) if features
+                             else aug.augment_raw(x[g.name], s, strengths))
             return x, label
 
         rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
@@ -237,6 +266,9 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
             lambda xy, r: augment_series(xy[0], xy[1], r),
             num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    normalize = spectral_normalizer(series) if features and _spectral else None
+    if normalize is not None:
+        ds = ds.map(normalize, num_parallel_calls=AUTOTUNE, deterministic=True)
     aug_images = [g for g in groups if isinstance(g, ImageGroup) and training and wants(g.name)]
     if aug_images:
         layers = {g.name: aug.image_augmenter(g, seed=seed) for g in aug_images}

@@ -122,11 +122,13 @@ def _check_distinct(source, device, members, order):
 
 def make_sequence_dataset(source, groups, sequence_length, read_steps, *, training,
                           batch_size=32, short="pad", augment=True, seed=0, features=True,
-                          drop_remainder=False):
+                          drop_remainder=False, augmentation=None):
     """Histories as inputs ``(batch, L, ...)``, the label of the last observation.
 
-    ``read_steps(subset)`` turns a (validated) ``Source`` into a dataset of its observations
-    in order, batched ``L`` at a time, without augmentation: ``make_dataset`` passes itself
+    ``read_steps(subset, spectral=True)`` turns a (validated) ``Source`` into a dataset of
+    its observations in order, batched ``L`` at a time, without augmentation (and, with
+    ``spectral=False``, without the groups' spectral normalisation, which is then applied
+    here after the augmentation): ``make_dataset`` passes itself
     (the cache then holds ``L`` copies of an observation: fine for data sets of a few
     thousand observations). The windows, not the observations, are shuffled; training
     augmentation draws anew for every observation of a window. Other parameters as for
@@ -143,7 +145,8 @@ def make_sequence_dataset(source, groups, sequence_length, read_steps, *, traini
     if len(windows.ends) == 0:
         raise DataError(f"no device has {sequence_length} observations in this data set, so "
                         f"short={short!r} leaves no window; use short='pad'")
-    steps = read_steps(source.subset(windows.index.ravel()))
+    augmenting = training and _wanted(groups, augment)
+    steps = read_steps(source.subset(windows.index.ravel()), spectral=not augmenting)
 
     def window(x, labels):
         return ({name: tf.ensure_shape(v, (sequence_length, *v.shape[1:]))
@@ -152,20 +155,27 @@ def make_sequence_dataset(source, groups, sequence_length, read_steps, *, traini
     ds = steps.map(window)
     if training:
         ds = ds.shuffle(len(windows.ends), seed=seed, reshuffle_each_iteration=True)
-        ds = _augment(ds, groups, augment, features, seed)
+    if augmenting:
+        ds = _augment(ds, groups, augment, features, seed, augmentation)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def _augment(ds, groups, augment, features, seed):
-    """Training augmentation of windows: every observation of a window gets its own draw."""
-    def wants(group):
-        return augment.get(group.name, False) if isinstance(augment, dict) else bool(augment)
+def _wants(augment, group):
+    return augment.get(group.name, False) if isinstance(augment, dict) else bool(augment)
 
-    series = [g for g in groups if isinstance(g, SeriesGroup) and wants(g)]
+
+def _wanted(groups, augment):
+    return any(_wants(augment, g) for g in groups)
+
+
+def _augment(ds, groups, augment, features, seed, augmentation):
+    """Training augmentation of windows: every observation of a window gets its own draw;
+    then the series groups' spectral normalisation (``read_steps`` left it out)."""
+    series = [g for g in groups if isinstance(g, SeriesGroup) and _wants(augment, g)]
     images = {g.name: aug.image_augmenter(g, seed=seed) for g in groups
-              if isinstance(g, ImageGroup) and wants(g)}
-    if not series and not images:
-        return ds
+              if isinstance(g, ImageGroup) and _wants(augment, g)}
+    spectral = {g.name: g.spectral_layers() for g in groups
+                if isinstance(g, SeriesGroup) and features and g.spectral_layers()}
 
     def one_window(x, label, draw):
         x = dict(x)
@@ -174,13 +184,16 @@ def _augment(ds, groups, augment, features, seed):
                 tf.stack([draw, tf.constant(k, tf.int64)]), tf.shape(x[g.name])[0])
             if features:
                 def step(pair, eps=g.eps):
-                    return aug.augment_logmel(pair[1], pair[0], eps)
+                    return aug.augment_logmel(pair[1], pair[0], eps, augmentation)
             else:
                 def step(pair):
-                    return aug.augment_raw(pair[1], pair[0])
+                    return aug.augment_raw(pair[1], pair[0], augmentation)
             x[g.name] = tf.map_fn(step, (seeds, x[g.name]), fn_output_signature=tf.float32)
         for name, layer in images.items():  # the window's L images as one batch
             x[name] = tf.clip_by_value(layer(x[name], training=True), 0.0, 1.0)
+        for name, layers in spectral.items():  # the window's L spectrograms as one batch
+            for layer in layers:
+                x[name] = layer(x[name])
         return x, label
 
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)

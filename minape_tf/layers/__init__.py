@@ -10,8 +10,10 @@ from minape_tf.layers.mel import mel_filters
 from minape_tf.layers.patch_embedding import PatchEmbedding
 from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
 from minape_tf.layers.series_preprocessing import SeriesResampling
+from minape_tf.layers.spectral_normalization import PCEN, SpectralNormalization
 from minape_tf.layers.tempmixer import TempMixer
 
 __all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "FUSIONS", "Fusion",
            "ImagePreprocessing", "LevelNormalization", "LogMel", "mel_filters", "PatchEmbedding",
-           "FoldSequence", "UnfoldSequence", "SeriesResampling", "TempMixer"]
+           "FoldSequence", "UnfoldSequence", "PCEN", "SeriesResampling", "SpectralNormalization",
+           "TempMixer"]

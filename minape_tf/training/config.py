@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from minape_tf.builders import BUILDERS, builder_arguments, check_model_arguments
-from minape_tf.presets import presets
+from minape_tf.presets import DATASET_PRESETS, presets
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Settings that leave the trained weights as they are: a run may resume under others.
@@ -44,13 +44,19 @@ class TrainConfig:
         Cache decoded features in memory.
     augment : bool, default True
         The pipeline's train-only augmentation.
+    augmentation : dict, default {}
+        Strengths of the series augmentation over the data set's (speech: fsdd, avdigits)
+        or the defaults (:class:`minape_tf.data.augment.SeriesAugmentation`: gain_db,
+        noise_snr_db, stretch, warp, shift, time_masks, time_width, freq_masks, freq_width).
 
     Model
     -----
     architecture : str, default "minape"
         The model builder by name (``minape_tf.builders.BUILDERS``).
     preset : str or None, default None
-        A key of ``minape_tf.presets``; its arguments come first.
+        A key of ``minape_tf.presets``; its arguments come first. None: the data set's
+        preset (``minape_tf.presets.DATASET_PRESETS``: fsdd and avdigits get "fsdd") for
+        Minape, else none; "none": no preset.
     model : dict, default {}
         ``build_minape`` keyword arguments over the preset (width, depth, patch_size, ...).
 
@@ -106,6 +112,7 @@ class TrainConfig:
     batch_size: int = 32
     cache: bool = True
     augment: bool = True
+    augmentation: dict = field(default_factory=dict)
     architecture: str = "minape"
     preset: str | None = None
     model: dict = field(default_factory=dict)
@@ -154,7 +161,7 @@ class TrainConfig:
         if self.architecture not in BUILDERS:
             raise ValueError(f"architecture={self.architecture!r}; expected one of "
                              f"{sorted(BUILDERS)}")
-        if self.preset is not None and self.preset not in presets:
+        if self.preset not in (None, "none") and self.preset not in presets:
             raise ValueError(f"preset {self.preset!r} is not known; expected one of "
                              f"{sorted(presets)}")
         check_model_arguments(self.model, self.architecture)
@@ -164,9 +171,17 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def resolved_preset(self) -> str | None:
+        """The preset in use: ``preset``, or the data set's for Minape when it is None."""
+        if self.preset is None:
+            return DATASET_PRESETS.get(self.dataset) if self.architecture == "minape" else None
+        return None if self.preset == "none" else self.preset
+
     def model_arguments(self) -> dict:
-        """The builder's keyword arguments: the preset's, then ``model``'s."""
-        return {**(presets[self.preset] if self.preset else {}), **self.model}
+        """The builder's keyword arguments: the preset's (:meth:`resolved_preset`), then
+        ``model``'s."""
+        preset = self.resolved_preset()
+        return {**(presets[preset] if preset else {}), **self.model}
 
     def fingerprint(self) -> dict:
         """The settings that shape the weights (all but ``NOT_FINGERPRINTED``), as they read
