@@ -48,8 +48,12 @@ def test_loso_on_fsdd_speakers_beats_chance(fsdd_dir, tmp_path):
     assert summary["accuracy_mean"] >= 0.75, accuracies
     assert all(r["n_test"] == len(DIGITS) * PER_DIGIT for r in runs)
     assert summary["accuracy_worst"] == min(r["accuracy"] for r in runs)
+    # each fold also measured with its speaker's own batch-norm statistics
+    assert all(0 <= r["accuracy_adapted"] <= 1 for r in runs)
     with open(out / "table.csv") as f:
-        groups = [row["Group"] for row in csv.DictReader(f)]
+        table = list(csv.DictReader(f))
+    groups = [row["Group"] for row in table]
+    assert all(row["Adapted"] != "n/a" for row in table)
     assert groups == [*sorted(SPEAKERS), "mean of 3", f"worst: {summary['worst_group']}"]
     # the evaluation of each fold names its one test speaker
     metrics = json.loads((out / "base" / "trial0" / "fold0" / "metrics.json").read_text())

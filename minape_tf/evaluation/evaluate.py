@@ -15,11 +15,13 @@ from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.latency import latency_ms
+from minape_tf.evaluation.adapt import adapted_probabilities
 from minape_tf.evaluation.metrics import classification_metrics, per_group_accuracy
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
 from minape_tf.saving import load_model
+from minape_tf.training.batchnorm import batchnorm_layers
 from minape_tf.training.run_folder import RunFolder
 from minape_tf.training.setup import features_outside_model, sequence_length
 
@@ -79,12 +81,15 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
                    history=(), latency=True, extra=None, title="Evaluation",
-                   skipped=(), groups=None) -> dict:
+                   skipped=(), groups=None, adapted=None) -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
 
     ``groups`` (a key per observation, in the dataset's order: the source's
     ``split_keys``) adds ``per_group``: each speaker's / tool's accuracy and count.
+    ``adapted`` (probabilities with each group's own batch-norm statistics, from
+    :func:`minape_tf.evaluation.adapt.adapted_probabilities`) adds ``accuracy_adapted``
+    and, with ``groups``, ``per_group_adapted``.
 
     Returns
     -------
@@ -98,6 +103,10 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     metrics.update(classification_metrics(labels, probabilities, classes))
     if groups is not None:
         metrics["per_group"] = per_group_accuracy(labels, probabilities.argmax(1), groups)
+    if adapted is not None:
+        metrics["accuracy_adapted"] = float(np.mean(adapted.argmax(1) == labels))
+        if groups is not None:
+            metrics["per_group_adapted"] = per_group_accuracy(labels, adapted.argmax(1), groups)
     metrics.update(model_facts(model, model_path, latency=latency))
     if out_dir:
         files = RunFolder(out_dir)           # an evaluation's files are named as a run's
@@ -130,8 +139,9 @@ def evaluate_training(result, *, latency=True) -> dict | None:
     test = setup.test_source()
     if test is None:
         return None
+    adapted = _adapted(result.model, test, setup.eval_data)
     result.metrics = evaluate_model(
-        result.model, setup.eval_data(test), setup.classes, out_dir=folder.path,
+        result.model, setup.eval_data(test), setup.classes, out_dir=folder.path, adapted=adapted,
         model_path=folder.model, history=folder.read_history(), latency=latency,
         extra={"run": os.path.abspath(folder.path), "dataset": setup.config.dataset,
                "split": "test", "modality": result.info["modality"],
@@ -192,11 +202,15 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     part = source.subset(index, groups)
     if part.skipped:
         log(skip_summary(part.skipped))
-    data = make_dataset(part, groups, training=False, batch_size=batch_size or config.batch_size,
-                        cache=False, augment=False,
-                        features=features_outside_model(info["model_kwargs"],
-                                                        info.get("architecture", "minape")),
-                        sequence_length=sequence_length(info["model_kwargs"]))
+    def make_data(subset):
+        return make_dataset(subset, groups, training=False,
+                            batch_size=batch_size or config.batch_size, cache=False,
+                            augment=False,
+                            features=features_outside_model(info["model_kwargs"],
+                                                            info.get("architecture", "minape")),
+                            sequence_length=sequence_length(info["model_kwargs"]))
+
+    data = make_data(part)
     folder = RunFolder(run_dir)
     if out_dir is None:
         own = same_data and split == "test" and not match and not dataset_options
@@ -208,7 +222,15 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
                           history=folder.read_history(), latency=latency, extra=extra,
                           title=f"Evaluation of {folder.name}", skipped=part.skipped,
-                          groups=part.split_keys)
+                          groups=part.split_keys, adapted=_adapted(model, part, make_data))
+
+
+def _adapted(model, source, make_data):
+    """Probabilities with each group's own batch-norm statistics, when the data has groups
+    and the model batch norms (else ``None``)."""
+    if source.split_keys is None or not batchnorm_layers(model):
+        return None
+    return adapted_probabilities(model, source, make_data, predict_probabilities)
 
 
 def _in_model_classes(source, classes, where):

@@ -50,8 +50,10 @@ def group_lines(metrics: dict) -> list:
     groups = metrics.get("per_group") or {}
     if not groups:
         return []
+    adapted = metrics.get("per_group_adapted") or {}
     worst = min(groups, key=lambda g: groups[g]["accuracy"])
     return [f"{name}: accuracy {row['accuracy']:.4f} ({row['n']})"
+            + (f", adapted {adapted[name]['accuracy']:.4f}" if name in adapted else "")
             + (" <- worst" if name == worst and len(groups) > 1 else "")
             for name, row in groups.items()]
 
@@ -70,8 +72,13 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
         lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
                      f"{_fmt(row['f1'])} | {_fmt(row.get('auc'))} | {row['support']} |")
     if metrics.get("per_group"):
-        lines += ["", "## Per group", "", "| group | accuracy | n |", "|---|---|---|"]
-        lines += [f"| {name} | {_fmt(row['accuracy'])} | {row['n']} |"
+        adapted = metrics.get("per_group_adapted") or {}
+        lines += ["", "## Per group", "",
+                  "Adapted: with the group's own batch-norm statistics, re-estimated on its "
+                  "observations without their labels (`minape_tf.evaluation.adapt`).", "",
+                  "| group | accuracy | adapted | n |", "|---|---|---|---|"]
+        lines += [f"| {name} | {_fmt(row['accuracy'])} | "
+                  f"{_fmt(adapted.get(name, {}).get('accuracy'))} | {row['n']} |"
                   for name, row in metrics["per_group"].items()]
     classes = list(metrics.get("per_class", {}))
     matrix = metrics.get("confusion_matrix")

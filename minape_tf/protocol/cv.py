@@ -152,8 +152,10 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
                 runs.append(row)
                 done += 1
                 tested = f" ({splits['group']})" if loso else ""
+                adapted = (f" (adapted: {metrics['accuracy_adapted']:.3f})"
+                           if metrics.get("accuracy_adapted") is not None else "")
                 log(f"[{done}/{total}] {variant['name']} trial {t + 1}/{trials} fold "
-                    f"{k + 1}/{folds}{tested}: accuracy {metrics['accuracy']:.3f}, AUC "
+                    f"{k + 1}/{folds}{tested}: accuracy {metrics['accuracy']:.3f}{adapted}, AUC "
                     f"{_fmt(metrics.get('auc_macro'))} ({time.time() - started:.0f} s)")
         for row in runs:                       # latency: one measurement per variant
             row.update(measured or {})

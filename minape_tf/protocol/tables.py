@@ -89,7 +89,7 @@ def table4_rows(rows: list, base: int = 0) -> list:
 
 
 GROUP_COLUMNS = ("Model", "Modality", "Fusion-Type", "Group", "n_test", "ms/img", "Size(MB)",
-                 "#Params", "AUC", "Accuracy")
+                 "#Params", "AUC", "Accuracy", "Adapted")
 
 
 def per_group(runs: list) -> dict:
@@ -110,14 +110,17 @@ def group_rows(row: dict, runs: list) -> list:
     """The leave-one-group-out rows of one variant: one per group (accuracy mean ± std
     over its trials), then the mean over all runs (with the model's size and latency),
     then the worst group. ``row`` holds the variant's cells (``model``, ``modality``,
-    ``fusion``) and its ``summarise`` over ``runs``."""
+    ``fusion``) and its ``summarise`` over ``runs``. "Adapted" is the accuracy with each
+    group's own batch-norm statistics (``minape_tf.evaluation.adapt``; n/a without)."""
     cells = {"Model": row.get("model", "Minape"), "Modality": row["modality"],
              "Fusion-Type": row.get("fusion", "-")}
 
     def line(group, s):
         return {**cells, "Group": group, "n_test": _num(s["n_test_mean"], 0),
                 "AUC": _num(s["auc_macro_mean"], 3),
-                "Accuracy": _pm(s["accuracy_mean"], s["accuracy_std"], n=s["n_runs"])}
+                "Accuracy": _pm(s["accuracy_mean"], s["accuracy_std"], n=s["n_runs"]),
+                "Adapted": _pm(s["accuracy_adapted_mean"], s["accuracy_adapted_std"],
+                               n=s["n_runs"])}
 
     groups = per_group(runs)
     out = [line(name, s) for name, s in groups.items()]

@@ -1,0 +1,65 @@
+"""Adapting the batch-norm statistics to each group (device) of an evaluation."""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from minape_tf import ImageGroup, build_minape
+from minape_tf.data import Source, make_dataset
+from minape_tf.evaluation.adapt import adapt_batchnorm, adapted_probabilities
+from minape_tf.evaluation.evaluate import predict_probabilities
+from minape_tf.training.batchnorm import batchnorm_layers
+
+GROUP = ImageGroup("im", channels=1, size=(8, 8))
+
+
+def _source(labels=None):
+    rng = np.random.default_rng(0)
+    images = [rng.random((8, 8, 1), dtype="float32") + (0.8 if i >= 6 else 0.0)
+              for i in range(10)]
+    return Source(inputs={"im": [(a,) for a in images]},
+                  labels=np.arange(10) % 2 if labels is None else labels, classes=["a", "b"],
+                  ids=[str(i) for i in range(10)],
+                  split_keys=np.array(["dev0"] * 6 + ["dev1"] * 4))
+
+
+def _data(subset):
+    return make_dataset(subset, [GROUP], training=False, batch_size=4, cache=False,
+                        augment=False)
+
+
+def _statistics(model):
+    return [layer.moving_mean.numpy().copy() for layer in batchnorm_layers(model)]
+
+
+def test_each_group_is_predicted_with_its_own_statistics_and_no_labels():
+    model = build_minape([GROUP], 2, width=4, depth=1, patch_size=2, kernel_size=3)
+    before = _statistics(model)
+    source = _source()
+    adapted = adapted_probabilities(model, source, _data, predict_probabilities)
+    for got, kept in zip(_statistics(model), before):          # the model is left as it was
+        np.testing.assert_array_equal(got, kept)
+    plain, _ = predict_probabilities(model, _data(source))
+    assert not np.allclose(adapted, plain, atol=1e-4)
+    # Group dev1 by hand: its statistics, then its predictions.
+    dev1 = source.subset(np.arange(6, 10))
+    adapt_batchnorm(model, _data(dev1))
+    by_hand, _ = predict_probabilities(model, _data(dev1))
+    np.testing.assert_allclose(adapted[6:], by_hand, atol=1e-5)
+    # The labels play no part.
+    relabelled = dataclasses.replace(_source(), labels=np.ones(10, np.int64))
+    model2 = build_minape([GROUP], 2, width=4, depth=1, patch_size=2, kernel_size=3)
+    model2.set_weights(model.get_weights())
+    for layer, mean in zip(batchnorm_layers(model2), before):
+        layer.moving_mean.assign(mean)
+    np.testing.assert_allclose(
+        adapted_probabilities(model2, relabelled, _data, predict_probabilities), adapted,
+        atol=1e-5)
+
+
+def test_a_model_without_batch_norm_is_not_adapted():
+    inputs = keras.Input((8, 8, 1), name="im")
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(inputs)))
+    assert adapt_batchnorm(model, _data(_source())) == 0
