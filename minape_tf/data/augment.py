@@ -1,9 +1,11 @@
 """Train-only augmentation, applied after the cache (so every epoch sees new draws).
 
 Series (per observation, stateless random ops seeded from the dataset's seed), with the
-strengths of a :class:`SeriesAugmentation`: its defaults, or a data set's
-(``DATASET_AUGMENTATION``: speech gets speed, warp, shift and noise), then
-``TrainConfig.augmentation`` (the CLI's ``--augmentation KEY=VALUE``). On log-Mel features, in this order, before the group's
+strengths of a :class:`SeriesAugmentation`: its defaults, changed by
+``TrainConfig.augmentation`` (the CLI's ``--augmentation KEY=VALUE``). Speed, warp, shift
+and noise are off by default: on FSDD's unseen speakers they did not pay (README, "Devices
+never seen"); and for machine signals, whose frequencies are physical quantities, a warped
+spindle frequency would be another machine state. On log-Mel features, in this order, before the group's
 spectral normalisation (``SeriesGroup.spectral_norm``), so that each step is exact in the
 domain it is defined in:
 
@@ -98,22 +100,6 @@ class SeriesAugmentation:
             raise ValueError(f"augmentation {unknown}: not known; the keys are "
                              f"{[f.name for f in dataclasses.fields(cls)]}")
         return cls(**(value or {}))
-
-
-# Speech (FSDD, AV-digits' audio): speed, vocal-tract length, position and recording noise
-# vary between speakers; chosen by leave-one-speaker-out (README, "Devices never seen").
-# Not for machine signals, whose frequencies are physical quantities (a warped spindle or
-# tooth-passing frequency is another machine state), so the other data sets keep the
-# defaults.
-SPEECH = {"stretch": 0.15, "warp": 0.1, "shift": 0.2, "noise_snr_db": (10.0, 40.0)}
-DATASET_AUGMENTATION = {"fsdd": SPEECH, "avdigits": SPEECH}
-
-
-def augmentation_for(dataset, changes=None) -> SeriesAugmentation:
-    """The series augmentation of a run: the data set's (``DATASET_AUGMENTATION``, else
-    the defaults), then ``changes`` (``TrainConfig.augmentation``)."""
-    return SeriesAugmentation.make({**DATASET_AUGMENTATION.get(dataset, {}),
-                                    **(changes or {})})
 
 
 def _uniform(seed, k, low, high):

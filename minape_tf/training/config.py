@@ -45,9 +45,9 @@ class TrainConfig:
     augment : bool, default True
         The pipeline's train-only augmentation.
     augmentation : dict, default {}
-        Strengths of the series augmentation over the data set's (speech: fsdd, avdigits)
-        or the defaults (:class:`minape_tf.data.augment.SeriesAugmentation`: gain_db,
-        noise_snr_db, stretch, warp, shift, time_masks, time_width, freq_masks, freq_width).
+        Strengths of the series augmentation over its defaults
+        (:class:`minape_tf.data.augment.SeriesAugmentation`: gain_db, noise_snr_db, stretch,
+        warp, shift, time_masks, time_width, freq_masks, freq_width).
 
     Model
     -----

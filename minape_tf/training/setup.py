@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from minape_tf.baselines.registry import get_baseline, groups_read_by
 from minape_tf.builders import builder_arguments, get_builder
-from minape_tf.data.augment import augmentation_for
+from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset, select_groups
 from minape_tf.data.validate import check_split_classes
@@ -69,7 +69,7 @@ def check_config(config) -> dict:
     ValueError
         Naming the argument and what is allowed (from the builder's own checks).
     """
-    augmentation_for(config.dataset, config.augmentation)  # raises naming a wrong key / value
+    SeriesAugmentation.make(config.augmentation)  # raises naming a wrong key or value
     kwargs = config.model_arguments()
     probe = _probe_groups(config.architecture, kwargs)
     state = random.getstate()
@@ -209,7 +209,7 @@ class RunSetup:
         ds = make_dataset(self.train_source, self.groups, training=True,
                           batch_size=config.batch_size, cache=config.cache,
                           augment=config.augment,
-                          augmentation=augmentation_for(config.dataset, config.augmentation),
+                          augmentation=config.augmentation,
                           seed=config.seed, features=self.features,
                           sequence_length=self.sequence_length,
                           drop_remainder=self.replicas > 1).repeat()
