@@ -4,10 +4,11 @@ Series (per observation, stateless random ops seeded from the dataset's seed), w
 strengths of a :class:`SeriesAugmentation`: its defaults, changed by
 ``TrainConfig.augmentation`` (the CLI's ``--augmentation KEY=VALUE``). Speed, warp, shift
 and noise are off by default: on FSDD's unseen speakers they did not pay (README, "Devices
-never seen"); and for machine signals, whose frequencies are physical quantities, a warped
-spindle frequency would be another machine state. On log-Mel features, in this order, before the group's
-spectral normalisation (``SeriesGroup.spectral_norm``), so that each step is exact in the
-domain it is defined in:
+never seen"), and for machine signals, whose frequencies are physical quantities, a warped
+spindle frequency would be another machine state.
+
+On log-Mel features, in this order, before the group's spectral normalisation
+(``SeriesGroup.spectral_norm``), so that each step is exact in the domain it is defined in:
 
 * random gain: the signal times ``g`` with ``20 log10 g`` uniform in ``[-gain_db, gain_db]``,
   applied in the log domain as ``log10(g**2 * (10**F - eps) + eps)``, i.e. as if the
