@@ -134,8 +134,8 @@ def spectral_normalizer(groups):
     """``(x, label) -> (x, label)`` applying each series group's spectral normalisation
     (``group.spectral_layers()``) to a batch of its log-Mel; ``None`` when no group has
     one. The pipeline applies it after augmentation."""
-    stages = {g.name: g.spectral_layers() for g in groups
-              if isinstance(g, SeriesGroup) and g.spectral_layers()}
+    stages = {g.name: g.spectral_layers() for g in groups if isinstance(g, SeriesGroup)}
+    stages = {name: layers for name, layers in stages.items() if layers}
     if not stages:
         return None
 

@@ -175,7 +175,8 @@ def _augment(ds, groups, augment, features, seed, augmentation):
     images = {g.name: aug.image_augmenter(g, seed=seed) for g in groups
               if isinstance(g, ImageGroup) and _wants(augment, g)}
     spectral = {g.name: g.spectral_layers() for g in groups
-                if isinstance(g, SeriesGroup) and features and g.spectral_layers()}
+                if isinstance(g, SeriesGroup) and features}
+    spectral = {name: layers for name, layers in spectral.items() if layers}
 
     def one_window(x, label, draw):
         x = dict(x)

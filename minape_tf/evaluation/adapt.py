@@ -44,8 +44,8 @@ def adapted_probabilities(model, source, make_data, predict) -> np.ndarray:
     of its own group (``source.split_keys``; one group when there are none).
 
     ``make_data(subset)`` gives the unaugmented batches of a ``Source`` in order and
-    ``predict(model, data)`` their ``(probabilities, labels)``. The model's statistics are
-    put back afterwards.
+    ``predict(model, data)`` their ``(probabilities, labels)``. Each group's re-estimation
+    replaces all the statistics, so they are put back once, at the end.
     """
     keys = (np.zeros(len(source), int) if source.split_keys is None
             else np.asarray(source.split_keys))
@@ -60,7 +60,6 @@ def adapted_probabilities(model, source, make_data, predict) -> np.ndarray:
             if out is None:
                 out = np.zeros((len(source), probabilities.shape[1]), probabilities.dtype)
             out[index] = probabilities
-            _restore(model, saved)
     finally:
         _restore(model, saved)
     return out
