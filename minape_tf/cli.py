@@ -399,6 +399,11 @@ def build_parser():
     export_cli.add_predict_arguments(p)
     p.set_defaults(handler=export_cli.predict_main)
 
+    p = sub.add_parser("adapt", help="re-estimate a model's batch norms on a new device's "
+                                     "unlabelled files (AdaBN), for deployment there")
+    export_cli.add_adapt_arguments(p)
+    p.set_defaults(handler=export_cli.adapt_main)
+
     p = sub.add_parser("bench", help="benchmarks: models (Minape against the paper's "
                                      "baselines, Table 3) or pipeline (make_dataset against "
                                      "a librosa loop); print JSON / Markdown")

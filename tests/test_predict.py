@@ -10,8 +10,12 @@ import soundfile as sf
 
 from minape_tf import SeriesGroup, build_minape
 from minape_tf.cli import main
-from minape_tf.data import DataError
-from minape_tf.export import export, predict
+from minape_tf.data import DataError, make_dataset
+from minape_tf.evaluation.adapt import adapt_batchnorm
+from minape_tf.export import export, load_minape, predict
+from minape_tf.export.adapted import adapt
+from minape_tf.export.predictor import files_source
+from minape_tf.training.batchnorm import batchnorm_layers
 
 GROUP = SeriesGroup("audio", channels=1, sample_rate=8000, source_rate=8000, length=6000,
                     n_fft=256, hop=128, n_mels=24, normalize="peak", inputs=("audio",))
@@ -75,3 +79,40 @@ def test_predict_command_writes_json_and_reports_skipped_files(folder, exported,
     assert "skipped" in err and "corrupt.wav" in err
     assert main(["predict", str(exported / "export"), fsdd_files[0], "--use", "nope"]) == 1
     assert "tflite_float32" in capsys.readouterr().err
+
+
+def test_adapt_reestimates_the_batch_norms_on_the_files_and_saves_a_run_folder(
+        exported, fsdd_dir, folder, tmp_path, capsys):
+    george = sorted(str(p) for p in (fsdd_dir / "recordings").glob("*_george_1.wav"))
+    assert len(george) == 10
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(exported / "m.keras", run / "model.keras")
+    (run / "config.json").write_text('{"seed": 3}')
+    out = tmp_path / "adapted"
+    status = main(["adapt", str(run), *george, str(folder / "corrupt.wav"), "--out", str(out)])
+    assert status == 1 and "corrupt.wav" in capsys.readouterr().err      # said, not lost
+    assert (out / "config.json").read_text() == '{"seed": 3}'
+    info = json.loads((out / "adaptation.json").read_text())
+    assert info["observations"] == 10 and "corrupt.wav" in info["skipped"][0]
+    # The saved statistics are those of adapting by hand on the same recordings.
+    by_hand, _ = load_minape(exported / "m.keras")
+    original = [b.moving_mean.numpy().copy() for b in batchnorm_layers(by_hand)]
+    adapt_batchnorm(by_hand, make_dataset(files_source([GROUP], george), [GROUP],
+                                          training=False, batch_size=32, cache=False,
+                                          augment=False))
+    adapted, _ = load_minape(out)
+    for a, b, o in zip(batchnorm_layers(adapted), batchnorm_layers(by_hand), original):
+        np.testing.assert_allclose(a.moving_mean.numpy(), b.moving_mean.numpy(), atol=1e-5)
+        assert not np.allclose(a.moving_mean.numpy(), o)
+    rows, _, _ = predict(out, george, progress=False)
+    plain, _, _ = predict(exported / "m.keras", george, progress=False)
+    assert not np.allclose([r["zero"] for r in rows], [r["zero"] for r in plain], atol=1e-6)
+    # Too few observations, or an existing --out, are refused by name.
+    with pytest.raises(DataError, match="3 readable observations"):
+        adapt(exported / "m.keras", george[:3], out=tmp_path / "x.keras")
+    assert main(["adapt", str(run), *george, "--out", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert main(["adapt", str(exported / "m.keras"), *george, "--out",
+                 str(tmp_path / "a.keras")]) == 0
+    assert (tmp_path / "a.keras").is_file()

@@ -1,4 +1,5 @@
-"""``minape export`` and ``minape predict``: their flags and entry functions."""
+"""``minape export``, ``minape predict`` and ``minape adapt``: their flags and entry
+functions."""
 
 from __future__ import annotations
 
@@ -58,3 +59,28 @@ def predict_main(args, config=None) -> int:
     for where, reason in skipped:
         print(f"minape predict: skipped {where}: {reason}", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def add_adapt_arguments(p):
+    p.add_argument("model", help="run folder or .keras file")
+    p.add_argument("files", nargs="*",
+                   help="the new device's files (or folders of files); labels are not read")
+    p.add_argument("--manifest", help="CSV: a column per group (file paths)")
+    p.add_argument("--out", required=True,
+                   help="the adapted model: a .keras file, or a folder (a run folder again)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at unreadable files instead of reporting and skipping them")
+    p.add_argument("--batch-size", type=int, default=32)
+
+
+def adapt_main(args, config=None) -> int:
+    """Adapt, say where it went; skipped files to stderr (exit status 1 when some were)."""
+    from minape_tf.export.adapted import adapt
+
+    info = adapt(args.model, args.files, manifest=args.manifest, out=args.out,
+                 batch_size=args.batch_size, strict=args.strict, overwrite=args.overwrite)
+    print(f"adapted to {info['observations']} observations: {args.out}")
+    for line in info["skipped"]:
+        print(f"minape adapt: skipped {line}", file=sys.stderr)
+    return 1 if info["skipped"] else 0

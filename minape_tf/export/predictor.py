@@ -83,13 +83,18 @@ def _source(inputs, ids):
     return Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"], ids=list(ids))
 
 
+def check_single_observations(model):
+    """Refuse a model that reads device histories: loose files make no history."""
+    length = model.arguments.get("sequence_length", 1)
+    if length > 1:
+        raise ValueError(f"the model reads device histories (sequence_length={length}): "
+                         "loose files have no device or order to make them from; "
+                         "evaluate it on a data set with `minape evaluate RUN` instead")
+
+
 class _Keras:
     def __init__(self, model):
-        length = model.arguments.get("sequence_length", 1)
-        if length > 1:
-            raise ValueError(f"the model reads device histories (sequence_length={length}): "
-                             "loose files have no device or order to make them from; "
-                             "evaluate it on a data set with `minape evaluate RUN` instead")
+        check_single_observations(model)
         self.model, self.groups, self.classes = model, list(model.groups), model.class_names
         self.features = not model.arguments.get("features_in_model", False)
 
