@@ -116,3 +116,15 @@ def test_adapt_reestimates_the_batch_norms_on_the_files_and_saves_a_run_folder(
     assert main(["adapt", str(exported / "m.keras"), *george, "--out",
                  str(tmp_path / "a.keras")]) == 0
     assert (tmp_path / "a.keras").is_file()
+
+
+def test_predict_refuses_an_export_of_a_model_that_reads_device_histories(exported, tmp_path,
+                                                                          fsdd_files):
+    described = json.loads((exported / "export" / "export.json").read_text())
+    assert described["sequence_length"] == 1
+    history = tmp_path / "export"
+    shutil.copytree(exported / "export", history)
+    described["sequence_length"] = 3
+    (history / "export.json").write_text(json.dumps(described))
+    with pytest.raises(ValueError, match="device histories .sequence_length=3"):
+        predict(history, fsdd_files[:1], progress=False)

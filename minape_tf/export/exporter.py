@@ -72,6 +72,7 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
     os.makedirs(out_dir, exist_ok=True)
     described = {"name": name, "source": os.path.abspath(path), "classes": model.class_names,
                  "groups": [g.to_config() for g in model.groups],
+                 "sequence_length": model.arguments.get("sequence_length", 1),
                  "inputs": _inputs(model.groups), "files": {}}
     files = described["files"]
     if formats in ("savedmodel", "all"):

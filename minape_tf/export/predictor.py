@@ -83,10 +83,11 @@ def _source(inputs, ids):
     return Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"], ids=list(ids))
 
 
-def check_single_observations(model):
-    """Refuse a model that reads device histories: loose files make no history."""
-    length = model.arguments.get("sequence_length", 1)
-    if length > 1:
+def check_single_observations(model=None, length=None):
+    """Refuse a model that reads device histories (``model``'s arguments, or an export's
+    ``length``): loose files make no history."""
+    length = model.arguments.get("sequence_length", 1) if model is not None else length
+    if (length or 1) > 1:
         raise ValueError(f"the model reads device histories (sequence_length={length}): "
                          "loose files have no device or order to make them from; "
                          "evaluate it on a data set with `minape evaluate RUN` instead")
@@ -202,6 +203,7 @@ def load_predictor(path, use=None):
                       models[0] if models else None)
     if use not in models:
         raise ValueError(f"--use {use!r}: the export folder {path} holds {models}")
+    check_single_observations(length=info.get("sequence_length", 1))
     groups = [group_from_config(g) for g in info["groups"]]
     target = os.path.join(path, files[use]["path"])
     if use == "savedmodel":
