@@ -106,7 +106,7 @@ def main(argv=None):
             scores = _scores(cross_validate(config, os.path.join(args.out, name), trials=1,
                                             leave_one_group_out=True, loaded=loaded,
                                             latency=False, log=lambda message: None))
-        row = {"row": name, "about": ROWS[name][2], "changes": changes,
+        row = {"row": name, "seed": args.seed, "about": ROWS[name][2], "changes": changes,
                "seconds": round(time.time() - start, 1), **scores}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -119,9 +119,10 @@ def main(argv=None):
         print(f"| {r['row']} | {r['about']} | {r['mean']:.3f} | {r['worst']:.3f} | "
               f"{r.get('adapted_mean', float('nan')):.3f} | "
               f"{r.get('adapted_worst', float('nan')):.3f} | {per} |")
-    if args.json:
-        old = json.load(open(args.json)) if os.path.exists(args.json) else []
-        json.dump(old + rows, open(args.json, "w"), indent=1)
+    if args.json:   # {"machine", "command", "protocol", "rows"}: the rows are appended
+        saved = json.load(open(args.json)) if os.path.exists(args.json) else {"rows": []}
+        saved["rows"] += rows
+        json.dump(saved, open(args.json, "w"), indent=1)
 
 
 def _some_folds(config, out_dir, loaded, test_groups):
