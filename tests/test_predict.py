@@ -113,6 +113,13 @@ def test_adapt_reestimates_the_batch_norms_on_the_files_and_saves_a_run_folder(
         adapt(exported / "m.keras", george[:3], out=tmp_path / "x.keras")
     assert main(["adapt", str(run), *george, "--out", str(out)]) == 1
     assert "exists" in capsys.readouterr().err
+    assert main(["adapt", str(run), *george, "--out", str(folder), "--overwrite"]) == 1
+    assert "not a run folder" in capsys.readouterr().err and (folder / "corrupt.wav").exists()
+    assert main(["adapt", str(run), *george, "--out", str(run), "--overwrite"]) == 1
+    assert "the model itself" in capsys.readouterr().err
+    assert main(["adapt", str(run / "model.keras"), *george, "--out", str(run),
+                 "--overwrite"]) == 1
+    assert "holds it" in capsys.readouterr().err and (run / "model.keras").exists()
     assert main(["adapt", str(exported / "m.keras"), *george, "--out",
                  str(tmp_path / "a.keras")]) == 0
     assert (tmp_path / "a.keras").is_file()

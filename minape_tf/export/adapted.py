@@ -44,8 +44,16 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
         raise ValueError("give either FILE... or --manifest CSV")
     out = os.fspath(out)
     to_file = out.endswith(".keras")
-    if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{out} exists; give another --out or --overwrite")
+    model_path = os.path.abspath(os.fspath(path))
+    if model_path == os.path.abspath(out) or \
+            model_path.startswith(os.path.join(os.path.abspath(out), "")):
+        raise ValueError(f"--out {out} is the model itself or holds it; give another path")
+    if os.path.exists(out):
+        if not overwrite:
+            raise FileExistsError(f"{out} exists; give another --out or --overwrite")
+        if os.path.isdir(out) and not os.path.isfile(os.path.join(out, FILES["model"])):
+            raise FileExistsError(f"{out} is a folder but not a run folder (no "
+                                  f"{FILES['model']}); --overwrite replaces only those")
     model, run_dir = load_minape(path)
     check_single_observations(model)
     groups = list(model.groups)
@@ -61,7 +69,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     batches = adapt_batchnorm(model, data)
     if not batches:
         raise ValueError(f"{path}: the model has no batch normalisation; nothing to adapt")
-    info = {"source": os.path.abspath(os.fspath(path)), "observations": len(source),
+    info = {"source": model_path, "observations": len(source),
             "skipped": [f"{where}: {why}" for where, why in source.skipped],
             "batches": batches}
     if to_file:
@@ -70,6 +78,8 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
         return info
     if os.path.isdir(out):
         shutil.rmtree(out)
+    elif os.path.exists(out):
+        os.remove(out)
     os.makedirs(out)
     for key in ("config", "info"):
         if run_dir and os.path.isfile(os.path.join(run_dir, FILES[key])):
