@@ -273,6 +273,13 @@ class SeriesGroup(_Group):
         return [SpectralNormalization(self.spectral_norm, dtype="float32", name=name)]
 
 
+def spectral_stages(groups) -> dict:
+    """``{group name: its spectral normalisation layers}`` of the series groups that have
+    one (:meth:`SeriesGroup.spectral_layers`, built once here)."""
+    stages = {g.name: g.spectral_layers() for g in groups if isinstance(g, SeriesGroup)}
+    return {name: layers for name, layers in stages.items() if layers}
+
+
 GROUP_KINDS = {"image": ImageGroup, "series": SeriesGroup}
 
 

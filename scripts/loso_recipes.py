@@ -69,7 +69,8 @@ def main(argv=None):
                         "'both={\"base\": \"small\", \"epochs\": 20}'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speakers", nargs="*", default=None,
-                   help="only these speakers' folds (a quick look; default all)")
+                   help="only these speakers' recordings (fewer folds and fewer training "
+                        "speakers; default all)")
     p.add_argument("--test-groups", nargs="*", default=None,
                    help="a quick look: only these speakers' folds (same seed and splits as "
                         "the full rows); the row's mean and worst are over them only")
@@ -131,14 +132,11 @@ def _some_folds(config, out_dir, loaded, test_groups):
     import numpy as np
 
     from minape_tf.data.source import Loaded
-    from minape_tf.protocol.folds import trial_seeds
-    from minape_tf.protocol.folds import leave_one_group_out
     from minape_tf.protocol.run import train_and_evaluate
 
     source = loaded.source
-    seed = trial_seeds(config.seed, 1)[0]
+    seed, folds = _folds(source, config.seed)
     runs = []
-    folds = leave_one_group_out(source.labels, source.split_keys, seed=seed)
     for k, fold in enumerate(folds):
         if fold["group"] not in test_groups:
             continue
@@ -155,23 +153,27 @@ def _some_folds(config, out_dir, loaded, test_groups):
     return {**_summary(runs), "partial": len(runs) < len(folds)}
 
 
+def _folds(source, seed):
+    """``(trial seed, folds)`` of trial 0 of ``minape cv --leave-one-group-out``."""
+    from minape_tf.protocol.folds import leave_one_group_out, trial_seeds
+
+    trial_seed = trial_seeds(seed, 1)[0]
+    return trial_seed, leave_one_group_out(source.labels, source.split_keys, seed=trial_seed)
+
+
 def _fill_adapted(out_dir, loaded, seed):
     """Add ``accuracy_adapted`` to the ``metrics.json`` of folds evaluated before it was
     measured (``minape_tf.evaluation.adapt``): their test speaker's own batch-norm
     statistics, from its recordings without labels."""
-    import keras
     import numpy as np
 
-    from minape_tf.data.pipeline import make_dataset
     from minape_tf.evaluation.adapt import adapted_probabilities
     from minape_tf.evaluation.evaluate import predict_probabilities
-    from minape_tf.groups import group_from_config
-    from minape_tf.protocol.folds import leave_one_group_out, trial_seeds
+    from minape_tf.export.load import load_minape
+    from minape_tf.export.predictor import KerasPredictor
 
     source = loaded.source
-    folds = leave_one_group_out(source.labels, source.split_keys,
-                                seed=trial_seeds(seed, 1)[0])
-    for k, fold in enumerate(folds):
+    for k, fold in enumerate(_folds(source, seed)[1]):
         run = os.path.join(out_dir, "base", "trial0", f"fold{k}")
         path = os.path.join(run, "metrics.json")
         if not os.path.exists(path):
@@ -179,16 +181,11 @@ def _fill_adapted(out_dir, loaded, seed):
         metrics = json.load(open(path))
         if "accuracy_adapted" in metrics:
             continue
-        info = json.load(open(os.path.join(run, "run.json")))
-        groups = [group_from_config(g) for g in info["groups"]]
-        test = source.subset(fold["test"], groups)
-        model = keras.models.load_model(os.path.join(run, "model.keras"))
-
-        def make_data(subset):
-            return make_dataset(subset, groups, training=False, batch_size=32, cache=False,
-                                augment=False)
-
-        adapted = adapted_probabilities(model, test, make_data, predict_probabilities)
+        predictor = KerasPredictor(load_minape(run)[0])
+        test = source.subset(fold["test"], predictor.groups)
+        adapted = adapted_probabilities(predictor.model, test,
+                                        lambda subset: predictor.data(subset, 32),
+                                        predict_probabilities)
         metrics["accuracy_adapted"] = float(np.mean(adapted.argmax(1) == test.labels))
         json.dump(metrics, open(path, "w"), indent=2)
 

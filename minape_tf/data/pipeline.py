@@ -34,7 +34,7 @@ from minape_tf.data import decode
 from minape_tf.data.errors import DataError
 from minape_tf.data.sequences import make_sequence_dataset
 from minape_tf.data.validate import slot_channels, validate as _validate
-from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.groups import ImageGroup, SeriesGroup, spectral_stages
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -132,10 +132,9 @@ class SeriesFeatures:
 
 def spectral_normalizer(groups):
     """``(x, label) -> (x, label)`` applying each series group's spectral normalisation
-    (``group.spectral_layers()``) to a batch of its log-Mel; ``None`` when no group has
-    one. The pipeline applies it after augmentation."""
-    stages = {g.name: g.spectral_layers() for g in groups if isinstance(g, SeriesGroup)}
-    stages = {name: layers for name, layers in stages.items() if layers}
+    (:func:`minape_tf.groups.spectral_stages`) to a batch of its log-Mel; ``None`` when
+    no group has one. The pipeline applies it after augmentation."""
+    stages = spectral_stages(groups)
     if not stages:
         return None
 

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from minape_tf.data import augment as aug
 from minape_tf.data.errors import DataError
-from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.groups import ImageGroup, SeriesGroup, spectral_stages
 
 SHORT = ("pad", "drop")
 
@@ -174,9 +174,7 @@ def _augment(ds, groups, augment, features, seed, augmentation):
     series = [g for g in groups if isinstance(g, SeriesGroup) and _wants(augment, g)]
     images = {g.name: aug.image_augmenter(g, seed=seed) for g in groups
               if isinstance(g, ImageGroup) and _wants(augment, g)}
-    spectral = {g.name: g.spectral_layers() for g in groups
-                if isinstance(g, SeriesGroup) and features}
-    spectral = {name: layers for name, layers in spectral.items() if layers}
+    spectral = spectral_stages(groups) if features else {}
 
     def one_window(x, label, draw):
         x = dict(x)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 
-from minape_tf.data.validate import DataError, validate
+from minape_tf.data.validate import DataError
+from minape_tf.training.run_folder import FILES, write_json
 
 ADAPTATION_FILE = "adaptation.json"
 # Fewer observations estimate the statistics poorly; adapting is refused below this count.
@@ -33,18 +34,34 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     Unreadable or unfit files are left out and listed (``strict=True``: they stop it);
     fewer than :data:`MIN_OBSERVATIONS` readable observations raise :class:`DataError`.
     """
-    from minape_tf.data.pipeline import make_dataset
     from minape_tf.evaluation.adapt import adapt_batchnorm
     from minape_tf.export.load import load_minape
-    from minape_tf.export.predictor import check_single_observations, files_source, \
-        manifest_source
-    from minape_tf.training.run_folder import FILES, write_json
+    from minape_tf.export.predictor import KerasPredictor, read_observations
 
     if bool(files) == bool(manifest):
         raise ValueError("give either FILE... or --manifest CSV")
-    out = os.fspath(out)
-    to_file = out.endswith(".keras")
-    model_path = os.path.abspath(os.fspath(path))
+    out, model_path = os.fspath(out), os.path.abspath(os.fspath(path))
+    _check_out(out, model_path, overwrite)
+    model, run_dir = load_minape(path)
+    predictor = KerasPredictor(model)
+    source = read_observations(predictor.groups, files, manifest, strict)
+    if len(source) < MIN_OBSERVATIONS:
+        raise DataError(f"{len(source)} readable observations to adapt to (of "
+                        f"{len(source) + len(source.skipped)} given); need at least "
+                        f"{MIN_OBSERVATIONS} to estimate the batch-norm statistics")
+    batches = adapt_batchnorm(model, predictor.data(source, batch_size))
+    if not batches:
+        raise ValueError(f"{path}: the model has no batch normalisation; nothing to adapt")
+    info = {"source": model_path, "observations": len(source),
+            "skipped": [f"{where}: {why}" for where, why in source.skipped],
+            "batches": batches}
+    _save(model, out, run_dir, info)
+    return info
+
+
+def _check_out(out, model_path, overwrite):
+    """Refuse an ``out`` that is (or holds) the model, or that exists without
+    ``overwrite``; ``overwrite`` replaces only a file or a run folder."""
     if model_path == os.path.abspath(out) or \
             model_path.startswith(os.path.join(os.path.abspath(out), "")):
         raise ValueError(f"--out {out} is the model itself or holds it; give another path")
@@ -54,28 +71,15 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
         if os.path.isdir(out) and not os.path.isfile(os.path.join(out, FILES["model"])):
             raise FileExistsError(f"{out} is a folder but not a run folder (no "
                                   f"{FILES['model']}); --overwrite replaces only those")
-    model, run_dir = load_minape(path)
-    check_single_observations(model)
-    groups = list(model.groups)
-    source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
-    source = validate(source, groups, skip_bad=not strict)
-    if len(source) < MIN_OBSERVATIONS:
-        raise DataError(f"{len(source)} readable observations to adapt to (of "
-                        f"{len(source) + len(source.skipped)} given); need at least "
-                        f"{MIN_OBSERVATIONS} to estimate the batch-norm statistics")
-    data = make_dataset(source, groups, training=False, batch_size=batch_size, cache=False,
-                        augment=False,
-                        features=not model.arguments.get("features_in_model", False))
-    batches = adapt_batchnorm(model, data)
-    if not batches:
-        raise ValueError(f"{path}: the model has no batch normalisation; nothing to adapt")
-    info = {"source": model_path, "observations": len(source),
-            "skipped": [f"{where}: {why}" for where, why in source.skipped],
-            "batches": batches}
-    if to_file:
+
+
+def _save(model, out, run_dir, info):
+    """``model`` to a ``.keras`` file, or a run folder with the source run's config and
+    ``adaptation.json`` (``info``)."""
+    if out.endswith(".keras"):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         model.save(out)
-        return info
+        return
     if os.path.isdir(out):
         shutil.rmtree(out)
     elif os.path.exists(out):
@@ -86,4 +90,3 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
             shutil.copy2(os.path.join(run_dir, FILES[key]), os.path.join(out, FILES[key]))
     model.save(os.path.join(out, FILES["model"]))
     write_json(os.path.join(out, ADAPTATION_FILE), info)
-    return info

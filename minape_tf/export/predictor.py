@@ -83,29 +83,42 @@ def _source(inputs, ids):
     return Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"], ids=list(ids))
 
 
-def check_single_observations(model=None, length=None):
-    """Refuse a model that reads device histories (``model``'s arguments, or an export's
-    ``length``): loose files make no history."""
-    length = model.arguments.get("sequence_length", 1) if model is not None else length
-    if (length or 1) > 1:
-        raise ValueError(f"the model reads device histories (sequence_length={length}): "
-                         "loose files have no device or order to make them from; "
-                         "evaluate it on a data set with `minape evaluate RUN` instead")
+def check_single_observations(sequence_length):
+    """Refuse a model that reads device histories: loose files make no history."""
+    if (sequence_length or 1) > 1:
+        raise ValueError(f"the model reads device histories (sequence_length="
+                         f"{sequence_length}): loose files have no device or order to make "
+                         "them from; evaluate it on a data set with `minape evaluate RUN` "
+                         "instead")
 
 
-class _Keras:
+def read_observations(groups, files=(), manifest=None, strict=False) -> Source:
+    """The observations of ``files`` or ``manifest`` (exactly one of them), validated:
+    unreadable or unfit ones are left out and listed in ``skipped`` (``strict``: raise)."""
+    if bool(files) == bool(manifest):
+        raise ValueError("give either FILE... or --manifest CSV")
+    source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
+    return validate(source, groups, skip_bad=not strict)
+
+
+class KerasPredictor:
+    """A Keras :class:`~minape_tf.model.Minape` fed the training pipeline's features."""
+
     def __init__(self, model):
-        check_single_observations(model)
+        check_single_observations(model.arguments.get("sequence_length", 1))
         self.model, self.groups, self.classes = model, list(model.groups), model.class_names
         self.features = not model.arguments.get("features_in_model", False)
 
-    def batches(self, source, batch_size):
+    def data(self, source, batch_size):
+        """Unaugmented batches of ``source`` in order, as the model reads them."""
         from minape_tf.data.pipeline import make_dataset
 
-        data = make_dataset(source, self.groups, training=False, batch_size=batch_size,
+        return make_dataset(source, self.groups, training=False, batch_size=batch_size,
                             cache=False, augment=False, features=self.features)
+
+    def batches(self, source, batch_size):
         start = 0
-        for x, _ in data:
+        for x, _ in self.data(source, batch_size):
             probabilities = self.run(x)
             yield np.arange(start, start + len(probabilities)), probabilities
             start += len(probabilities)
@@ -114,7 +127,7 @@ class _Keras:
         return np.asarray(self.model(x, training=False))
 
 
-class _TFLite(_Keras):
+class _TFLite(KerasPredictor):
     def __init__(self, path, groups, classes):
         from minape_tf.export.tflite import interpreter
 
@@ -193,7 +206,7 @@ def load_predictor(path, use=None):
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "model.keras")):
             raise FileNotFoundError(f"{path}: neither an export folder ({EXPORT_FILE}) nor a "
                                     "run folder (model.keras)")
-        return _Keras(load_minape(path)[0])
+        return KerasPredictor(load_minape(path)[0])
     with open(described) as f:
         info = json.load(f)
     files = info["files"]
@@ -203,7 +216,7 @@ def load_predictor(path, use=None):
                       models[0] if models else None)
     if use not in models:
         raise ValueError(f"--use {use!r}: the export folder {path} holds {models}")
-    check_single_observations(length=info.get("sequence_length", 1))
+    check_single_observations(info.get("sequence_length", 1))
     groups = [group_from_config(g) for g in info["groups"]]
     target = os.path.join(path, files[use]["path"])
     if use == "savedmodel":
@@ -222,9 +235,8 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     if bool(files) == bool(manifest):
         raise ValueError("give either FILE... or --manifest CSV")
     predictor = load_predictor(path, use)
-    groups, classes = predictor.groups, predictor.classes
-    source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
-    source = validate(source, groups, skip_bad=not strict)
+    classes = predictor.classes
+    source = read_observations(predictor.groups, files, manifest, strict)
     if not len(source):
         return [], source.skipped, classes
     batches = predictor.batches(source, batch_size)
