@@ -28,7 +28,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-
 def runs(args):
     """(name, TrainConfig changes) of every run."""
     out = []
