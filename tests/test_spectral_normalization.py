@@ -121,6 +121,24 @@ def test_augmentation_steps_keep_shape_and_are_off_at_zero():
     np.testing.assert_allclose((10.0 ** noisy - 1e-6).mean(), 2 * power.mean(), rtol=1e-3)
 
 
+def test_equalisation_is_one_smooth_curve_over_the_bands():
+    # Loud enough that eps (1e-6) does not matter: the log-Mel changes by the same curve
+    # in every frame and channel, bounded by eq_db * (1 + 1/2 + 1/3) dB, and smooth.
+    spec = tf.constant(_logmel(np.random.default_rng(3), (1, 30, 24, 2))[0] + 3.0)
+    off = SeriesAugmentation(gain_db=0, time_masks=0, freq_masks=0)
+    curves = []
+    for k in range(5):
+        out = augment_logmel(spec, tf.constant([5, k], tf.int64), 1e-6,
+                             {**vars(off), "eq_db": 12.0}).numpy()
+        change_db = 10 * (out - spec.numpy())
+        np.testing.assert_allclose(change_db, change_db[:1, :, :1] + 0 * change_db, atol=1e-2)
+        curve = change_db[0, :, 0]
+        assert np.abs(curve).max() <= 12.0 * (1 + 1 / 2 + 1 / 3) + 1e-3
+        assert np.abs(np.diff(curve, 2)).max() < 0.1 * np.ptp(curve) + 1e-3  # no jumps
+        curves.append(curve)
+    assert np.ptp(curves, axis=0).max() > 3.0  # each draw another response
+
+
 def test_shift_moves_the_frames():
     spec = np.full((20, 4, 1), -6.0, "float32")
     spec[5] = 1.0

@@ -13,6 +13,11 @@ On log-Mel features, in this order, before the group's spectral normalisation
 * random gain: the signal times ``g`` with ``20 log10 g`` uniform in ``[-gain_db, gain_db]``,
   applied in the log domain as ``log10(g**2 * (10**F - eps) + eps)``, i.e. as if the
   (level-normalised) signal had been scaled before the STFT.
+* equalisation (``eq_db``): the power of each mel band times ``10**(c(m) / 10)``, where the
+  curve ``c(m) = sum_k a_k / k * cos(pi * k * (m + 1/2) / n_mels)`` (k = 1, 2, 3; ``a_k``
+  uniform in ``[-eq_db, eq_db]`` dB) is smooth over the bands: another microphone's or
+  sensor's frequency response, a tilt and a few broad bumps. FSDD's speakers differ in
+  just that (george's recordings lack the lowest bands by 10-20 dB against the others').
 * noise: white noise at a signal-to-noise ratio uniform in ``noise_snr_db`` (dB, against
   the observation's mean mel power). The Slaney mel filters have equal areas, so white
   noise adds the same expected power to every band; it is added in the power domain.
@@ -42,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -53,6 +59,7 @@ class SeriesAugmentation:
     Parameters
     ----------
     gain_db : float, default 6.0
+    eq_db : float, default 0.0
     noise_snr_db : (float, float) or None, default None
         SNR range in dB of the added white noise; None: no noise.
     stretch : float, default 0.0
@@ -65,6 +72,7 @@ class SeriesAugmentation:
     """
 
     gain_db: float = 6.0
+    eq_db: float = 0.0
     noise_snr_db: tuple | None = None
     stretch: float = 0.0
     warp: float = 0.0
@@ -150,6 +158,15 @@ def _shift(spec, frames, fill):
     return tf.ensure_shape(padded[size - frames:2 * size - frames], spec.shape)
 
 
+def _equalisation(seed, eq_db, n_mels, terms=3):
+    """The power factor of each mel band, shape ``(1, n_mels, 1)`` (module docstring)."""
+    k = tf.range(1, terms + 1, dtype=tf.float32)[:, None]
+    bands = (tf.range(n_mels, dtype=tf.float32)[None, :] + 0.5) / n_mels
+    amplitude = tf.random.stateless_uniform([terms, 1], seed, -eq_db, eq_db) / k
+    curve_db = tf.reduce_sum(amplitude * tf.cos(np.pi * k * bands), axis=0)
+    return tf.reshape(tf.pow(10.0, curve_db / 10.0), [1, n_mels, 1])
+
+
 def random_gain_factor(seed, gain_db):
     db = tf.random.stateless_uniform([], seed, -gain_db, gain_db)
     return tf.pow(10.0, db / 20.0)
@@ -163,6 +180,8 @@ def augment_logmel(spec, seed, eps, strengths=None):
     if a.gain_db:
         gain = random_gain_factor(fold(seed, 1), a.gain_db)
         power = gain * gain * power
+    if a.eq_db:
+        power = power * _equalisation(fold(seed, 8), a.eq_db, spec.shape[1])
     if a.noise_snr_db is not None:
         snr = _uniform(seed, 4, a.noise_snr_db[0], a.noise_snr_db[1])
         power = power + tf.reduce_mean(power) * tf.pow(10.0, -snr / 10.0)
