@@ -4,10 +4,12 @@ import dataclasses
 
 import keras
 import numpy as np
+import pytest
 
 from minape_tf import ImageGroup, build_minape
 from minape_tf.data import Source, make_dataset
-from minape_tf.evaluation.adapt import adapt_batchnorm, adapted_probabilities
+from minape_tf.evaluation.adapt import (_most_confident, adapt_batchnorm,
+                                        adapted_probabilities, self_train)
 from minape_tf.evaluation.evaluate import predict_probabilities
 from minape_tf.training.batchnorm import batchnorm_layers
 
@@ -59,7 +61,39 @@ def test_each_group_is_predicted_with_its_own_statistics_and_no_labels():
 
 
 def test_a_model_without_batch_norm_is_not_adapted():
+    assert adapt_batchnorm(_no_batchnorm_model(), _data(_source())) == 0
+
+
+def test_most_confident_keeps_the_same_share_of_every_predicted_class():
+    predicted = np.array([0, 0, 0, 0, 1, 1, 2, 0, 1, 1])
+    confidence = np.array([.9, .5, .8, .7, .6, .99, .4, .95, .3, .65])
+    keep = _most_confident(predicted, confidence, 0.5)
+    # class 0: 5 members, round(2.5) = 2 -> .95 (7), .9 (0); class 1: 4 -> 2: .99 (5),
+    # .65 (9); class 2: one member, at least one kept.
+    np.testing.assert_array_equal(keep, [0, 5, 6, 7, 9])
+
+
+def test_self_training_fine_tunes_the_weights_on_its_own_predictions_only():
+    source = _source()
+    model = build_minape([GROUP], 2, width=4, depth=1, patch_size=2, kernel_size=3)
+    before = [w.copy() for w in model.get_weights()]
+    rounds = self_train(model, _data(source), fractions=(0.5, 1.0), epochs=2, seed=1)
+    assert 4 <= rounds[0]["kept"] <= 6 and rounds[1]["kept"] == 10   # half, then all
+    assert rounds[0]["changed"] is None and rounds[1]["changed"] >= 0
+    changed = [not np.allclose(a, b) for a, b in zip(model.get_weights(), before)]
+    assert all(changed[:2]) and not model.compiled   # trained on a clone, not compiled
+    # Labels play no part: the same batches with other labels give the same weights.
+    relabelled = dataclasses.replace(_source(), labels=np.ones(10, np.int64))
+    again = build_minape([GROUP], 2, width=4, depth=1, patch_size=2, kernel_size=3)
+    again.set_weights(before)
+    self_train(again, _data(relabelled), fractions=(0.5, 1.0), epochs=2, seed=1)
+    for a, b in zip(again.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="no batch normalisation"):
+        self_train(_no_batchnorm_model(), _data(source))
+
+
+def _no_batchnorm_model():
     inputs = keras.Input((8, 8, 1), name="im")
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
         keras.layers.GlobalAveragePooling2D()(inputs)))
-    assert adapt_batchnorm(model, _data(_source())) == 0

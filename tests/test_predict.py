@@ -125,6 +125,32 @@ def test_adapt_reestimates_the_batch_norms_on_the_files_and_saves_a_run_folder(
     assert (tmp_path / "a.keras").is_file()
 
 
+def test_adapt_self_training_fine_tunes_the_weights_without_labels(exported, fsdd_dir,
+                                                                 tmp_path):
+    george = sorted(str(p) for p in (fsdd_dir / "recordings").glob("*_george_[12].wav"))
+    out = tmp_path / "self-trained.keras"
+    # 3 classes need 15 recordings; 10 are refused, by what self-training needs.
+    with pytest.raises(DataError, match="need at least 15 to self-train"):
+        adapt(exported / "m.keras", george[:10], out=out, self_training=True)
+    assert main(["adapt", str(exported / "m.keras"), *george, "--out", str(out),
+                 "--self-train", "--seed", "1"]) == 0
+    original, _ = load_minape(exported / "m.keras")
+    tuned, _ = load_minape(out)
+    kernels = [(a, b) for a, b in zip(original.trainable_weights, tuned.trainable_weights)]
+    assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in kernels)   # weights, too
+    bn_only = tmp_path / "bn-only.keras"
+    adapt(exported / "m.keras", george, out=bn_only)
+    assert all(np.allclose(a.numpy(), b.numpy()) for a, b in zip(
+        original.trainable_weights, load_minape(bn_only)[0].trainable_weights))
+    folder_out = tmp_path / "self-trained"
+    info = adapt(exported / "m.keras", george, out=folder_out, self_training=True, seed=1)
+    assert info["observations"] == 20 and len(info["self_training"]["rounds"]) == 3
+    assert json.loads((folder_out / "adaptation.json").read_text())["self_training"] == \
+        info["self_training"]
+    for a, b in zip(tuned.weights, load_minape(folder_out)[0].weights):   # seeded
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
 def test_predict_refuses_an_export_of_a_model_that_reads_device_histories(exported, tmp_path,
                                                                           fsdd_files):
     described = json.loads((exported / "export" / "export.json").read_text())

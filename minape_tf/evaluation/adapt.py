@@ -12,6 +12,16 @@ evaluation: each group's observations re-estimate the statistics that then predi
 the labels are never used. Evaluations report it beside the plain accuracy
 (``accuracy_adapted``, ``per_group_adapted``); :func:`adapt_batchnorm` adapts a model for
 deployment.
+
+:func:`self_train` goes further, still without a label: after the statistics, the weights
+are fine-tuned on the device's observations with the model's own most confident predictions
+as targets, a growing share of each predicted class per round (class-balanced
+self-training, Zou et al., 2018: "Unsupervised domain adaptation for semantic segmentation
+via class-balanced self-training"). Taking the same share of every predicted class keeps
+the easy classes from crowding out the rest. It needs no training data (it is "source-free":
+the device machine may not have it) and runs in seconds. Measured on FSDD's unseen speakers
+(README, "Adapting to a new device"): george 0.85 -> 0.96, nicolas 0.72 -> 0.82-0.86 on
+recordings held out from the adaptation.
 """
 
 from __future__ import annotations
@@ -19,6 +29,9 @@ from __future__ import annotations
 import numpy as np
 
 from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
+
+# Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
+SELF_TRAIN_FRACTIONS = (0.5, 0.7, 0.9)
 
 
 def _statistics(model):
@@ -39,27 +52,103 @@ def adapt_batchnorm(model, batches, max_batches=None) -> int:
     return reestimate_batchnorm(model, batches, max_batches=max_batches)
 
 
-def adapted_probabilities(model, source, make_data, predict) -> np.ndarray:
+def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
+               learning_rate=2e-4, batch_size=32, seed=0) -> list[dict]:
+    """Adapt ``model`` in place to the observations of ``batches`` (one new device;
+    unaugmented inputs, or ``(inputs, labels)`` pairs whose labels are ignored) by
+    class-balanced self-training (module docstring).
+
+    The batch-norm statistics are re-estimated first and after every round. Round ``r``
+    keeps, of the observations predicted as each class, the ``fractions[r]`` most confident,
+    and fine-tunes on them for ``epochs`` epochs (AdamW at ``learning_rate``, label smoothing
+    0.1, as in training) with the predicted classes as targets. The fine-tuning runs on a
+    clone, so ``model`` keeps its compile state (none, for a loaded run) and saves as small.
+    Sets the global random seeds to ``seed`` (shuffling).
+
+    Returns one ``{"kept": count, "changed": predictions changed since the round before}``
+    per round; the model has no batch norm: ``ValueError``.
+    """
+    import keras
+
+    if not batchnorm_layers(model):
+        raise ValueError("the model has no batch normalisation; self-training adapts its "
+                         "statistics first")
+    inputs = _inputs(batches)
+    keras.utils.set_random_seed(seed)
+    work = keras.models.clone_model(model)
+    work.set_weights(model.get_weights())
+    work.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4,
+                                                  clipnorm=1.0),
+                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    adapt_batchnorm(work, batches)
+    rounds, before = [], None
+    for fraction in fractions:
+        probabilities = work.predict(inputs, batch_size=batch_size, verbose=0)
+        predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+        keep = _most_confident(predicted, confidence, fraction)
+        targets = keras.utils.to_categorical(predicted[keep], probabilities.shape[1])
+        work.fit(keras.tree.map_structure(lambda x: x[keep], inputs), targets,
+                 batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+        adapt_batchnorm(work, batches)
+        rounds.append({"kept": int(len(keep)), "changed": None if before is None
+                       else int(np.sum(before != predicted))})
+        before = predicted
+    model.set_weights(work.get_weights())
+    return rounds
+
+
+def _inputs(batches):
+    """The inputs of ``batches`` as one array (or dict of arrays), labels dropped."""
+    import keras
+
+    parts = [batch[0] if isinstance(batch, tuple) else batch for batch in batches]
+    if not parts:
+        raise ValueError("no observations to adapt to")
+    return keras.tree.map_structure(lambda *x: np.concatenate([np.asarray(a) for a in x]),
+                                    *parts)
+
+
+def _most_confident(predicted, confidence, fraction):
+    """Indices of the ``fraction`` most confident observations of each predicted class (at
+    least one per predicted class)."""
+    keep = []
+    for c in np.unique(predicted):
+        members = np.flatnonzero(predicted == c)
+        count = max(1, int(round(fraction * len(members))))
+        keep.extend(members[np.argsort(-confidence[members], kind="stable")[:count]])
+    return np.sort(np.asarray(keep))
+
+
+def adapted_probabilities(model, source, make_data, predict, *,
+                          self_training=False) -> np.ndarray:
     """Class probabilities of every observation of ``source`` with the batch-norm statistics
-    of its own group (``source.split_keys``; one group when there are none).
+    of its own group (``source.split_keys``; one group when there are none); with
+    ``self_training``, with the model self-trained on its group (:func:`self_train`).
 
     ``make_data(subset)`` gives the unaugmented batches of a ``Source`` in order and
-    ``predict(model, data)`` their ``(probabilities, labels)``. Each group's re-estimation
-    replaces all the statistics, so they are put back once, at the end.
+    ``predict(model, data)`` their ``(probabilities, labels)``. Each group's adaptation
+    replaces all the statistics (and weights), so they are put back once, at the end.
     """
     keys = (np.zeros(len(source), int) if source.split_keys is None
             else np.asarray(source.split_keys))
-    saved = _statistics(model)
+    saved = model.get_weights() if self_training else _statistics(model)
     out = None
     try:
         for key in np.unique(keys):
             index = np.flatnonzero(keys == key)
             data = make_data(source.subset(index))
-            adapt_batchnorm(model, data)
+            if self_training:
+                model.set_weights(saved)
+                self_train(model, data)
+            else:
+                adapt_batchnorm(model, data)
             probabilities, _ = predict(model, data)
             if out is None:
                 out = np.zeros((len(source), probabilities.shape[1]), probabilities.dtype)
             out[index] = probabilities
     finally:
-        _restore(model, saved)
+        if self_training:
+            model.set_weights(saved)
+        else:
+            _restore(model, saved)
     return out

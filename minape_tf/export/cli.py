@@ -71,6 +71,10 @@ def add_adapt_arguments(p):
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--strict", action="store_true",
                    help="stop at unreadable files instead of reporting and skipping them")
+    p.add_argument("--self-train", action="store_true",
+                   help="also fine-tune the weights on the files, with the model's most "
+                        "confident predictions as targets (no labels; needs 5 files per class)")
+    p.add_argument("--seed", type=int, default=0, help="self-training's shuffling")
     p.add_argument("--batch-size", type=int, default=32)
 
 
@@ -79,7 +83,8 @@ def adapt_main(args, config=None) -> int:
     from minape_tf.export.adapted import adapt
 
     info = adapt(args.model, args.files, manifest=args.manifest, out=args.out,
-                 batch_size=args.batch_size, strict=args.strict, overwrite=args.overwrite)
+                 batch_size=args.batch_size, strict=args.strict, overwrite=args.overwrite,
+                 self_training=args.self_train, seed=args.seed)
     print(f"adapted to {info['observations']} observations: {args.out}")
     for line in info["skipped"]:
         print(f"minape adapt: skipped {line}", file=sys.stderr)
