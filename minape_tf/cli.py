@@ -7,6 +7,7 @@
     minape evaluate RUN [--dataset NAME --data-dir DIR] [--split test|val|train|all]
     minape cv       --dataset NAME --data-dir DIR --trials 5 --folds 10 --out DIR
                     [--grouped | --leave-one-group-out] [--ablation modalities|fusion|learner]
+                    [--self-train]
     minape tune     --dataset NAME --data-dir DIR --algorithm random|hyperband --out DIR
 
 The model and training flags are made from where the settings are defined: one flag per
@@ -233,6 +234,11 @@ def _strategy(args):
         raise ValueError(str(error)) from error
 
 
+SELF_TRAIN_HELP = ("also the accuracy with the model self-trained on each group's "
+                   "observations, without their labels, as `minape adapt --self-train` "
+                   "does on a new device")
+
+
 def cmd_train(args, config):
     strategy = _strategy(args)
     from minape_tf.evaluation.report import summary_line
@@ -254,7 +260,8 @@ def cmd_evaluate(args, config):
     metrics = evaluate_run(args.run, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, match=args.match, out_dir=args.out,
                            dataset_options=_dataset_options(args),
-                           latency=not args.no_latency, log=say)
+                           latency=not args.no_latency, self_training=args.self_train,
+                           log=say)
     print(summary_line(metrics))
     lines = group_lines(metrics)
     if lines:
@@ -270,7 +277,7 @@ def cmd_cv(args, config):
     cross_validate(config, args.out, trials=args.trials, folds=args.folds,
                    grouped=args.grouped, ablation=args.ablation,
                    leave_one_group_out=args.leave_one_group_out, overwrite=args.overwrite,
-                   log=say)
+                   self_training=args.self_train, log=say)
     print(f"Tables: {os.path.join(os.path.abspath(args.out), 'table.md')}, table.csv, "
           "summary.csv, runs.csv")
     return 0
@@ -357,6 +364,7 @@ def build_parser():
                    "with --sequence-length > 1 gets histories of these only)")
     p.add_argument("--out", help="output folder (default: the run folder or RUN/eval-...)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    p.add_argument("--self-train", action="store_true", help=SELF_TRAIN_HELP)
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("cv", help="T trials x K-fold rotation, tables in the paper's format")
@@ -371,6 +379,7 @@ def build_parser():
                                "tested once by a model trained on the others; --folds unused")
     protocol.add_argument("--ablation", default="none",
                           choices=("none", "modalities", "fusion", "learner"))
+    protocol.add_argument("--self-train", action="store_true", help=SELF_TRAIN_HELP)
     _add_output_flags(p, "folder of the runs and tables", "run afresh (finished folds are "
                                                           "otherwise reused)")
     p.set_defaults(handler=cmd_cv)
@@ -400,7 +409,8 @@ def build_parser():
     p.set_defaults(handler=export_cli.predict_main)
 
     p = sub.add_parser("adapt", help="re-estimate a model's batch norms on a new device's "
-                                     "unlabelled files (AdaBN), for deployment there")
+                                     "unlabelled files (AdaBN), with --self-train its "
+                                     "weights too, for deployment there")
     export_cli.add_adapt_arguments(p)
     p.set_defaults(handler=export_cli.adapt_main)
 

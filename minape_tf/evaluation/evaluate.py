@@ -81,7 +81,7 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
                    history=(), latency=True, extra=None, title="Evaluation",
-                   skipped=(), groups=None, adapted=None) -> dict:
+                   skipped=(), groups=None, adapted=None, self_trained=None) -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
 
@@ -89,7 +89,8 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     ``split_keys``) adds ``per_group``: each speaker's / tool's accuracy and count.
     ``adapted`` (probabilities with each group's own batch-norm statistics, from
     :func:`minape_tf.evaluation.adapt.adapted_probabilities`) adds ``accuracy_adapted``
-    and, with ``groups``, ``per_group_adapted``.
+    and, with ``groups``, ``per_group_adapted``; ``self_trained`` (the same with the model
+    self-trained on each group) ``accuracy_self_trained`` and ``per_group_self_trained``.
 
     Returns
     -------
@@ -103,10 +104,12 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     metrics.update(classification_metrics(labels, probabilities, classes))
     if groups is not None:
         metrics["per_group"] = per_group_accuracy(labels, probabilities.argmax(1), groups)
-    if adapted is not None:
-        metrics["accuracy_adapted"] = float(np.mean(adapted.argmax(1) == labels))
-        if groups is not None:
-            metrics["per_group_adapted"] = per_group_accuracy(labels, adapted.argmax(1), groups)
+    for name, adapted_probabilities in (("adapted", adapted), ("self_trained", self_trained)):
+        if adapted_probabilities is not None:
+            predicted = adapted_probabilities.argmax(1)
+            metrics[f"accuracy_{name}"] = float(np.mean(predicted == labels))
+            if groups is not None:
+                metrics[f"per_group_{name}"] = per_group_accuracy(labels, predicted, groups)
     metrics.update(model_facts(model, model_path, latency=latency))
     if out_dir:
         files = RunFolder(out_dir)           # an evaluation's files are named as a run's
@@ -131,17 +134,18 @@ def load_run(run_dir):
     return load_model(folder.model), folder.read_config(), folder.read_info()
 
 
-def evaluate_training(result, *, latency=True) -> dict | None:
+def evaluate_training(result, *, latency=True, self_training=False) -> dict | None:
     """Evaluate a finished ``train`` (its ``RunResult``) on the run's test split, as the
     run resolved it, and write ``metrics.json``, ``report.md`` and the plots into the run
-    folder; also sets ``result.metrics``. ``None`` when the data set has no test split."""
+    folder; also sets ``result.metrics``. ``None`` when the data set has no test split.
+    ``self_training``: also the accuracy with the model self-trained on each test group."""
     setup, folder = result.setup, RunFolder(result.out_dir)
     test = setup.test_source()
     if test is None:
         return None
-    adapted = _adapted(result.model, test, setup.eval_data)
+    adapted = _adapted(result.model, test, setup.eval_data, self_training)
     result.metrics = evaluate_model(
-        result.model, setup.eval_data(test), setup.classes, out_dir=folder.path, adapted=adapted,
+        result.model, setup.eval_data(test), setup.classes, out_dir=folder.path, **adapted,
         model_path=folder.model, history=folder.read_history(), latency=latency,
         extra={"run": os.path.abspath(folder.path), "dataset": setup.config.dataset,
                "split": "test", "modality": result.info["modality"],
@@ -152,7 +156,7 @@ def evaluate_training(result, *, latency=True) -> dict | None:
 
 def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=None,
                  out_dir=None, dataset_options=None, latency=True, batch_size=None,
-                 log=print) -> dict:
+                 self_training=False, log=print) -> dict:
     """Evaluate a run folder's ``model.keras``; writes ``metrics.json``, ``report.md`` and
     plots into ``out_dir`` (default: the run folder for the run's own test split, else
     ``RUN/eval-<dataset>-<split>``).
@@ -170,6 +174,9 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         ``sequence_length > 1`` the histories are made of the matched observations only.
     dataset_options : dict or None
         Loader options over the run's (e.g. another test speaker).
+    self_training : bool, default False
+        Also the accuracy with the model self-trained on each group's observations, without
+        their labels (``accuracy_self_trained``; :func:`minape_tf.evaluation.adapt.self_train`).
     log : callable, default print
         Where the count of skipped observations goes (``skip_bad``).
     """
@@ -222,15 +229,21 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
                           history=folder.read_history(), latency=latency, extra=extra,
                           title=f"Evaluation of {folder.name}", skipped=part.skipped,
-                          groups=part.split_keys, adapted=_adapted(model, part, make_data))
+                          groups=part.split_keys,
+                          **_adapted(model, part, make_data, self_training))
 
 
-def _adapted(model, source, make_data):
-    """Probabilities with each group's own batch-norm statistics, when the data has groups
-    and the model batch norms (else ``None``)."""
+def _adapted(model, source, make_data, self_training=False):
+    """``evaluate_model``'s ``adapted`` (each group's own batch-norm statistics) and, with
+    ``self_training``, ``self_trained`` probabilities, when the data has groups and the model
+    batch norms (else none)."""
     if source.split_keys is None or not batchnorm_layers(model):
-        return None
-    return adapted_probabilities(model, source, make_data, predict_probabilities)
+        return {}
+    out = {"adapted": adapted_probabilities(model, source, make_data, predict_probabilities)}
+    if self_training:
+        out["self_trained"] = adapted_probabilities(model, source, make_data,
+                                                    predict_probabilities, self_training=True)
+    return out
 
 
 def _in_model_classes(source, classes, where):

@@ -16,10 +16,14 @@ from sklearn import metrics as skm
 
 # The headline numbers of an evaluation, in the order the console, report.md and the
 # cross-validation's runs.csv show them.
-SUMMARY_KEYS = ("accuracy", "accuracy_adapted", "auc_macro", "f1_macro", "n_test", "params",
+SUMMARY_KEYS = ("accuracy", "accuracy_adapted", "accuracy_self_trained", "auc_macro", "f1_macro", "n_test", "params",
                 "size_mb",
                 "size_mb_with_optimizer",
                 "latency_ms_b1", "latency_ms_b32")
+
+# The accuracies adapted to each group without its labels (minape_tf.evaluation.adapt), as
+# (key suffix: accuracy_<suffix>, per_group_<suffix>; label in the console and reports).
+ADAPTED = (("adapted", "adapted"), ("self_trained", "self-trained"))
 
 
 def class_auc(positive, scores) -> float:

@@ -6,7 +6,7 @@ import json
 import math
 import os
 
-from minape_tf.evaluation.metrics import SUMMARY_KEYS
+from minape_tf.evaluation.metrics import ADAPTED, SUMMARY_KEYS
 
 
 def _clean(value):
@@ -50,10 +50,11 @@ def group_lines(metrics: dict) -> list:
     groups = metrics.get("per_group") or {}
     if not groups:
         return []
-    adapted = metrics.get("per_group_adapted") or {}
+    adapted = {label: metrics.get(f"per_group_{key}") or {} for key, label in ADAPTED}
     worst = min(groups, key=lambda g: groups[g]["accuracy"])
     return [f"{name}: accuracy {row['accuracy']:.4f} ({row['n']})"
-            + (f", adapted {adapted[name]['accuracy']:.4f}" if name in adapted else "")
+            + "".join(f", {label} {adapted[label][name]['accuracy']:.4f}"
+                      for label in adapted if name in adapted[label])
             + (" <- worst" if name == worst and len(groups) > 1 else "")
             for name, row in groups.items()]
 
@@ -72,14 +73,16 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
         lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
                      f"{_fmt(row['f1'])} | {_fmt(row.get('auc'))} | {row['support']} |")
     if metrics.get("per_group"):
-        adapted = metrics.get("per_group_adapted") or {}
+        adapted = [metrics.get(f"per_group_{key}") or {} for key, _ in ADAPTED]
         lines += ["", "## Per group", "",
                   "Adapted: with the group's own batch-norm statistics, re-estimated on its "
-                  "observations without their labels (`minape_tf.evaluation.adapt`).", "",
-                  "| group | accuracy | adapted | n |", "|---|---|---|---|"]
+                  "observations without their labels; self-trained: the model also "
+                  "fine-tuned on them with its own most confident predictions as targets "
+                  "(`minape_tf.evaluation.adapt`; n/a: not measured).", "",
+                  "| group | accuracy | adapted | self-trained | n |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {_fmt(row['accuracy'])} | "
-                  f"{_fmt(adapted.get(name, {}).get('accuracy'))} | {row['n']} |"
-                  for name, row in metrics["per_group"].items()]
+                  + "".join(f"{_fmt(a.get(name, {}).get('accuracy'))} | " for a in adapted)
+                  + f"{row['n']} |" for name, row in metrics["per_group"].items()]
     classes = list(metrics.get("per_class", {}))
     matrix = metrics.get("confusion_matrix")
     if matrix:

@@ -28,7 +28,7 @@ from minape_tf.baselines.registry import get_baseline
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
-from minape_tf.evaluation.metrics import SUMMARY_KEYS
+from minape_tf.evaluation.metrics import ADAPTED, SUMMARY_KEYS
 from minape_tf.protocol.ablations import variants as make_variants
 from minape_tf.protocol import folds as fold_plans
 from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
@@ -45,7 +45,7 @@ SETTINGS_FILE = "cv.json"
 
 def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
                    leave_one_group_out=False, loaded=None, strategy=None, latency=True,
-                   overwrite=False, log=print) -> dict:
+                   self_training=False, overwrite=False, log=print) -> dict:
     """Run the protocol and write the tables.
 
     Parameters
@@ -70,6 +70,10 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     strategy : tf.distribute.Strategy or None
     latency : bool, default True
         Measure CPU latency (once per variant: it does not depend on the weights).
+    self_training : bool, default False
+        Also the accuracy with the model self-trained on each test group's observations,
+        without their labels (``accuracy_self_trained``; the "Self-trained" column). Runs
+        finished before are reused as they are.
     overwrite : bool, default False
         Start afresh where ``out_dir`` holds a cross-validation; without it, one of the
         same settings (``cv.json``) is continued, finished runs reused, and one of other
@@ -137,6 +141,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
                         strategy=strategy,
                         loaded=Loaded(source, loaded.groups, _sides(splits)),
                         latency=latency and measured is None, log=log,
+                        self_training=self_training,
                         overwrite=run.finished())     # trained, killed before its metrics
                     metrics, run_info = result.metrics, result.info
                 else:
@@ -152,8 +157,9 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
                 runs.append(row)
                 done += 1
                 tested = f" ({splits['group']})" if loso else ""
-                adapted = (f" (adapted: {metrics['accuracy_adapted']:.3f})"
-                           if metrics.get("accuracy_adapted") is not None else "")
+                adapted = "".join(f" ({label}: {metrics[f'accuracy_{key}']:.3f})"
+                                  for key, label in ADAPTED
+                                  if metrics.get(f"accuracy_{key}") is not None)
                 log(f"[{done}/{total}] {variant['name']} trial {t + 1}/{trials} fold "
                     f"{k + 1}/{folds}{tested}: accuracy {metrics['accuracy']:.3f}{adapted}, AUC "
                     f"{_fmt(metrics.get('auc_macro'))} ({time.time() - started:.0f} s)")

@@ -7,7 +7,7 @@ from minape_tf.training.run import RunResult, train
 
 
 def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latency=True,
-                       **train_options) -> RunResult:
+                       self_training=False, **train_options) -> RunResult:
     """``train`` (see :func:`minape_tf.training.train` for ``config``, ``out_dir`` and
     ``train_options``), then, with ``evaluate``, :func:`minape_tf.evaluation.evaluate_training`:
     ``metrics.json``, ``report.md`` and the plots in the run folder, and
@@ -19,8 +19,10 @@ def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latenc
         Evaluate the saved model on the test split.
     latency : bool, default True
         Measure CPU latency in that evaluation.
+    self_training : bool, default False
+        Also evaluate with the model self-trained on each test group (no labels).
     """
     result = train(config, out_dir, **train_options)
     if evaluate:
-        evaluate_training(result, latency=latency)
+        evaluate_training(result, latency=latency, self_training=self_training)
     return result

@@ -89,7 +89,7 @@ def table4_rows(rows: list, base: int = 0) -> list:
 
 
 GROUP_COLUMNS = ("Model", "Modality", "Fusion-Type", "Group", "n_test", "ms/img", "Size(MB)",
-                 "#Params", "AUC", "Accuracy", "Adapted")
+                 "#Params", "AUC", "Accuracy", "Adapted", "Self-trained")
 
 
 def per_group(runs: list) -> dict:
@@ -111,7 +111,8 @@ def group_rows(row: dict, runs: list) -> list:
     over its trials), then the mean over all runs (with the model's size and latency),
     then the worst group. ``row`` holds the variant's cells (``model``, ``modality``,
     ``fusion``) and its ``summarise`` over ``runs``. "Adapted" is the accuracy with each
-    group's own batch-norm statistics (``minape_tf.evaluation.adapt``; n/a without)."""
+    group's own batch-norm statistics, "Self-trained" with the model self-trained on the
+    group (``minape_tf.evaluation.adapt``; n/a without)."""
     cells = {"Model": row.get("model", "Minape"), "Modality": row["modality"],
              "Fusion-Type": row.get("fusion", "-")}
 
@@ -120,7 +121,9 @@ def group_rows(row: dict, runs: list) -> list:
                 "AUC": _num(s["auc_macro_mean"], 3),
                 "Accuracy": _pm(s["accuracy_mean"], s["accuracy_std"], n=s["n_runs"]),
                 "Adapted": _pm(s["accuracy_adapted_mean"], s["accuracy_adapted_std"],
-                               n=s["n_runs"])}
+                               n=s["n_runs"]),
+                "Self-trained": _pm(s["accuracy_self_trained_mean"],
+                                    s["accuracy_self_trained_std"], n=s["n_runs"])}
 
     groups = per_group(runs)
     out = [line(name, s) for name, s in groups.items()]
