@@ -48,6 +48,8 @@ ROWS = {
                  "band_aug with PCEN instead of per-band normalisation"),
     "band_aug_30": ("band_aug", {"epochs": 30}, "band_aug, 30 epochs"),
     "defaults": (None, {}, "today's CLI defaults: preset fsdd, 30 epochs"),
+    "eq": ("defaults", {"augmentation": {"eq_db": 20.0}},
+           "+ random equalisation of the mel bands, 20 dB"),
 }
 
 
@@ -93,33 +95,34 @@ def main(argv=None):
                               {"train": list(range(len(keep))), "val": [], "test": []})
     rows = []
     for name in args.rows:
-        _fill_adapted(os.path.join(args.out, name), loaded, args.seed)
         changes = resolve(name)
         config = TrainConfig(dataset="fsdd", data_dir=args.data_dir, seed=args.seed,
                              verbose=0).updated(**changes)
         if "augmentation" in changes:          # None values (no noise) count here
             config.augmentation = changes["augmentation"]
-        start = time.time()
+        start, row_dir = time.time(), os.path.join(args.out, name)
         if args.test_groups:
-            scores = _some_folds(config, os.path.join(args.out, name), loaded,
-                                 args.test_groups)
+            _some_folds(config, row_dir, loaded, args.test_groups)
         else:
-            scores = _scores(cross_validate(config, os.path.join(args.out, name), trials=1,
-                                            leave_one_group_out=True, loaded=loaded,
-                                            latency=False, log=lambda message: None))
+            cross_validate(config, row_dir, trials=1, leave_one_group_out=True, loaded=loaded,
+                           latency=False, log=lambda message: None)
+        _fill_adapted(row_dir, loaded, args.seed)
+        scores = _read_folds(row_dir, loaded, args.seed, args.test_groups)
         row = {"row": name, "seed": args.seed, "about": ROWS[name][2], "changes": changes,
                "seconds": round(time.time() - start, 1), **scores}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| row | change | LOSO mean | worst speaker | adapted mean | adapted worst | "
-          "per speaker (adapted) |\n|---|---|---|---|---|---|---|")
+    print("\n| row | change | LOSO mean | worst | adapted mean | adapted worst | "
+          "self-trained mean | self-trained worst | per speaker (adapted, self-trained) |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        adapted = r.get("adapted_per_group", {})
-        per = ", ".join(f"{k} {v:.3f}" + (f" ({adapted[k]:.3f})" if k in adapted else "")
-                        for k, v in r["per_group"].items())
-        print(f"| {r['row']} | {r['about']} | {r['mean']:.3f} | {r['worst']:.3f} | "
-              f"{r.get('adapted_mean', float('nan')):.3f} | "
-              f"{r.get('adapted_worst', float('nan')):.3f} | {per} |")
+        numbers = " | ".join(f"{r.get(k, float('nan')):.3f}" for k in (
+            "mean", "worst", "adapted_mean", "adapted_worst", "self_trained_mean",
+            "self_trained_worst"))
+        per = ", ".join(f"{k} {v:.3f} (" + ", ".join(
+            f"{r.get(f'{p}per_group', {}).get(k, float('nan')):.3f}"
+            for p in ("adapted_", "self_trained_")) + ")" for k, v in r["per_group"].items())
+        print(f"| {r['row']} | {r['about']} | {numbers} | {per} |")
     if args.json:   # {"machine", "command", "protocol", "rows"}: the rows are appended
         saved = json.load(open(args.json)) if os.path.exists(args.json) else {"rows": []}
         saved["rows"] += rows
@@ -127,30 +130,39 @@ def main(argv=None):
 
 
 def _some_folds(config, out_dir, loaded, test_groups):
-    """The folds of ``test_groups`` only, split and seeded as ``cross_validate`` does
+    """Train the folds of ``test_groups`` only, split and seeded as ``cross_validate`` does
     (trial 0), in ``out_dir/base/trial0/fold<k>`` as there (so a full row reuses them)."""
     import numpy as np
 
     from minape_tf.data.source import Loaded
     from minape_tf.protocol.run import train_and_evaluate
 
-    source = loaded.source
-    seed, folds = _folds(source, config.seed)
-    runs = []
+    seed, folds = _folds(loaded.source, config.seed)
     for k, fold in enumerate(folds):
-        if fold["group"] not in test_groups:
-            continue
-        run = os.path.join(out_dir, "base", "trial0", f"fold{k}")
-        metrics_path = os.path.join(run, "metrics.json")
-        if os.path.exists(metrics_path):
-            metrics = json.load(open(metrics_path))
-        else:
+        run = _fold_dir(out_dir, k)
+        if fold["group"] in test_groups and not os.path.exists(_metrics(run)):
             sides = {side: np.asarray(fold[side]) for side in ("train", "val", "test")}
-            metrics = train_and_evaluate(config.updated(seed=seed), run, latency=False,
-                                         loaded=Loaded(source, loaded.groups, sides),
-                                         log=lambda message: None).metrics
-        runs.append({"group": fold["group"], **metrics})
+            train_and_evaluate(config.updated(seed=seed), run, latency=False,
+                               loaded=Loaded(loaded.source, loaded.groups, sides),
+                               log=lambda message: None)
+
+
+def _read_folds(out_dir, loaded, seed, test_groups=None):
+    """The summary (:func:`_summary`) of the row's finished folds (of ``test_groups``)."""
+    folds = _folds(loaded.source, seed)[1]
+    runs = [{"group": fold["group"], **json.load(open(_metrics(_fold_dir(out_dir, k))))}
+            for k, fold in enumerate(folds)
+            if (not test_groups or fold["group"] in test_groups)
+            and os.path.exists(_metrics(_fold_dir(out_dir, k)))]
     return {**_summary(runs), "partial": len(runs) < len(folds)}
+
+
+def _fold_dir(out_dir, k):
+    return os.path.join(out_dir, "base", "trial0", f"fold{k}")
+
+
+def _metrics(run):
+    return os.path.join(run, "metrics.json")
 
 
 def _folds(source, seed):
@@ -161,10 +173,15 @@ def _folds(source, seed):
     return trial_seed, leave_one_group_out(source.labels, source.split_keys, seed=trial_seed)
 
 
+# The adapted accuracies of a fold: metrics key -> self-training (else statistics only).
+ADAPTATIONS = {"accuracy_adapted": False, "accuracy_self_trained": True}
+
+
 def _fill_adapted(out_dir, loaded, seed):
-    """Add ``accuracy_adapted`` to the ``metrics.json`` of folds evaluated before it was
-    measured (``minape_tf.evaluation.adapt``): their test speaker's own batch-norm
-    statistics, from its recordings without labels."""
+    """Add ``accuracy_adapted`` and ``accuracy_self_trained`` to the ``metrics.json`` of
+    folds evaluated without them (``minape_tf.evaluation.adapt``): their test speaker's own
+    batch-norm statistics, and the model self-trained on that speaker, from its recordings
+    without labels."""
     import numpy as np
 
     from minape_tf.evaluation.adapt import adapted_probabilities
@@ -174,32 +191,32 @@ def _fill_adapted(out_dir, loaded, seed):
 
     source = loaded.source
     for k, fold in enumerate(_folds(source, seed)[1]):
-        run = os.path.join(out_dir, "base", "trial0", f"fold{k}")
-        path = os.path.join(run, "metrics.json")
+        run = _fold_dir(out_dir, k)
+        path = _metrics(run)
         if not os.path.exists(path):
             continue
         metrics = json.load(open(path))
-        if "accuracy_adapted" in metrics:
+        missing = [key for key in ADAPTATIONS if key not in metrics]
+        if not missing:
             continue
         predictor = KerasPredictor(load_minape(run)[0])
         test = source.subset(fold["test"], predictor.groups)
-        adapted = adapted_probabilities(predictor.model, test,
-                                        lambda subset: predictor.data(subset, 32),
-                                        predict_probabilities)
-        metrics["accuracy_adapted"] = float(np.mean(adapted.argmax(1) == test.labels))
+        for key in missing:
+            adapted = adapted_probabilities(predictor.model, test,
+                                            lambda subset: predictor.data(subset, 32),
+                                            predict_probabilities,
+                                            self_training=ADAPTATIONS[key])
+            metrics[key] = float(np.mean(adapted.argmax(1) == test.labels))
         json.dump(metrics, open(path, "w"), indent=2)
 
 
-def _scores(result):
-    """Mean, worst and per-speaker accuracy of a ``cross_validate`` result."""
-    return _summary(result["variants"][0]["runs"])
-
-
 def _summary(runs):
-    """Mean, worst and per-speaker accuracy, plain and with each speaker's own batch-norm
-    statistics (``accuracy_adapted``, where the evaluation measured it)."""
+    """Mean, worst and per-speaker accuracy, plain, with each speaker's own batch-norm
+    statistics (``accuracy_adapted``) and self-trained on it (``accuracy_self_trained``),
+    where measured."""
     out = {}
-    for key, name in (("accuracy", ""), ("accuracy_adapted", "adapted_")):
+    for key, name in (("accuracy", ""), ("accuracy_adapted", "adapted_"),
+                      ("accuracy_self_trained", "self_trained_")):
         per = {r["group"]: r[key] for r in runs if r.get(key) is not None}
         if per:
             out.update({f"{name}mean": sum(per.values()) / len(per),
