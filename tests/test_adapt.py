@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from minape_tf import ImageGroup, build_minape
+from minape_tf import ImageGroup, SeriesGroup, build_minape
 from minape_tf.data import Source, make_dataset
 from minape_tf.evaluation.adapt import (_most_confident, adapt_batchnorm,
                                         adapted_probabilities, self_train)
@@ -91,6 +91,21 @@ def test_self_training_fine_tunes_the_weights_on_its_own_predictions_only():
         np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="no batch normalisation"):
         self_train(_no_batchnorm_model(), _data(source))
+
+
+def test_self_training_takes_the_inputs_of_a_multimodal_model():
+    series = SeriesGroup("s", channels=1, sample_rate=1000, length=512, n_fft=128, hop=64,
+                         n_mels=8)
+    rng = np.random.default_rng(1)
+    source = dataclasses.replace(_source(), inputs={
+        **_source().inputs, "s": [(rng.standard_normal((512, 1)).astype("float32"),)
+                                  for _ in range(10)]})
+    model = build_minape([GROUP, series], 2, width=4, depth=1, patch_size=2, kernel_size=3)
+    before = model.get_weights()
+    data = make_dataset(source, [GROUP, series], training=False, batch_size=4, cache=False,
+                        augment=False)
+    assert len(self_train(model, data, fractions=(1.0,), epochs=1)) == 1
+    assert not np.allclose(model.get_weights()[0], before[0])
 
 
 def _no_batchnorm_model():

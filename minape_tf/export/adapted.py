@@ -9,9 +9,9 @@ it raised accuracy in 26 of 27 folds measured (README, "Devices never seen").
 
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
-(:func:`minape_tf.evaluation.adapt.self_train`): on FSDD's unseen speakers, a further 5-20
-points on recordings not used to adapt (README, "Adapting to a new device"). It reads no
-label either, but needs more files: at least :data:`MIN_PER_CLASS` per class.
+(:func:`minape_tf.evaluation.adapt.self_train`): on an unseen FSDD speaker, 0.62 -> 0.81
+on recordings the adaptation never saw (README, "Adapting to a new device without
+labels"). It reads no label either, but needs more files: :data:`MIN_PER_CLASS` per class.
 
 The result is written where ``out`` says: a ``.keras`` file, or a folder that is a run
 folder again (``model.keras``, the source run's ``config.json`` and ``run.json`` when it is
