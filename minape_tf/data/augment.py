@@ -2,10 +2,11 @@
 
 Series (per observation, stateless random ops seeded from the dataset's seed), with the
 strengths of a :class:`SeriesAugmentation`: its defaults, changed by
-``TrainConfig.augmentation`` (the CLI's ``--augmentation KEY=VALUE``). Speed, warp, shift
-and noise are off by default: on FSDD's unseen speakers they did not pay (README, "Devices
-never seen"), and for machine signals, whose frequencies are physical quantities, a warped
-spindle frequency would be another machine state.
+``TrainConfig.augmentation`` (the CLI's ``--augmentation KEY=VALUE``). Equalisation,
+speed, warp, shift and noise are off by default: on FSDD's unseen speakers they did not
+raise the mean (README, "What generalises to an unseen speaker"), and for machine signals,
+whose frequencies are physical quantities, a warped spindle frequency would be another
+machine state.
 
 On log-Mel features, in this order, before the group's spectral normalisation
 (``SeriesGroup.spectral_norm``), so that each step is exact in the domain it is defined in:
