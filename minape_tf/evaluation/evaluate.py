@@ -104,9 +104,9 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     metrics.update(classification_metrics(labels, probabilities, classes))
     if groups is not None:
         metrics["per_group"] = per_group_accuracy(labels, probabilities.argmax(1), groups)
-    for name, adapted_probabilities in (("adapted", adapted), ("self_trained", self_trained)):
-        if adapted_probabilities is not None:
-            predicted = adapted_probabilities.argmax(1)
+    for name, probabilities_of in (("adapted", adapted), ("self_trained", self_trained)):
+        if probabilities_of is not None:
+            predicted = probabilities_of.argmax(1)
             metrics[f"accuracy_{name}"] = float(np.mean(predicted == labels))
             if groups is not None:
                 metrics[f"per_group_{name}"] = per_group_accuracy(labels, predicted, groups)
