@@ -214,9 +214,11 @@ def _summary(runs):
     """Mean, worst and per-speaker accuracy, plain, with each speaker's own batch-norm
     statistics (``accuracy_adapted``) and self-trained on it (``accuracy_self_trained``),
     where measured."""
+    from minape_tf.evaluation.metrics import ADAPTED
+
     out = {}
-    for key, name in (("accuracy", ""), ("accuracy_adapted", "adapted_"),
-                      ("accuracy_self_trained", "self_trained_")):
+    for key, name in (("accuracy", ""),
+                      *((f"accuracy_{suffix}", f"{suffix}_") for suffix, _ in ADAPTED)):
         per = {r["group"]: r[key] for r in runs if r.get(key) is not None}
         if per:
             out.update({f"{name}mean": sum(per.values()) / len(per),

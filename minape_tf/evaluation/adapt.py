@@ -74,14 +74,16 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     if not batchnorm_layers(model):
         raise ValueError("the model has no batch normalisation; self-training adapts its "
                          "statistics first")
-    inputs = _inputs(batches)
+    parts = _batch_inputs(batches)      # read once: every later pass reuses these batches
+    inputs = keras.tree.map_structure(
+        lambda *x: np.concatenate([np.asarray(a) for a in x]), *parts)
     keras.utils.set_random_seed(seed)
     work = keras.models.clone_model(model)
     work.set_weights(model.get_weights())
     work.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4,
                                                   clipnorm=1.0),
                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
-    adapt_batchnorm(work, batches)
+    adapt_batchnorm(work, parts)
     rounds, before = [], None
     for fraction in fractions:
         probabilities = work.predict(inputs, batch_size=batch_size, verbose=0)
@@ -90,7 +92,7 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
         targets = keras.utils.to_categorical(predicted[keep], probabilities.shape[1])
         work.fit(keras.tree.map_structure(lambda x: x[keep], inputs), targets,
                  batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
-        adapt_batchnorm(work, batches)
+        adapt_batchnorm(work, parts)
         rounds.append({"kept": int(len(keep)), "changed": None if before is None
                        else int(np.sum(before != predicted))})
         before = predicted
@@ -98,15 +100,12 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     return rounds
 
 
-def _inputs(batches):
-    """The inputs of ``batches`` as one array (or dict of arrays), labels dropped."""
-    import keras
-
+def _batch_inputs(batches):
+    """The inputs of each of ``batches`` (labels dropped), in a list."""
     parts = [batch[0] if isinstance(batch, tuple) else batch for batch in batches]
     if not parts:
         raise ValueError("no observations to adapt to")
-    return keras.tree.map_structure(lambda *x: np.concatenate([np.asarray(a) for a in x]),
-                                    *parts)
+    return parts
 
 
 def _most_confident(predicted, confidence, fraction):

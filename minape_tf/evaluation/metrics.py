@@ -16,9 +16,8 @@ from sklearn import metrics as skm
 
 # The headline numbers of an evaluation, in the order the console, report.md and the
 # cross-validation's runs.csv show them.
-SUMMARY_KEYS = ("accuracy", "accuracy_adapted", "accuracy_self_trained", "auc_macro", "f1_macro", "n_test", "params",
-                "size_mb",
-                "size_mb_with_optimizer",
+SUMMARY_KEYS = ("accuracy", "accuracy_adapted", "accuracy_self_trained", "auc_macro",
+                "f1_macro", "n_test", "params", "size_mb", "size_mb_with_optimizer",
                 "latency_ms_b1", "latency_ms_b32")
 
 # The accuracies adapted to each group without its labels (minape_tf.evaluation.adapt), as
