@@ -176,6 +176,12 @@ class SeriesGroup(_Group):
         ``"band"`` (per mel band over time): :class:`~minape_tf.layers.
         SpectralNormalization`; ``"pcen"``: per-channel energy normalisation,
         :class:`~minape_tf.layers.PCEN`. Training augmentation is applied before it.
+    equalize : bool, default False
+        Give the group's pathway a :class:`~minape_tf.layers.DeviceEqualization` (after the
+        log-Mel and any spectral normalisation): it passes the features through until the
+        model is adapted to a device, then removes that device's frequency response, measured
+        on its own unlabelled observations (``minape adapt``; the adapted accuracy of
+        evaluations).
     inputs, width, depth, patch_size, kernel_size, modality
         As for :class:`ImageGroup`.
     """
@@ -192,6 +198,7 @@ class SeriesGroup(_Group):
     normalize: str | None = None
     eps: float = 1e-6
     spectral_norm: str | None = None
+    equalize: bool = False
     kind = "series"
 
     def __post_init__(self):
@@ -205,6 +212,9 @@ class SeriesGroup(_Group):
         if self.spectral_norm not in _SPECTRAL:
             raise ValueError(f"group {self.name!r}: spectral_norm={self.spectral_norm!r}; "
                              f"expected one of {_SPECTRAL}")
+        if not isinstance(self.equalize, bool):
+            raise ValueError(f"group {self.name!r}: equalize={self.equalize!r}; expected true "
+                             "or false")
         if self.length < self.n_fft:
             raise ValueError(
                 f"group {self.name!r}: length={self.length} is shorter than n_fft={self.n_fft}; "

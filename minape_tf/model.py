@@ -17,6 +17,7 @@ from minape_tf.groups import ImageGroup, SeriesGroup, group_from_config
 from minape_tf.layers.activation import check_activation
 from minape_tf.layers.channel_point import ChannelPointBlock
 from minape_tf.layers.depthwise import check_form
+from minape_tf.layers.equalization import DeviceEqualization
 from minape_tf.layers.fusion import FUSIONS, Fusion
 from minape_tf.layers.patch_embedding import PatchEmbedding
 from minape_tf.layers.sequence import FoldSequence, UnfoldSequence
@@ -240,6 +241,8 @@ def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, poolin
                 x = layer(x)
             # A static shape for the patch embedding (TFLite needs it for a built-in conv).
             x = keras.layers.Reshape(group.feature_shape, name=f"{group.name}_features")(x)
+        if isinstance(group, SeriesGroup) and group.equalize:
+            x = DeviceEqualization(group.eps, dtype="float32", name=f"{group.name}_equalization")(x)
         vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
                                 activation=activation, bn_momentum=bn_momentum, dtype=dtype,
                                 depthwise=depthwise))

@@ -13,7 +13,7 @@ from absl.testing import parameterized
 from keras.src import testing
 
 from minape_tf.layers import (DEPTHWISE_FORMS, FUSIONS, ChannelPointBlock, DepthwiseConv,
-                              FoldSequence, Fusion, LevelNormalization, LogMel, PatchEmbedding,
+                              DeviceEqualization, FoldSequence, Fusion, LevelNormalization, LogMel, PatchEmbedding,
                               PCEN, SpectralNormalization, TempMixer, UnfoldSequence)
 
 pytestmark = [pytest.mark.backend,
@@ -70,6 +70,12 @@ class LayerHarnessTest(testing.TestCase):
         self.run_layer_test(
             PCEN, {"sample_rate": 8000, "hop": 128}, input_shape=(2, 9, 8, 3),
             expected_output_shape=(2, 9, 8, 3), expected_output_dtype="float32")
+
+    def test_device_equalization(self):
+        self.run_layer_test(
+            DeviceEqualization, {"floor_db": 30.0}, input_shape=(2, 9, 8, 3),
+            expected_output_shape=(2, 9, 8, 3), expected_output_dtype="float32",
+            expected_num_trainable_weights=0, expected_num_non_trainable_weights=2)
 
     @parameterized.named_parameters(*[(mode, mode) for mode in FUSIONS])
     def test_fusion(self, mode):

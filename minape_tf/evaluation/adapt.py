@@ -5,12 +5,14 @@ batch norms' moving statistics are those of the training devices. Re-estimating 
 new device's own observations (AdaBN, Li et al., 2016: "Revisiting batch normalization for
 practical domain adaptation") needs no label, only some of its observations, which a
 deployment usually has: record a while, re-estimate, then predict. The weights stay as
-trained.
+trained. A model whose series groups have ``equalize=True`` is equalised to the device
+first (:func:`adapt_equalization`: the device's own frequency response removed, see
+:mod:`minape_tf.layers.equalization`); :func:`adapt_statistics` does both.
 
 :func:`adapted_probabilities` does it per group (speaker, tool, manifest ``group``) of an
 evaluation: each group's observations re-estimate the statistics that then predict them, so
 the labels are never used. Evaluations report it beside the plain accuracy
-(``accuracy_adapted``, ``per_group_adapted``); :func:`adapt_batchnorm` adapts a model for
+(``accuracy_adapted``, ``per_group_adapted``); :func:`adapt_statistics` adapts a model for
 deployment.
 
 :func:`self_train` goes further, still without a label: after the statistics, the weights
@@ -29,21 +31,47 @@ from __future__ import annotations
 
 import numpy as np
 
+from minape_tf.layers.equalization import equalization_layers, measured_means
 from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
 
 # Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
 SELF_TRAIN_FRACTIONS = (0.5, 0.7, 0.9)
 
 
+def _adapted_variables(model):
+    """What adapting changes (besides self-training's weights): the batch norms' moving
+    statistics and the equalisations' device means."""
+    return ([v for layer in batchnorm_layers(model)
+             for v in (layer.moving_mean, layer.moving_variance)]
+            + [layer.device for layer in equalization_layers(model)])
+
+
 def _statistics(model):
-    return [[v.numpy() for v in (layer.moving_mean, layer.moving_variance)]
-            for layer in batchnorm_layers(model)]
+    return [v.numpy() for v in _adapted_variables(model)]
 
 
 def _restore(model, saved):
-    for layer, (mean, variance) in zip(batchnorm_layers(model), saved):
-        layer.moving_mean.assign(mean)
-        layer.moving_variance.assign(variance)
+    for variable, value in zip(_adapted_variables(model), saved):
+        variable.assign(value)
+
+
+def adapt_equalization(model, batches) -> bool:
+    """Set the device means of ``model``'s equalisation layers to the band means of
+    ``batches`` (one device's observations; labels ignored), so that the device's frequency
+    response is replaced by the training data's. False: the model has no such layer."""
+    layers = equalization_layers(model)
+    for layer, mean in zip(layers, measured_means(model, batches)):
+        layer.device.assign(mean)
+    return bool(layers)
+
+
+def adapt_statistics(model, batches) -> int:
+    """Adapt ``model`` to one device's observations (``batches``: inputs, or ``(inputs,
+    labels)`` pairs whose labels are ignored): its equalisation (when it has one), then its
+    batch-norm statistics, which then see the equalised inputs. Returns the number of
+    batches the batch norms used (0: the model has no batch norm)."""
+    adapt_equalization(model, batches)
+    return adapt_batchnorm(model, batches)
 
 
 def adapt_batchnorm(model, batches, max_batches=None) -> int:
@@ -59,7 +87,8 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     unaugmented inputs, or ``(inputs, labels)`` pairs whose labels are ignored) by
     class-balanced self-training (module docstring).
 
-    The batch-norm statistics are re-estimated first and after every round. Round ``r``
+    The statistics are adapted first (:func:`adapt_statistics`), the batch norms' again
+    after every round. Round ``r``
     keeps, of the observations predicted as each class, the ``fractions[r]`` most confident,
     and fine-tunes on them for ``epochs`` epochs (AdamW at ``learning_rate``, label smoothing
     0.1, as in training) with the predicted classes as targets. The fine-tuning runs on a
@@ -83,7 +112,7 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     work.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4,
                                                   clipnorm=1.0),
                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
-    adapt_batchnorm(work, parts)
+    adapt_statistics(work, parts)
     rounds, before = [], None
     for fraction in fractions:
         probabilities = work.predict(inputs, batch_size=batch_size, verbose=0)
@@ -121,8 +150,8 @@ def _most_confident(predicted, confidence, fraction):
 
 def adapted_probabilities(model, source, make_data, predict, *,
                           self_training=False) -> np.ndarray:
-    """Class probabilities of every observation of ``source`` with the batch-norm statistics
-    of its own group (``source.split_keys``; one group when there are none); with
+    """Class probabilities of every observation of ``source`` with the statistics
+    (:func:`adapt_statistics`) of its own group (``source.split_keys``; one group when there are none); with
     ``self_training``, with the model self-trained on its group (:func:`self_train`).
 
     ``make_data(subset)`` gives the unaugmented batches of a ``Source`` in order and
@@ -141,7 +170,7 @@ def adapted_probabilities(model, source, make_data, predict, *,
                 model.set_weights(saved)
                 self_train(model, data)
             else:
-                adapt_batchnorm(model, data)
+                adapt_statistics(model, data)
             probabilities, _ = predict(model, data)
             if out is None:
                 out = np.zeros((len(source), probabilities.shape[1]), probabilities.dtype)

@@ -1,9 +1,9 @@
 """``adapt``: a trained model's batch norms re-estimated on a new device's unlabelled files.
 
-The deployment form of :func:`minape_tf.evaluation.adapt.adapt_batchnorm` (AdaBN): record
+The deployment form of :func:`minape_tf.evaluation.adapt.adapt_statistics` (AdaBN): record
 a while on the new device (a new speaker, tool or machine), give those files, get a model
-whose batch-norm statistics are the device's own; the weights stay as trained and no label
-is read. The files are given as to ``predict`` (files or folders for a one-group model, a
+whose batch-norm statistics (and, for series groups with ``equalize``, equalisation) are
+the device's own; the weights stay as trained and no label is read. The files are given as to ``predict`` (files or folders for a one-group model, a
 manifest CSV otherwise) and checked by the same validation pass. On FSDD's unseen speakers
 it raised accuracy in 26 of 27 folds measured (README, "Devices never seen").
 
@@ -44,7 +44,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     :data:`MIN_PER_CLASS` per class of the model) raise :class:`DataError`. ``seed`` fixes
     self-training's shuffling.
     """
-    from minape_tf.evaluation.adapt import adapt_batchnorm, self_train
+    from minape_tf.evaluation.adapt import adapt_statistics, self_train
     from minape_tf.export.load import load_minape
     from minape_tf.export.predictor import KerasPredictor, read_observations
 
@@ -64,7 +64,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
                         f"{len(source) + len(source.skipped)} given); need at least "
                         f"{need} {why}")
     data = predictor.data(source, batch_size)
-    batches = adapt_batchnorm(model, data)
+    batches = adapt_statistics(model, data)
     if not batches:
         raise ValueError(f"{path}: the model has no batch normalisation; nothing to adapt")
     info = {"source": model_path, "observations": len(source),

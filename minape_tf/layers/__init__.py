@@ -2,6 +2,7 @@
 
 from minape_tf.layers.channel_point import ChannelPointBlock
 from minape_tf.layers.depthwise import DEPTHWISE_FORMS, DepthwiseConv
+from minape_tf.layers.equalization import DeviceEqualization
 from minape_tf.layers.fusion import FUSIONS, Fusion
 from minape_tf.layers.image_preprocessing import ImagePreprocessing
 from minape_tf.layers.level import LevelNormalization
@@ -13,7 +14,7 @@ from minape_tf.layers.series_preprocessing import SeriesResampling
 from minape_tf.layers.spectral_normalization import PCEN, SpectralNormalization
 from minape_tf.layers.tempmixer import TempMixer
 
-__all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "FUSIONS", "Fusion",
+__all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "DeviceEqualization", "FUSIONS", "Fusion",
            "ImagePreprocessing", "LevelNormalization", "LogMel", "mel_filters", "PatchEmbedding",
            "FoldSequence", "UnfoldSequence", "PCEN", "SeriesResampling", "SpectralNormalization",
            "TempMixer"]

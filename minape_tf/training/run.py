@@ -25,6 +25,7 @@ import numpy as np
 
 from minape_tf.data.registry import modality_code
 from minape_tf.data.validate import skip_summary
+from minape_tf.layers.equalization import equalization_layers, set_reference
 from minape_tf.training.batchnorm import reestimate_batchnorm
 from minape_tf.training.callbacks import RunMonitor, SeedStateBackup
 from minape_tf.training.run_folder import RunFolder
@@ -126,12 +127,14 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
 
 
 def _final_model(setup, model, folder):
-    """The best-validation weights, batch-norm statistics re-estimated, in a float32 model
-    saved as ``model.keras``."""
+    """The best-validation weights, batch-norm statistics re-estimated (and equalisation
+    references measured), in a float32 model saved as ``model.keras``."""
     if os.path.exists(folder.best):
         model.load_weights(folder.best)
     if setup.bn_mode != "off":
         reestimate_batchnorm(model, setup.bn_data())
+    if equalization_layers(model):             # their reference: the training data's means
+        set_reference(model, setup.bn_data())
     final = setup.build(policy="float32")
     final.set_weights(model.get_weights())
     final.save(folder.model)

@@ -1,0 +1,135 @@
+"""Device equalisation of log-Mel features: remove a device's own frequency response.
+
+Each microphone, speaker or sensor colours every recording it makes the same way: a gain
+per frequency band. Over many of its recordings the words or states average out and what
+remains of the mean log-Mel (over the loud frames) is mostly that colouring. FSDD's
+speakers differ so by 10-20 dB in some bands (README, "What generalises"), more than a
+model trained on four of them has seen.
+
+:class:`DeviceEqualization` multiplies each band's power by ``10 ** (reference - device)``,
+where ``reference`` is the training data's mean log-Mel per band and ``device`` the mean of
+the device being predicted, both estimated from unlabelled observations
+(:func:`band_statistics`, pooled by :func:`band_means`). A model is built with both equal
+(the layer passes its input through) and training sets both to the training data's means
+(:func:`set_reference`); adapting to a device
+(``minape adapt``, the adapted accuracy of evaluations) sets ``device`` from the device's
+own observations (:func:`minape_tf.evaluation.adapt.adapt_equalization`), before its
+batch-norm statistics. Since the weights are the layer's, an adapted model carries its
+device's equalisation into the ``.keras`` file and every export.
+
+Choices (not in the paper, which has no device adaptation): the gain is applied to the
+power, not added to the log, so silence and zero padding stay at the floor ``log10(eps)``;
+the means are over frames within ``floor_db`` of the observation's loudest frame (40 dB), so
+that pauses and padding, whose share differs between devices, do not weigh in.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from minape_tf.layers.dtypes import float32_policy
+
+
+@keras.saving.register_keras_serializable(package="minape_tf")
+class DeviceEqualization(keras.layers.Layer):
+    """Multiply each mel band's power by ``10 ** (reference - device)`` (module docstring).
+
+    Parameters
+    ----------
+    eps : float, default 1e-6
+        The ``eps`` of the log-Mel (``log10(mel power + eps)``), so that the power is
+        recovered exactly and the floor is kept.
+    floor_db : float, default 40.0
+        Frames more than this below the observation's loudest frame are left out of the
+        statistics (:func:`band_statistics`).
+    dtype : dtype policy, default None
+        Computes in float32 under any policy.
+
+    Input and output ``(batch, frames, n_mels, channels)``. Weights (not trainable):
+    ``reference`` and ``device``, each ``(n_mels, channels)`` mean log10 powers; zeros (the
+    identity) when built.
+    """
+
+    def __init__(self, eps=1e-6, floor_db=40.0, dtype=None, **kwargs):
+        super().__init__(dtype=float32_policy(dtype), **kwargs)
+        self.eps = float(eps)
+        self.floor_db = float(floor_db)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape[-2:])
+        self.reference = self.add_weight(name="reference", shape=shape, initializer="zeros",
+                                         trainable=False)
+        self.device = self.add_weight(name="device", shape=shape, initializer="zeros",
+                                      trainable=False)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        power = ops.maximum(ops.power(10.0, x) - self.eps, 0.0)
+        gain = ops.power(10.0, ops.cast(self.reference - self.device, self.compute_dtype))
+        return ops.log10(power * gain + self.eps)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(eps=self.eps, floor_db=self.floor_db)
+        return config
+
+
+def band_statistics(x, eps=1e-6, floor_db=40.0):
+    """``(sums, counts)`` of a batch of log-Mel ``x`` ``(batch, frames, n_mels, channels)``
+    (numpy): per band and channel, the sum of ``x`` over the loud frames (within ``floor_db``
+    of their observation's loudest frame, per channel) and, per channel, how many there were.
+    Batches pool by adding both; :func:`band_means` divides."""
+    x = np.asarray(x, np.float64)
+    energy = np.maximum(10.0 ** x - eps, 0.0).sum(axis=2, keepdims=True)   # (b, t, 1, c)
+    loud = (energy > 0) & (energy >= energy.max(axis=1, keepdims=True) * 10 ** (-floor_db / 10))
+    return (x * loud).sum(axis=(0, 1)), loud.sum(axis=(0, 1))
+
+
+def band_means(sums, counts):
+    """Mean log10 power per band and channel from pooled :func:`band_statistics`; a channel
+    without a loud frame: ``ValueError``."""
+    if np.any(counts == 0):
+        raise ValueError("no loud frame to equalise from: the observations are silent")
+    return (sums / counts).astype(np.float32)
+
+
+def equalization_layers(model) -> list:
+    """Every :class:`DeviceEqualization` of ``model`` (a functional model's own layers)."""
+    return [layer for layer in model.layers if isinstance(layer, DeviceEqualization)]
+
+
+def measured_means(model, batches) -> list:
+    """The band means (:func:`band_means`) of the inputs of each of ``model``'s equalisation
+    layers over ``batches`` (model inputs, or ``(inputs, labels)`` pairs); ``[]`` when it
+    has none."""
+    layers = equalization_layers(model)
+    if not layers:
+        return []
+    probe = keras.Model(model.input, [layer.input for layer in layers])
+    totals = None
+    for batch in batches:
+        inputs = batch[0] if isinstance(batch, tuple) else batch
+        outputs = keras.tree.flatten(probe(inputs, training=False))
+        stats = [band_statistics(ops.convert_to_numpy(x), layer.eps, layer.floor_db)
+                 for x, layer in zip(outputs, layers)]
+        totals = stats if totals is None else [(s + s2, c + c2) for (s, c), (s2, c2)
+                                               in zip(totals, stats)]
+    if totals is None:
+        raise ValueError("no observations to measure the band means of")
+    return [band_means(sums, counts) for sums, counts in totals]
+
+
+def set_reference(model, batches) -> bool:
+    """Set the reference, and the device so that the layers still pass their input
+    through, of ``model``'s equalisation layers to the band means of ``batches``: the
+    training data, at the end of training. False: the model has no such layer."""
+    layers = equalization_layers(model)
+    for layer, mean in zip(layers, measured_means(model, batches)):
+        layer.reference.assign(mean)
+        layer.device.assign(mean)
+    return bool(layers)
