@@ -47,8 +47,10 @@ ROWS = {
     "pcen_aug": ("band_aug", {"groups": {"audio": {"spectral_norm": "pcen"}}},
                  "band_aug with PCEN instead of per-band normalisation"),
     "band_aug_30": ("band_aug", {"epochs": 30}, "band_aug, 30 epochs"),
-    "defaults": (None, {}, "today's CLI defaults: preset fsdd, 30 epochs"),
-    "eq": ("defaults", {"augmentation": {"eq_db": 20.0}},
+    "defaults": (None, {}, "today's CLI defaults: preset fsdd, 30 epochs, device equalisation"),
+    "no_equalize": ("defaults", {"groups": {"audio": {"equalize": False}}},
+                    "the defaults without device equalisation (adapting: batch norms only)"),
+    "eq": ("no_equalize", {"augmentation": {"eq_db": 20.0}},
            "+ random equalisation of the mel bands, 20 dB"),
 }
 

@@ -10,6 +10,7 @@ import pytest
 from minape_tf.cli import main
 from minape_tf.data.source import Source
 from minape_tf.evaluation.evaluate import _in_model_classes, evaluate_run
+from minape_tf.layers.equalization import equalization_layers
 from minape_tf.protocol.run import train_and_evaluate as train
 from minape_tf.training import TrainConfig
 
@@ -162,6 +163,13 @@ def test_fsdd_unseen_speaker_is_learned(tmp_path, fsdd_dir):
     result = train(config, tmp_path / "fsdd", latency=False)
     assert result.metrics["n_test"] == 500
     assert result.metrics["accuracy"] >= 0.5, result.metrics
+    # FSDD's audio group equalises: training measured its data's band means (loud frames of
+    # the log-Mel, log10 power: between the floor -6 and 0 after peak normalisation) as the
+    # reference, and the device as the same, so that unadapted the layer changes nothing.
+    (layer,) = equalization_layers(keras.models.load_model(os.path.join(result.out_dir, "model.keras")))
+    reference = layer.reference.numpy()
+    assert reference.shape == (32, 1) and np.all((reference > -6) & (reference < 0))
+    np.testing.assert_array_equal(layer.device.numpy(), reference)
 
     # A new collection (another folder, no theo in it) evaluated as a whole: the run's
     # speaker split does not apply there.

@@ -88,10 +88,10 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     class-balanced self-training (module docstring).
 
     The statistics are adapted first (:func:`adapt_statistics`), the batch norms' again
-    after every round. Round ``r``
-    keeps, of the observations predicted as each class, the ``fractions[r]`` most confident,
-    and fine-tunes on them for ``epochs`` epochs (AdamW at ``learning_rate``, label smoothing
-    0.1, as in training) with the predicted classes as targets. The fine-tuning runs on a
+    after every round. Round ``r`` keeps, of the observations predicted as each class, the
+    ``fractions[r]`` most confident, and fine-tunes on them for ``epochs`` epochs (AdamW at
+    ``learning_rate``, label smoothing 0.1, as in training) with the predicted classes as
+    targets. The fine-tuning runs on a
     clone, so ``model`` keeps its compile state (none, for a loaded run) and saves as small.
     Sets the global random seeds to ``seed`` (shuffling).
 
@@ -151,8 +151,9 @@ def _most_confident(predicted, confidence, fraction):
 def adapted_probabilities(model, source, make_data, predict, *,
                           self_training=False) -> np.ndarray:
     """Class probabilities of every observation of ``source`` with the statistics
-    (:func:`adapt_statistics`) of its own group (``source.split_keys``; one group when there are none); with
-    ``self_training``, with the model self-trained on its group (:func:`self_train`).
+    (:func:`adapt_statistics`) of its own group (``source.split_keys``; one group when there
+    are none); with ``self_training``, with the model self-trained on its group
+    (:func:`self_train`).
 
     ``make_data(subset)`` gives the unaugmented batches of a ``Source`` in order and
     ``predict(model, data)`` their ``(probabilities, labels)``. Each group's adaptation
