@@ -408,9 +408,9 @@ def build_parser():
     export_cli.add_predict_arguments(p)
     p.set_defaults(handler=export_cli.predict_main)
 
-    p = sub.add_parser("adapt", help="re-estimate a model's batch norms on a new device's "
-                                     "unlabelled files (AdaBN), with --self-train its "
-                                     "weights too, for deployment there")
+    p = sub.add_parser("adapt", help="re-estimate a model's batch norms (and equalisation) "
+                                     "on a new device's unlabelled files (AdaBN), with "
+                                     "--self-train its weights too, for deployment there")
     export_cli.add_adapt_arguments(p)
     p.set_defaults(handler=export_cli.adapt_main)
 

@@ -87,7 +87,7 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
 
     ``groups`` (a key per observation, in the dataset's order: the source's
     ``split_keys``) adds ``per_group``: each speaker's / tool's accuracy and count.
-    ``adapted`` (probabilities with each group's own batch-norm statistics, from
+    ``adapted`` (probabilities with each group's own statistics: batch norms, equalisation;
     :func:`minape_tf.evaluation.adapt.adapted_probabilities`) adds ``accuracy_adapted``
     and, with ``groups``, ``per_group_adapted``; ``self_trained`` (the same with the model
     self-trained on each group) ``accuracy_self_trained`` and ``per_group_self_trained``.
@@ -234,7 +234,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
 
 
 def _adapted(model, source, make_data, self_training=False):
-    """``evaluate_model``'s ``adapted`` (each group's own batch-norm statistics) and, with
+    """``evaluate_model``'s ``adapted`` (each group's own statistics) and, with
     ``self_training``, ``self_trained`` probabilities, when the data has groups and the model
     batch norms (else none)."""
     if source.split_keys is None or not batchnorm_layers(model):

@@ -75,8 +75,9 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
     if metrics.get("per_group"):
         adapted = [metrics.get(f"per_group_{key}") or {} for key, _ in ADAPTED]
         lines += ["", "## Per group", "",
-                  "Adapted: with the group's own batch-norm statistics, re-estimated on its "
-                  "observations without their labels; self-trained: the model also "
+                  "Adapted: with the group's own batch-norm statistics (and equalisation, "
+                  "where the model has it), re-estimated on its observations without their "
+                  "labels; self-trained: the model also "
                   "fine-tuned on them with its own most confident predictions as targets "
                   "(`minape_tf.evaluation.adapt`; n/a: not measured).", "",
                   "| group | accuracy | adapted | self-trained | n |", "|---|---|---|---|---|"]
