@@ -182,8 +182,8 @@ ADAPTATIONS = {"accuracy_adapted": False, "accuracy_self_trained": True}
 def _fill_adapted(out_dir, loaded, seed):
     """Add ``accuracy_adapted`` and ``accuracy_self_trained`` to the ``metrics.json`` of
     folds evaluated without them (``minape_tf.evaluation.adapt``): their test speaker's own
-    batch-norm statistics, and the model self-trained on that speaker, from its recordings
-    without labels."""
+    statistics (batch norms, and equalisation where the model has it), and the model
+    self-trained on that speaker, from its recordings without labels."""
     import numpy as np
 
     from minape_tf.evaluation.adapt import adapted_probabilities
