@@ -13,8 +13,9 @@ from absl.testing import parameterized
 from keras.src import testing
 
 from minape_tf.layers import (DEPTHWISE_FORMS, FUSIONS, ChannelPointBlock, DepthwiseConv,
-                              DeviceEqualization, FoldSequence, Fusion, LevelNormalization, LogMel, PatchEmbedding,
-                              PCEN, SpectralNormalization, TempMixer, UnfoldSequence)
+                              DeviceEqualization, FoldSequence, Fusion, LevelNormalization,
+                              LogMel, PatchEmbedding, PCEN, SpectralNormalization, TempMixer,
+                              UnfoldSequence)
 
 pytestmark = [pytest.mark.backend,
               # The harness trains weightless layers too, from a generator.

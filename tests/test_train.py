@@ -166,7 +166,8 @@ def test_fsdd_unseen_speaker_is_learned(tmp_path, fsdd_dir):
     # FSDD's audio group equalises: training measured its data's band means (loud frames of
     # the log-Mel, log10 power: between the floor -6 and 0 after peak normalisation) as the
     # reference, and the device as the same, so that unadapted the layer changes nothing.
-    (layer,) = equalization_layers(keras.models.load_model(os.path.join(result.out_dir, "model.keras")))
+    saved = keras.models.load_model(os.path.join(result.out_dir, "model.keras"))
+    (layer,) = equalization_layers(saved)
     reference = layer.reference.numpy()
     assert reference.shape == (32, 1) and np.all((reference > -6) & (reference < 0))
     np.testing.assert_array_equal(layer.device.numpy(), reference)

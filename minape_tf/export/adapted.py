@@ -3,8 +3,9 @@
 The deployment form of :func:`minape_tf.evaluation.adapt.adapt_statistics` (AdaBN): record
 a while on the new device (a new speaker, tool or machine), give those files, get a model
 whose batch-norm statistics (and, for series groups with ``equalize``, equalisation) are
-the device's own; the weights stay as trained and no label is read. The files are given as to ``predict`` (files or folders for a one-group model, a
-manifest CSV otherwise) and checked by the same validation pass. On FSDD's unseen speakers
+the device's own; the weights stay as trained and no label is read. The files are given
+as to ``predict`` (files or folders for a one-group model, a manifest CSV otherwise) and
+checked by the same validation pass. On FSDD's unseen speakers
 it raised accuracy in 26 of 27 folds measured (README, "Devices never seen").
 
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the

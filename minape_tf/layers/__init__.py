@@ -14,7 +14,7 @@ from minape_tf.layers.series_preprocessing import SeriesResampling
 from minape_tf.layers.spectral_normalization import PCEN, SpectralNormalization
 from minape_tf.layers.tempmixer import TempMixer
 
-__all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "DeviceEqualization", "FUSIONS", "Fusion",
-           "ImagePreprocessing", "LevelNormalization", "LogMel", "mel_filters", "PatchEmbedding",
-           "FoldSequence", "UnfoldSequence", "PCEN", "SeriesResampling", "SpectralNormalization",
-           "TempMixer"]
+__all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "DeviceEqualization",
+           "FUSIONS", "Fusion", "ImagePreprocessing", "LevelNormalization", "LogMel",
+           "mel_filters", "PatchEmbedding", "FoldSequence", "UnfoldSequence", "PCEN",
+           "SeriesResampling", "SpectralNormalization", "TempMixer"]
