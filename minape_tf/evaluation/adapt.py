@@ -6,8 +6,8 @@ new device's own observations (AdaBN, Li et al., 2016: "Revisiting batch normali
 practical domain adaptation") needs no label, only some of its observations, which a
 deployment usually has: record a while, re-estimate, then predict. The weights stay as
 trained. A model whose series groups have ``equalize=True`` is equalised to the device
-first (:func:`adapt_equalization`: the device's own frequency response removed, see
-:mod:`minape_tf.layers.equalization`); :func:`adapt_statistics` does both.
+first (``adapt_equalization``, which is :func:`minape_tf.layers.equalization.set_device`:
+the device's own frequency response removed); :func:`adapt_statistics` does both.
 
 :func:`adapted_probabilities` does it per group (speaker, tool, manifest ``group``) of an
 evaluation: each group's observations re-estimate the statistics that then predict them, so
@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minape_tf.layers.equalization import equalization_layers, measured_means
+from minape_tf.layers.equalization import equalization_layers
+from minape_tf.layers.equalization import set_device as adapt_equalization
 from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
 
 # Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
@@ -56,21 +57,13 @@ def _restore(model, saved):
         variable.assign(value)
 
 
-def adapt_equalization(model, batches) -> bool:
-    """Set the device means of ``model``'s equalisation layers to the band means of
-    ``batches`` (one device's observations; labels ignored), so that the device's frequency
-    response is replaced by the training data's. False: the model has no such layer."""
-    layers = equalization_layers(model)
-    for layer, mean in zip(layers, measured_means(model, batches)):
-        layer.device.assign(mean)
-    return bool(layers)
-
-
 def adapt_statistics(model, batches) -> int:
     """Adapt ``model`` to one device's observations (``batches``: inputs, or ``(inputs,
     labels)`` pairs whose labels are ignored): its equalisation (when it has one), then its
     batch-norm statistics, which then see the equalised inputs. Returns the number of
     batches the batch norms used (0: the model has no batch norm)."""
+    if equalization_layers(model):
+        batches = _batch_inputs(batches)    # read once: both passes use them
     adapt_equalization(model, batches)
     return adapt_batchnorm(model, batches)
 

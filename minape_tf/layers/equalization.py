@@ -13,9 +13,9 @@ from unlabelled observations (:func:`band_statistics`, pooled by :func:`band_mea
 model is built with both equal (the layer passes its input through) and training sets both
 to the training data's means (:func:`set_reference`); adapting to a device (``minape
 adapt``, the adapted accuracy of evaluations) sets ``device`` from the device's own
-observations (:func:`minape_tf.evaluation.adapt.adapt_equalization`), before its batch-norm
-statistics. Since the weights are the layer's, an adapted model carries its device's
-equalisation into the ``.keras`` file and every export.
+observations (:func:`set_device`), before its batch-norm statistics. Since the weights are
+the layer's, an adapted model carries its device's equalisation into the ``.keras`` file
+and every export.
 
 Choices (not in the paper, which has no device adaptation): the shift fades out over the
 decade above the log-Mel's floor ``log10(eps)``, so that silence and zero padding stay at
@@ -127,12 +127,21 @@ def measured_means(model, batches) -> list:
     return [band_means(sums, counts) for sums, counts in totals]
 
 
+def set_device(model, batches) -> bool:
+    """Set the device means of ``model``'s equalisation layers to the band means of
+    ``batches`` (one device's observations; labels ignored), so that the device's frequency
+    response is replaced by the training data's. False: the model has no such layer."""
+    layers = equalization_layers(model)
+    for layer, mean in zip(layers, measured_means(model, batches)):
+        layer.device.assign(mean)
+    return bool(layers)
+
+
 def set_reference(model, batches) -> bool:
     """Set the reference, and the device so that the layers still pass their input
     through, of ``model``'s equalisation layers to the band means of ``batches``: the
     training data, at the end of training. False: the model has no such layer."""
-    layers = equalization_layers(model)
-    for layer, mean in zip(layers, measured_means(model, batches)):
-        layer.reference.assign(mean)
-        layer.device.assign(mean)
-    return bool(layers)
+    found = set_device(model, batches)
+    for layer in equalization_layers(model):
+        layer.reference.assign(layer.device)
+    return found
