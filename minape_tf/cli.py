@@ -7,7 +7,7 @@
     minape evaluate RUN [--dataset NAME --data-dir DIR] [--split test|val|train|all]
     minape cv       --dataset NAME --data-dir DIR --trials 5 --folds 10 --out DIR
                     [--grouped | --leave-one-group-out] [--ablation modalities|fusion|learner]
-                    [--self-train]
+                    [--self-train [--balanced]]
     minape tune     --dataset NAME --data-dir DIR --algorithm random|hyperband --out DIR
 
 The model and training flags are made from where the settings are defined: one flag per
@@ -260,8 +260,8 @@ def cmd_evaluate(args, config):
     metrics = evaluate_run(args.run, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, match=args.match, out_dir=args.out,
                            dataset_options=_dataset_options(args),
-                           latency=not args.no_latency, self_training=args.self_train,
-                           log=say)
+                           latency=not args.no_latency,
+                           self_training=args.self_train, log=say)
     print(summary_line(metrics))
     lines = group_lines(metrics)
     if lines:
@@ -364,7 +364,7 @@ def build_parser():
                    "with --sequence-length > 1 gets histories of these only)")
     p.add_argument("--out", help="output folder (default: the run folder or RUN/eval-...)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
-    p.add_argument("--self-train", action="store_true", help=SELF_TRAIN_HELP)
+    export_cli.add_self_train_flags(p, SELF_TRAIN_HELP)
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("cv", help="T trials x K-fold rotation, tables in the paper's format")
@@ -379,7 +379,7 @@ def build_parser():
                                "tested once by a model trained on the others; --folds unused")
     protocol.add_argument("--ablation", default="none",
                           choices=("none", "modalities", "fusion", "learner"))
-    protocol.add_argument("--self-train", action="store_true", help=SELF_TRAIN_HELP)
+    export_cli.add_self_train_flags(protocol, SELF_TRAIN_HELP)
     _add_output_flags(p, "folder of the runs and tables", "run afresh (finished folds are "
                                                           "otherwise reused)")
     p.set_defaults(handler=cmd_cv)
@@ -436,6 +436,14 @@ def say(message):
     print(_for_the_command_line(str(message)))
 
 
+def _self_training(args):
+    """``--self-train`` / ``--balanced`` as a ``self_training`` value: False, True or
+    "balanced"."""
+    if args.balanced and not args.self_train:
+        raise UsageError("--balanced is a setting of --self-train: give both")
+    return "balanced" if args.balanced else args.self_train
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -445,6 +453,8 @@ def main(argv=None) -> int:
     try:
         # every setting is checked before TensorFlow starts or any data is read
         config = config_from_args(args) if hasattr(args, "group") else None
+        if hasattr(args, "balanced"):
+            args.self_train = _self_training(args)
         start_tensorflow(show_tensorflow_logs(args))
         return int(args.handler(args, config) or 0)
     except UsageError as error:

@@ -114,16 +114,16 @@ def main(argv=None):
                "seconds": round(time.time() - start, 1), **scores}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| row | change | LOSO mean | worst | adapted mean | adapted worst | "
-          "self-trained mean | self-trained worst | per speaker (adapted, self-trained) |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    names = [suffix.replace("_", " ") for suffix in SUFFIXES]
+    print("\n| row | change | LOSO mean | worst | " + " | ".join(
+        f"{n} mean | {n} worst" for n in names) + f" | per speaker ({', '.join(names)}) |\n"
+        + "|---" * (5 + 2 * len(names)) + "|")
     for r in rows:
         numbers = " | ".join(f"{r.get(k, float('nan')):.3f}" for k in (
-            "mean", "worst", "adapted_mean", "adapted_worst", "self_trained_mean",
-            "self_trained_worst"))
+            "mean", "worst", *(f"{s}_{w}" for s in SUFFIXES for w in ("mean", "worst"))))
         per = ", ".join(f"{k} {v:.3f} (" + ", ".join(
-            f"{r.get(f'{p}per_group', {}).get(k, float('nan')):.3f}"
-            for p in ("adapted_", "self_trained_")) + ")" for k, v in r["per_group"].items())
+            f"{r.get(f'{p}_per_group', {}).get(k, float('nan')):.3f}"
+            for p in SUFFIXES) + ")" for k, v in r["per_group"].items())
         print(f"| {r['row']} | {r['about']} | {numbers} | {per} |")
     if args.json:   # {"machine", "command", "protocol", "rows"}: the rows are appended
         saved = json.load(open(args.json)) if os.path.exists(args.json) else {"rows": []}
@@ -175,15 +175,19 @@ def _folds(source, seed):
     return trial_seed, leave_one_group_out(source.labels, source.split_keys, seed=trial_seed)
 
 
-# The adapted accuracies of a fold: metrics key -> self-training (else statistics only).
-ADAPTATIONS = {"accuracy_adapted": False, "accuracy_self_trained": True}
+# The adapted accuracies of a fold: metrics key -> self-training (False: statistics only;
+# "balanced": the targets balanced over the classes, as every speaker says every digit).
+ADAPTATIONS = {"accuracy_adapted": False, "accuracy_self_trained": True,
+               "accuracy_self_trained_balanced": "balanced"}
+SUFFIXES = [key[len("accuracy_"):] for key in ADAPTATIONS]
 
 
 def _fill_adapted(out_dir, loaded, seed):
-    """Add ``accuracy_adapted`` and ``accuracy_self_trained`` to the ``metrics.json`` of
-    folds evaluated without them (``minape_tf.evaluation.adapt``): their test speaker's own
-    statistics (batch norms, and equalisation where the model has it), and the model
-    self-trained on that speaker, from its recordings without labels."""
+    """Add ``accuracy_adapted``, ``accuracy_self_trained`` and
+    ``accuracy_self_trained_balanced`` to the ``metrics.json`` of folds evaluated without
+    them (``minape_tf.evaluation.adapt``): their test speaker's own statistics (batch norms,
+    and equalisation where the model has it), and the model self-trained on that speaker,
+    from its recordings without labels (plain, and with balanced targets)."""
     import numpy as np
 
     from minape_tf.evaluation.adapt import adapted_probabilities
@@ -213,14 +217,11 @@ def _fill_adapted(out_dir, loaded, seed):
 
 
 def _summary(runs):
-    """Mean, worst and per-speaker accuracy, plain, with each speaker's own batch-norm
-    statistics (``accuracy_adapted``) and self-trained on it (``accuracy_self_trained``),
-    where measured."""
-    from minape_tf.evaluation.metrics import ADAPTED
-
+    """Mean, worst and per-speaker accuracy, plain and adapted in each way of
+    ``ADAPTATIONS``, where measured."""
     out = {}
     for key, name in (("accuracy", ""),
-                      *((f"accuracy_{suffix}", f"{suffix}_") for suffix, _ in ADAPTED)):
+                      *((f"accuracy_{suffix}", f"{suffix}_") for suffix in SUFFIXES)):
         per = {r["group"]: r[key] for r in runs if r.get(key) is not None}
         if per:
             out.update({f"{name}mean": sum(per.values()) / len(per),

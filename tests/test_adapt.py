@@ -9,7 +9,7 @@ import pytest
 from minape_tf import ImageGroup, SeriesGroup, build_minape
 from minape_tf.data import Source, make_dataset
 from minape_tf.evaluation.adapt import (_most_confident, adapt_batchnorm,
-                                        adapted_probabilities, self_train)
+                                        adapted_probabilities, balance_classes, self_train)
 from minape_tf.evaluation.evaluate import predict_probabilities
 from minape_tf.training.batchnorm import batchnorm_layers
 
@@ -91,6 +91,39 @@ def test_self_training_fine_tunes_the_weights_on_its_own_predictions_only():
         np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="no batch normalisation"):
         self_train(_no_batchnorm_model(), _data(source))
+
+
+def test_balancing_gives_every_class_an_equal_share_by_one_factor_per_class():
+    p = np.array([[.9, .1], [.8, .2], [.6, .4], [.3, .7]])
+    q = balance_classes(p)
+    np.testing.assert_allclose(q.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(q.sum(0), [2, 2], atol=1e-4)
+    # One factor per class: every row's odds are scaled alike, so the order of the rows'
+    # confidence in a class is kept, and only the row the model was least sure of moves.
+    ratio = (q[:, 0] / q[:, 1]) / (p[:, 0] / p[:, 1])
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)
+    np.testing.assert_array_equal(q.argmax(1), [0, 0, 1, 1])
+
+
+def test_balanced_self_training_gives_a_neglected_class_its_share():
+    """A model that takes every observation of the device for class 0: plain
+    self-training confirms it, balanced self-training makes half of them class 1."""
+    source = _source()
+    data = _data(source)
+    inputs = np.concatenate([np.asarray(x["im"]) for x, _ in data])
+    predictions = {}
+    for balanced in (False, True):
+        model = build_minape([GROUP], 2, width=4, depth=1, patch_size=2, kernel_size=3)
+        model.get_layer("classifier").bias.assign([1.0, -1.0])
+        self_train(model, data, fractions=(1.0,), epochs=20, learning_rate=0.02,
+                   balanced=balanced, seed=1)
+        predictions[balanced] = model.predict({"im": inputs}, verbose=0).argmax(1)
+    assert np.all(predictions[False] == 0)
+    assert np.bincount(predictions[True], minlength=2).tolist() == [5, 5]
+    with pytest.raises(ValueError, match="self_training="):
+        adapted_probabilities(build_minape([GROUP], 2, width=4, depth=1, patch_size=2,
+                                           kernel_size=3), source, _data,
+                              predict_probabilities, self_training="yes")
 
 
 def test_self_training_takes_the_inputs_of_a_multimodal_model():

@@ -185,6 +185,7 @@ for argv in (["--help"], ["train", "--help"], ["cv", "--help"],
         print("exit", exit.code)
 print("missing dataset", main(["train", "--out", "x"]))
 print("bad epochs", main(["train", "--dataset", "demo", "--epochs", "0", "--out", "x"]))
+print("balanced alone", main(["evaluate", "x", "--balanced"]))
 print("heavy", {HEAVY})
 """
     code_, out, err = _python(code)
@@ -193,6 +194,7 @@ print("heavy", {HEAVY})
     assert "invalid choice: 'nonsense'" in err
     assert "missing dataset 2" in out and "--dataset is required" in err
     assert "bad epochs 1" in out and "epochs=0" in err
+    assert "balanced alone 2" in out and "--balanced is a setting of --self-train" in err
     assert "heavy []" in out
 
 

@@ -149,6 +149,11 @@ def test_adapt_self_training_fine_tunes_the_weights_without_labels(exported, fsd
         info["self_training"]
     for a, b in zip(tuned.weights, load_minape(folder_out)[0].weights):   # seeded
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    balanced = tmp_path / "balanced"
+    assert main(["adapt", str(exported / "m.keras"), *george, "--out", str(balanced),
+                 "--self-train", "--balanced", "--seed", "1"]) == 0
+    said = json.loads((balanced / "adaptation.json").read_text())["self_training"]
+    assert said["balanced"] and not info["self_training"]["balanced"]
 
 
 def test_predict_refuses_an_export_of_a_model_that_reads_device_histories(exported, tmp_path,

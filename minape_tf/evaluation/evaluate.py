@@ -138,7 +138,8 @@ def evaluate_training(result, *, latency=True, self_training=False) -> dict | No
     """Evaluate a finished ``train`` (its ``RunResult``) on the run's test split, as the
     run resolved it, and write ``metrics.json``, ``report.md`` and the plots into the run
     folder; also sets ``result.metrics``. ``None`` when the data set has no test split.
-    ``self_training``: also the accuracy with the model self-trained on each test group."""
+    ``self_training`` (True or "balanced"): also the accuracy with the model self-trained
+    on each test group."""
     setup, folder = result.setup, RunFolder(result.out_dir)
     test = setup.test_source()
     if test is None:
@@ -174,9 +175,10 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         ``sequence_length > 1`` the histories are made of the matched observations only.
     dataset_options : dict or None
         Loader options over the run's (e.g. another test speaker).
-    self_training : bool, default False
+    self_training : bool or "balanced", default False
         Also the accuracy with the model self-trained on each group's observations, without
-        their labels (``accuracy_self_trained``; :func:`minape_tf.evaluation.adapt.self_train`).
+        their labels (``accuracy_self_trained``; :func:`minape_tf.evaluation.adapt.self_train`;
+        "balanced": with the targets balanced over the classes).
     log : callable, default print
         Where the count of skipped observations goes (``skip_bad``).
     """
@@ -242,7 +244,8 @@ def _adapted(model, source, make_data, self_training=False):
     out = {"adapted": adapted_probabilities(model, source, make_data, predict_probabilities)}
     if self_training:
         out["self_trained"] = adapted_probabilities(model, source, make_data,
-                                                    predict_probabilities, self_training=True)
+                                                    predict_probabilities,
+                                                    self_training=self_training)
     return out
 
 

@@ -11,8 +11,10 @@ it raised accuracy in 26 of 27 folds measured (README, "Devices never seen").
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
 (:func:`minape_tf.evaluation.adapt.self_train`): on an unseen FSDD speaker, 0.72 -> 0.75
-on recordings the adaptation never saw (README, "Adapting to a new device without
-labels"). It reads no label either, but needs more files: :data:`MIN_PER_CLASS` per class.
+on recordings the adaptation never saw, 0.85 with ``self_training="balanced"`` (targets
+balanced over the classes, for a device whose classes are about equally frequent; README,
+"Adapting to a new device without labels"). It reads no label either, but needs more files:
+:data:`MIN_PER_CLASS` per class.
 
 The result is written where ``out`` says: a ``.keras`` file, or a folder that is a run
 folder again (``model.keras``, the source run's ``config.json`` and ``run.json`` when it is
@@ -42,12 +44,16 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
 
     Unreadable or unfit files are left out and listed (``strict=True``: they stop it);
     fewer than :data:`MIN_OBSERVATIONS` readable observations (with ``self_training``:
-    :data:`MIN_PER_CLASS` per class of the model) raise :class:`DataError`. ``seed`` fixes
+    :data:`MIN_PER_CLASS` per class of the model) raise :class:`DataError`.
+    ``self_training``: False, True or "balanced" (the device's classes about equally
+    frequent; :func:`minape_tf.evaluation.adapt.self_train`). ``seed`` fixes
     self-training's shuffling.
     """
-    from minape_tf.evaluation.adapt import adapt_statistics, self_train
+    from minape_tf.evaluation.adapt import adapt_statistics, check_self_training, self_train
     from minape_tf.export.load import load_minape
     from minape_tf.export.predictor import KerasPredictor, read_observations
+
+    check_self_training(self_training)
 
     if bool(files) == bool(manifest):
         raise ValueError("give either FILE... or --manifest CSV")
@@ -72,8 +78,9 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
             "skipped": [f"{where}: {why}" for where, why in source.skipped],
             "batches": batches}
     if self_training:
-        info["self_training"] = {"seed": seed, "rounds": self_train(
-            model, data, batch_size=batch_size, seed=seed)}
+        balanced = self_training == "balanced"
+        info["self_training"] = {"seed": seed, "balanced": balanced, "rounds": self_train(
+            model, data, batch_size=batch_size, balanced=balanced, seed=seed)}
     _save(model, out, run_dir, info)
     return info
 

@@ -71,11 +71,22 @@ def add_adapt_arguments(p):
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--strict", action="store_true",
                    help="stop at unreadable files instead of reporting and skipping them")
-    p.add_argument("--self-train", action="store_true",
-                   help="also fine-tune the weights on the files, with the model's most "
-                        "confident predictions as targets (no labels; needs 5 files per class)")
+    add_self_train_flags(p, "also fine-tune the weights on the files, with the model's most "
+                           "confident predictions as targets (no labels; needs 5 files per "
+                           "class)")
     p.add_argument("--seed", type=int, default=0, help="self-training's shuffling")
     p.add_argument("--batch-size", type=int, default=32)
+
+
+def add_self_train_flags(p, text):
+    """``--self-train`` and ``--balanced`` (``minape adapt``, ``evaluate``, ``cv``); the
+    command line's ``main`` turns them into ``args.self_train``: False, True or "balanced"
+    (the ``self_training`` of :func:`minape_tf.evaluation.adapt.adapted_probabilities`)."""
+    p.add_argument("--self-train", action="store_true", help=text)
+    p.add_argument("--balanced", action="store_true",
+                   help="with --self-train, when the device's classes are about equally "
+                        "frequent (every speaker says every digit): the targets are balanced "
+                        "over the classes")
 
 
 def adapt_main(args, config=None) -> int:

@@ -70,7 +70,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     strategy : tf.distribute.Strategy or None
     latency : bool, default True
         Measure CPU latency (once per variant: it does not depend on the weights).
-    self_training : bool, default False
+    self_training : bool or "balanced", default False
         Also the accuracy with the model self-trained on each test group's observations,
         without their labels (``accuracy_self_trained``; the "Self-trained" column). Runs
         finished before are reused as they are.

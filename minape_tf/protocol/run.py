@@ -19,7 +19,7 @@ def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latenc
         Evaluate the saved model on the test split.
     latency : bool, default True
         Measure CPU latency in that evaluation.
-    self_training : bool, default False
+    self_training : bool or "balanced", default False
         Also evaluate with the model self-trained on each test group (no labels).
     """
     result = train(config, out_dir, **train_options)
