@@ -43,14 +43,11 @@ from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
 # Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
 SELF_TRAIN_FRACTIONS = (0.5, 0.7, 0.9)
 
-# The values of ``self_training`` in the evaluations, ``cv`` and ``adapt`` (the CLI's
-# ``--self-train [balanced]``): off, on, or on with the classes balanced (:func:`self_train`).
-SELF_TRAINING = (False, True, "balanced")
-
-
 def check_self_training(value):
-    """``value`` if it is one of :data:`SELF_TRAINING`, else ``ValueError``."""
-    if not any(value is v or (isinstance(v, str) and value == v) for v in SELF_TRAINING):
+    """``value`` if it is a ``self_training`` of the evaluations, ``cv`` and ``adapt`` (the
+    CLI's ``--self-train [--balanced]``): False (off), True (on) or "balanced" (on, with the
+    targets balanced over the classes: :func:`self_train`); else ``ValueError``."""
+    if not (isinstance(value, bool) or value == "balanced"):
         raise ValueError(f"self_training={value!r}: expected False, True or 'balanced'")
     return value
 
