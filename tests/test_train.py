@@ -193,6 +193,13 @@ def test_fsdd_unseen_speaker_is_learned(tmp_path, fsdd_dir):
     measured = json.loads((out / "metrics.json").read_text())
     assert measured["accuracy_self_trained"] > measured["accuracy"] + 0.02, measured
     assert list(measured["per_group_self_trained"]) == ["theo"]
+    assert "self_training" not in measured
+    # Balanced targets (`--self-train --balanced`): the metrics say how it was self-trained.
+    assert main(["evaluate", str(result.out_dir), "--self-train", "--balanced",
+                 "--no-latency", "--out", str(tmp_path / "balanced")]) == 0
+    balanced = json.loads((tmp_path / "balanced" / "metrics.json").read_text())
+    assert balanced["self_training"] == "balanced"
+    assert balanced["accuracy_self_trained"] > balanced["accuracy"] + 0.02, balanced
 
 
 def test_a_collection_with_some_of_the_classes_is_renumbered_to_the_models():

@@ -81,7 +81,8 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
                    history=(), latency=True, extra=None, title="Evaluation",
-                   skipped=(), groups=None, adapted=None, self_trained=None) -> dict:
+                   skipped=(), groups=None, adapted=None, self_trained=None,
+                   self_training=False) -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
 
@@ -90,7 +91,9 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     ``adapted`` (probabilities with each group's own statistics: batch norms, equalisation;
     :func:`minape_tf.evaluation.adapt.adapted_probabilities`) adds ``accuracy_adapted``
     and, with ``groups``, ``per_group_adapted``; ``self_trained`` (the same with the model
-    self-trained on each group) ``accuracy_self_trained`` and ``per_group_self_trained``.
+    self-trained on each group) ``accuracy_self_trained`` and ``per_group_self_trained``,
+    and ``self_training="balanced"`` (how it was self-trained) ``"self_training":
+    "balanced"`` beside them.
 
     Returns
     -------
@@ -110,6 +113,8 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
             metrics[f"accuracy_{name}"] = float(np.mean(predicted == labels))
             if groups is not None:
                 metrics[f"per_group_{name}"] = per_group_accuracy(labels, predicted, groups)
+    if self_trained is not None and self_training == "balanced":
+        metrics["self_training"] = "balanced"
     metrics.update(model_facts(model, model_path, latency=latency))
     if out_dir:
         files = RunFolder(out_dir)           # an evaluation's files are named as a run's
@@ -246,6 +251,7 @@ def _adapted(model, source, make_data, self_training=False):
         out["self_trained"] = adapted_probabilities(model, source, make_data,
                                                     predict_probabilities,
                                                     self_training=self_training)
+        out["self_training"] = self_training
     return out
 
 
