@@ -43,6 +43,7 @@ from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
 # Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
 SELF_TRAIN_FRACTIONS = (0.5, 0.7, 0.9)
 
+
 def check_self_training(value):
     """``value`` if it is a ``self_training`` of the evaluations, ``cv`` and ``adapt`` (the
     CLI's ``--self-train [--balanced]``): False (off), True (on) or "balanced" (on, with the
