@@ -8,8 +8,10 @@ import pytest
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape
 from minape_tf.data import Source, make_dataset
+from minape_tf.evaluation import adapt
 from minape_tf.evaluation.adapt import (_most_confident, adapt_batchnorm,
-                                        adapted_probabilities, balance_classes, self_train)
+                                        adapted_probabilities, balance_classes,
+                                        cluster_classes, self_train)
 from minape_tf.evaluation.evaluate import predict_probabilities
 from minape_tf.training.batchnorm import batchnorm_layers
 
@@ -105,12 +107,66 @@ def test_balancing_gives_every_class_an_equal_share_by_one_factor_per_class():
     np.testing.assert_array_equal(q.argmax(1), [0, 0, 1, 1])
 
 
-def test_balanced_self_training_gives_a_neglected_class_its_share():
+def _two_clusters():
+    """Ten observations' features in two tight clusters (rows 0-4 about the x axis, 5-9
+    about the y axis, at different lengths), and a classifier's probabilities whose
+    boundary cuts through the second: rows 5 and 6 taken for class 0, without conviction."""
+    rng = np.random.default_rng(0)
+    features = np.concatenate([[[1.0, 0.0]] * 5, [[0.0, 1.0]] * 5]) \
+        + 0.05 * rng.standard_normal((10, 2))
+    features *= rng.uniform(0.5, 3.0, (10, 1))
+    p1 = np.array([.1, .2, .1, .3, .2, .4, .45, .9, .8, .7])
+    return features, np.stack([1 - p1, p1], 1)
+
+
+def test_clusters_correct_what_the_classifier_boundary_misplaces():
+    features, probabilities = _two_clusters()
+    assert probabilities.argmax(1).tolist() == [0] * 7 + [1] * 3
+    q = cluster_classes(features, probabilities)
+    assert q.argmax(1).tolist() == [0] * 5 + [1] * 5
+    np.testing.assert_allclose(q.sum(1), 1, atol=1e-5)
+    # By hand: the centroids of the observations' unit features weighted by the
+    # probabilities, a softmax of the cosines / temperature; then again from those classes.
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    weights = probabilities
+    for _ in range(2):
+        centroids = weights.T @ unit
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+        logits = unit @ centroids.T / 0.1
+        expected = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        weights = np.eye(2)[expected.argmax(1)]
+    np.testing.assert_allclose(cluster_classes(features, probabilities, temperature=0.1),
+                               expected, atol=1e-5)
+    # Scale-free (cosines), and a zero feature row gives no NaN.
+    np.testing.assert_allclose(cluster_classes(7 * features, probabilities), q, atol=1e-5)
+    features[0] = 0
+    assert np.isfinite(cluster_classes(features, probabilities)).all()
+
+
+def test_balanced_clusters_share_the_observations_equally():
+    """A classifier that takes every observation for class 0, a little less surely in the
+    second cluster: class 1's centroid is drawn to where it is likeliest, so the clusters
+    give both classes; balanced, each class also holds half of the probability."""
+    features, _ = _two_clusters()
+    p1 = np.array([.1, .2, .1, .3, .2, .4, .45, .35, .3, .25])
+    probabilities = np.stack([1 - p1, p1], 1)
+    assert cluster_classes(features, probabilities).argmax(1).tolist() == [0] * 5 + [1] * 5
+    balanced = cluster_classes(features, probabilities, balanced=True)
+    assert balanced.argmax(1).tolist() == [0] * 5 + [1] * 5
+    np.testing.assert_allclose(balanced.sum(0), [5, 5], atol=1e-3)
+
+
+def test_balanced_self_training_gives_a_neglected_class_its_share(monkeypatch):
     """A model that takes every observation of the device for class 0: plain
-    self-training confirms it, balanced self-training makes half of them class 1."""
+    self-training confirms it, balanced self-training makes half of them class 1, taking
+    its targets from the clusters of what the classifier reads (width 4)."""
     source = _source()
     data = _data(source)
     inputs = np.concatenate([np.asarray(x["im"]) for x, _ in data])
+    clustered = []
+    monkeypatch.setattr(adapt, "cluster_classes", lambda features, probabilities, **kw: (
+        clustered.append((features.shape, kw)) or cluster_classes(features, probabilities,
+                                                                  **kw)))
     predictions = {}
     for balanced in (False, True):
         model = build_minape([GROUP], 2, width=4, depth=1, patch_size=2, kernel_size=3)
@@ -120,6 +176,7 @@ def test_balanced_self_training_gives_a_neglected_class_its_share():
         predictions[balanced] = model.predict({"im": inputs}, verbose=0).argmax(1)
     assert np.all(predictions[False] == 0)
     assert np.bincount(predictions[True], minlength=2).tolist() == [5, 5]
+    assert clustered == [((10, 4), {"balanced": True})]     # one round, balanced only
     with pytest.raises(ValueError, match="self_training="):
         adapted_probabilities(build_minape([GROUP], 2, width=4, depth=1, patch_size=2,
                                            kernel_size=3), source, _data,

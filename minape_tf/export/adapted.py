@@ -11,8 +11,9 @@ it raised accuracy in 26 of 27 folds measured (README, "Devices never seen").
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
 (:func:`minape_tf.evaluation.adapt.self_train`): on an unseen FSDD speaker, 0.72 -> 0.75
-on recordings the adaptation never saw, 0.85 with ``self_training="balanced"`` (targets
-balanced over the classes, for a device whose classes are about equally frequent; README,
+on recordings the adaptation never saw, 0.89 with ``self_training="balanced"`` (targets
+from the device's clusters balanced over the classes, for a device whose classes are about
+equally frequent; README,
 "Adapting to a new device without labels"). It reads no label either, but needs more files:
 :data:`MIN_PER_CLASS` per class.
 

@@ -85,8 +85,8 @@ def add_self_train_flags(p, text):
     p.add_argument("--self-train", action="store_true", help=text)
     p.add_argument("--balanced", action="store_true",
                    help="with --self-train, when the device's classes are about equally "
-                        "frequent (every speaker says every digit): the targets are balanced "
-                        "over the classes")
+                        "frequent (every speaker says every digit): the targets are the "
+                        "device's own clusters, balanced over the classes")
 
 
 def adapt_main(args, config=None) -> int:
