@@ -196,9 +196,16 @@ def test_self_training_takes_the_inputs_of_a_multimodal_model():
                         augment=False)
     assert len(self_train(model, data, fractions=(1.0,), epochs=1)) == 1
     assert not np.allclose(model.get_weights()[0], before[0])
+    # Balanced: clusters of what the classifier reads, fused from both pathways.
+    model.set_weights(before)
+    assert len(self_train(model, data, fractions=(1.0,), epochs=1, balanced=True)) == 1
+    assert not np.allclose(model.get_weights()[0], before[0])
+    with pytest.raises(ValueError, match="no Dense classifier"):
+        adapt._with_features(_no_batchnorm_model(dense=False))
 
 
-def _no_batchnorm_model():
+def _no_batchnorm_model(dense=True):
     inputs = keras.Input((8, 8, 1), name="im")
-    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
-        keras.layers.GlobalAveragePooling2D()(inputs)))
+    head = (keras.layers.Dense(2, activation="softmax") if dense
+            else keras.layers.Activation("softmax"))
+    return keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(inputs)))
