@@ -13,9 +13,8 @@ model's own most confident predictions as targets
 (:func:`minape_tf.evaluation.adapt.self_train`): on an unseen FSDD speaker, 0.72 -> 0.75
 on recordings the adaptation never saw, 0.89 with ``self_training="balanced"`` (targets
 from the device's clusters balanced over the classes, for a device whose classes are about
-equally frequent; README,
-"Adapting to a new device without labels"). It reads no label either, but needs more files:
-:data:`MIN_PER_CLASS` per class.
+equally frequent; README, "Adapting to a new device without labels"). It reads no label
+either, but needs more files: :data:`MIN_PER_CLASS` per class.
 
 The result is written where ``out`` says: a ``.keras`` file, or a folder that is a run
 folder again (``model.keras``, the source run's ``config.json`` and ``run.json`` when it is
