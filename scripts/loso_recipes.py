@@ -52,6 +52,8 @@ ROWS = {
                     "the defaults without device equalisation (adapting: batch norms only)"),
     "eq": ("no_equalize", {"augmentation": {"eq_db": 20.0}},
            "+ random equalisation of the mel bands, 20 dB"),
+    "speed": ("defaults", {"augmentation": {"stretch": 0.1, "warp": 0.1}},
+              "defaults + speed 10 %, mel warp 10 %"),
 }
 
 
