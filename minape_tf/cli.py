@@ -260,8 +260,8 @@ def cmd_evaluate(args, config):
     metrics = evaluate_run(args.run, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, match=args.match, out_dir=args.out,
                            dataset_options=_dataset_options(args),
-                           latency=not args.no_latency,
-                           self_training=args.self_train, log=say)
+                           latency=not args.no_latency, self_training=args.self_train,
+                           log=say)
     print(summary_line(metrics))
     lines = group_lines(metrics)
     if lines:

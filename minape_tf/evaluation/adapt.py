@@ -180,10 +180,11 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     work.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4,
                                                   clipnorm=1.0),
                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    embedding = _with_features(work) if balanced else None     # built once: one trace
     adapt_statistics(work, parts)
     rounds, before = [], None
     for fraction in fractions:
-        probabilities = _target_probabilities(work, inputs, balanced, batch_size)
+        probabilities = _target_probabilities(work, embedding, inputs, batch_size)
         predicted, confidence = probabilities.argmax(1), probabilities.max(1)
         keep = _most_confident(predicted, confidence, fraction)
         targets = keras.utils.to_categorical(predicted[keep], probabilities.shape[1])
@@ -197,14 +198,14 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     return rounds
 
 
-def _target_probabilities(model, inputs, balanced, batch_size):
+def _target_probabilities(model, embedding, inputs, batch_size):
     """The class probabilities that a round of :func:`self_train` takes its targets from:
-    the model's; with ``balanced``, those of the device's clusters, balanced over the
-    classes (:func:`cluster_classes`)."""
-    if not balanced:
+    the model's; given ``embedding`` (:func:`_with_features` of ``model``: balanced
+    self-training), those of the device's clusters, balanced over the classes
+    (:func:`cluster_classes`)."""
+    if embedding is None:
         return model.predict(inputs, batch_size=batch_size, verbose=0)
-    features, probabilities = _with_features(model).predict(inputs, batch_size=batch_size,
-                                                            verbose=0)
+    features, probabilities = embedding.predict(inputs, batch_size=batch_size, verbose=0)
     return cluster_classes(features, probabilities, balanced=True)
 
 
