@@ -43,6 +43,7 @@ ALIASES = {"learning_rate": ["--lr"], "min_learning_rate": ["--min-lr"],
 SECTIONS = {"Data": "data", "Model": "model", "Optimisation": "training"}
 # Python spellings in library messages -> the flag a command-line user types instead.
 FLAG_HINTS = {"skip_bad=True": "--skip-bad", "overwrite=True": "--overwrite",
+              "allow_duplicates=True": "--allow-duplicates",
               "another folder": "another --out"}
 MODEL_DEST, CONFIG_DEST = "model__", "config__"
 BARE_VERBOSE = -1      # ``--verbose`` without a number

@@ -81,8 +81,8 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
                    history=(), latency=True, extra=None, title="Evaluation",
-                   skipped=(), groups=None, adapted=None, self_trained=None,
-                   self_training=False) -> dict:
+                   skipped=(), duplicates=(), groups=None, adapted=None,
+                   self_trained=None, self_training=False) -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
 
@@ -93,7 +93,9 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     and, with ``groups``, ``per_group_adapted``; ``self_trained`` (the same with the model
     self-trained on each group) ``accuracy_self_trained`` and ``per_group_self_trained``,
     and ``self_training="balanced"`` (how it was self-trained) ``"self_training":
-    "balanced"`` beside them.
+    "balanced"`` beside them. ``skipped`` (``(file, reason)``) and ``duplicates`` (the
+    observations a training let into more than one split, described) are listed in the
+    report, and ``duplicates`` counted in the metrics (``duplicates_across_splits``).
 
     Returns
     -------
@@ -104,6 +106,8 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     """
     probabilities, labels = predict_probabilities(model, dataset)
     metrics = dict(extra or {})
+    if duplicates:
+        metrics["duplicates_across_splits"] = len(duplicates)
     metrics.update(classification_metrics(labels, probabilities, classes))
     if groups is not None:
         metrics["per_group"] = per_group_accuracy(labels, probabilities.argmax(1), groups)
@@ -125,7 +129,8 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
         if plot_history(history, files.curves):
             plots.append(files.curves)
         write_metrics(metrics, files.metrics)
-        write_report(metrics, files.report, title=title, plots=plots, skipped=skipped)
+        write_report(metrics, files.report, title=title, plots=plots, skipped=skipped,
+                     duplicates=duplicates)
         np.savez(files.predictions, probabilities=probabilities, labels=labels)
     return metrics
 
@@ -156,7 +161,8 @@ def evaluate_training(result, *, latency=True, self_training=False) -> dict | No
         extra={"run": os.path.abspath(folder.path), "dataset": setup.config.dataset,
                "split": "test", "modality": result.info["modality"],
                "best_epoch": result.best_epoch},
-        title=f"Evaluation of {folder.name}", skipped=test.skipped, groups=test.split_keys)
+        title=f"Evaluation of {folder.name}", skipped=test.skipped,
+        duplicates=setup.duplicates, groups=test.split_keys)
     return result.metrics
 
 
@@ -236,6 +242,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
                           history=folder.read_history(), latency=latency, extra=extra,
                           title=f"Evaluation of {folder.name}", skipped=part.skipped,
+                          duplicates=info.get("duplicates", ()) if same_data else (),
                           groups=part.split_keys,
                           **_adapted(model, part, make_data, self_training))
 

@@ -59,8 +59,10 @@ def group_lines(metrics: dict) -> list:
             for name, row in groups.items()]
 
 
-def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skipped=()):
-    """A Markdown report: summary, per-class table, confusion matrix, plots, skipped files."""
+def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skipped=(),
+                 duplicates=()):
+    """A Markdown report: summary, per-class table, confusion matrix, plots, skipped files,
+    observations in more than one split (``duplicates``, described)."""
     lines = [f"# {title}", ""]
     context = [f"- {key}: {metrics[key]}" for key in ("run", "dataset", "split")
                if key in metrics]
@@ -98,5 +100,9 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
     if skipped:
         lines += ["", f"## Skipped observations ({len(skipped)})", ""]
         lines += [f"- `{item}`: {reason}" for item, reason in skipped]
+    if duplicates:
+        lines += ["", f"## Observations in more than one split ({len(duplicates)}; "
+                      "allow_duplicates)", ""]
+        lines += [f"- {line}" for line in duplicates]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

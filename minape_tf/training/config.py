@@ -19,7 +19,7 @@ from minape_tf.presets import DATASET_PRESETS, presets
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Settings that leave the trained weights as they are: a run may resume under others.
-NOT_FINGERPRINTED = ("verbose", "cache")
+NOT_FINGERPRINTED = ("verbose", "cache", "allow_duplicates")
 BN_MODES = ("auto", "epoch", "end", "off")
 
 
@@ -48,6 +48,10 @@ class TrainConfig:
         Strengths of the series augmentation over its defaults
         (:class:`minape_tf.data.augment.SeriesAugmentation`: gain_db, noise_snr_db, stretch,
         warp, shift, time_masks, time_width, freq_masks, freq_width).
+    allow_duplicates : bool, default False
+        Go on when an observation is in more than one split (the same file, or the same
+        content under another name: :mod:`minape_tf.data.leakage`); they are listed in
+        ``run.json`` and counted in the report. False: such a training is refused.
 
     Model
     -----
@@ -113,6 +117,7 @@ class TrainConfig:
     cache: bool = True
     augment: bool = True
     augmentation: dict = field(default_factory=dict)
+    allow_duplicates: bool = False
     architecture: str = "minape"
     preset: str | None = None
     model: dict = field(default_factory=dict)

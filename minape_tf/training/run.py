@@ -105,6 +105,10 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         setup = prepare_run(config, loaded=loaded, strategy=strategy)
         if loaded is None and setup.loaded.source.skipped:   # else the caller says it
             log(skip_summary(setup.loaded.source.skipped))
+        if setup.duplicates:
+            log(f"Going on with {len(setup.duplicates)} observation(s) in more than one "
+                "split (allow_duplicates=True; listed in run.json and report.md): "
+                f"{setup.duplicates[0]}")
         with setup.scope():
             model = setup.compile(setup.build())
         folder.start(config, plan)
@@ -157,6 +161,7 @@ def _run_info(setup, final, monitor, resume_epoch, seconds) -> dict:
         "params": int(final.count_params()),
         "resumed_from_epoch": resume_epoch or None, "train_seconds": seconds,
         "skipped": [list(s) for s in setup.loaded.source.skipped],
+        "duplicates": list(setup.duplicates),
     }
 
 

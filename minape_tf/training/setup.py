@@ -22,6 +22,7 @@ import tensorflow as tf
 from minape_tf.baselines.registry import get_baseline, groups_read_by
 from minape_tf.builders import builder_arguments, get_builder
 from minape_tf.data.augment import SeriesAugmentation
+from minape_tf.data.leakage import check_duplicates
 from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset, select_groups
 from minape_tf.data.validate import check_split_classes
@@ -147,6 +148,9 @@ class RunSetup:
     steps : int
         Steps of one epoch.
     bn_mode : {"epoch", "end", "off"}
+    duplicates : list of str
+        The observations found in more than one split, described, when
+        ``config.allow_duplicates`` let the run go on (:mod:`minape_tf.data.leakage`).
     """
 
     config: TrainConfig
@@ -162,6 +166,7 @@ class RunSetup:
     strategy: object
     steps: int
     bn_mode: str
+    duplicates: list = dataclasses.field(default_factory=list)
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -349,8 +354,8 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     ------
     ValueError
         A bad model argument (before any data is read), an empty training split, a class
-        in validation or test that training lacks, or a batch size the replicas cannot
-        share.
+        in validation or test that training lacks, an observation in more than one split
+        (unless ``config.allow_duplicates``), or a batch size the replicas cannot share.
     """
     config = as_config(config)
     kwargs = check_config(config)
@@ -360,6 +365,8 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     check_split_classes(loaded.source, loaded.splits, config.dataset)
     groups = groups_read_by(config.architecture,
                             select_groups(loaded.groups, config.modalities, config.groups))
+    duplicates = check_duplicates(loaded.source, loaded.splits, groups,
+                                  allow=config.allow_duplicates, where=config.dataset)
     train_source, val_source = split_sources(loaded, groups, config.dataset)
     monitor = config.monitor
     if val_source is None and monitor.startswith("val_"):
@@ -381,4 +388,5 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     return RunSetup(config=config, loaded=loaded, groups=groups,
                     classes=list(loaded.source.classes), model_kwargs=kwargs,
                     train_source=train_source, val_source=val_source, monitor=monitor,
-                    policy=policy, jit=jit, strategy=strategy, steps=steps, bn_mode=bn_mode)
+                    policy=policy, jit=jit, strategy=strategy, steps=steps, bn_mode=bn_mode,
+                    duplicates=duplicates)

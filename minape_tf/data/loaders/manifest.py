@@ -166,6 +166,27 @@ def _group_split(keys, labels, val_fraction, test_fraction, seed, where="the man
     return {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in splits.items()}
 
 
+def check_label_spellings(csv_path, header, body):
+    """Raise :class:`DataError` when two rows spell one label differently, by case or by
+    surrounding spaces ("Sharp" and "sharp "): they would be two classes, or one by
+    accident. Names both spellings and a line of each."""
+    column = header.index("label")
+    first = {}                               # spelling -> first line
+    for line, cells in body:
+        if column < len(cells):
+            first.setdefault(cells[column], line)
+    by_name = {}
+    for spelling, line in first.items():
+        if spelling.strip():
+            by_name.setdefault(spelling.strip().casefold(), []).append((spelling, line))
+    clashes = [found for found in by_name.values() if len(found) > 1]
+    if clashes:
+        listed = "; ".join(" and ".join(f"{s!r} (line {line})" for s, line in found[:3])
+                           for found in clashes[:5])
+        raise DataError(f"{csv_path}: labels that differ only by case or surrounding "
+                        f"spaces: {listed}; spell each class one way")
+
+
 def _order_column(csv_path, records):
     order = []
     for line, row in records:
@@ -258,6 +279,7 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     if not file_cols:
         raise DataError(f"{csv_path}: no input file columns in the header {header}")
 
+    check_label_spellings(csv_path, header, body)
     if classes is not None:        # names, whatever a YAML config made of them (0 -> "0")
         classes = [str(c) for c in classes]
     records, skipped = [], []
