@@ -74,7 +74,7 @@ def test_series_readers_resample_and_trim(tmp_path):
     rng = np.random.default_rng(1)
     sig = [rng.standard_normal((n, 3)).astype(np.float32) * 0.3 for n in (900, 1500)]
     np.save(tmp_path / "s0.npy", sig[0])
-    np.save(tmp_path / "s1.npy", sig[1].T)  # (channels, samples) is transposed
+    np.save(tmp_path / "s1.npy", sig[1])  # (samples, channels), as documented
     with open(tmp_path / "s2.csv", "w") as f:  # columns out of order, plus a time column
         f.write("t,Fz,Fx,Fy\n")
         for i, (a, b, c) in enumerate(sig[0]):

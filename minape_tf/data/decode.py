@@ -13,10 +13,15 @@ needs images with exactly that many. In-memory integer images are scaled by thei
 range (:func:`image_array`); float images are taken as they are (expected in [0, 1]).
 Series: WAV (16-bit PCM with ``tf.audio.decode_wav``; other WAV encodings with
 ``soundfile``), ``.npy`` (``np.load``) and CSV (numbers, optional header), read to float32
-``(samples, channels)``. A 2-D ``.npy`` or array with fewer rows than columns is taken as
-``(channels, samples)`` and transposed. A CSV with a header whose names include all of the
-group's ``inputs`` (e.g. ``Fx, Fy, Fz``) gives those columns in that order; otherwise all
-its columns, in file order.
+``(samples, channels)``. A ``.npy`` or in-memory array is ``(samples,)`` (one channel) or
+``(samples, channels)``, whatever its shape: nothing is transposed, so a ``(channels,
+samples)`` array must be saved transposed (the validation names both readings when the
+channel count does not fit the group). Its dtype must hold real numbers (integers or
+floats, any width and byte order); booleans, complex numbers, strings and objects are
+refused, and so are finite values beyond float32's range. A CSV with a header whose names
+include all of the group's ``inputs`` (e.g. ``Fx, Fy, Fz``) gives those columns in that
+order; otherwise all its columns, in file order. A header names every column once (a
+name the group takes may not repeat) and has as many names as the rows have values.
 """
 
 from __future__ import annotations
@@ -69,15 +74,38 @@ def tf_readable_wav(info) -> bool:
 # --------------------------------------------------------------------------- numpy readers
 
 
-def _as_2d(array):
+def series_dtype_problem(dtype):
+    """Why a series of this dtype cannot be read as float32 numbers, or ``None``: only
+    integers and floats can (a boolean, complex, string or object array cannot)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iuf":
+        return None
+    return f"dtype {dtype}; expected real numbers (integers or floats)"
+
+
+def as_series(array) -> np.ndarray:
+    """A ``(samples,)`` or ``(samples, channels)`` array as float32 ``(samples, channels)``.
+
+    The orientation is never guessed: a 1-D array is one channel, a 2-D array is taken as
+    ``(samples, channels)``. Raises :class:`~minape_tf.data.DataError` for another rank, a
+    dtype :func:`series_dtype_problem` refuses, or finite values beyond float32's range
+    (they would become Inf).
+    """
     a = np.asarray(array)
-    if a.ndim == 1:
-        a = a[:, None]
-    elif a.ndim == 2 and 0 < a.shape[0] < a.shape[1]:
-        a = a.T
-    elif a.ndim != 2:
-        raise ValueError(f"expected a 1-D or 2-D series, got shape {a.shape}")
-    return a
+    if a.ndim not in (1, 2):
+        raise DataError(f"shape {a.shape}; expected a series (samples,) or (samples, channels)")
+    problem = series_dtype_problem(a.dtype)
+    if problem:
+        raise DataError(problem)
+    out = (a[:, None] if a.ndim == 1 else a).astype(np.float32)
+    if a.dtype.kind == "f" and a.dtype.itemsize > 4 and np.isinf(out).any():
+        overflow = np.isinf(out) & np.isfinite(a.reshape(out.shape))
+        if overflow.any():
+            row, col = np.argwhere(overflow)[0]
+            raise DataError(f"{int(overflow.sum())} finite value(s) beyond float32's range "
+                            f"(first {a.reshape(out.shape)[row, col]!r} at sample {row}, "
+                            f"channel {col})")
+    return out
 
 
 def _is_number(token: str) -> bool:
@@ -96,7 +124,9 @@ def _number_or_nan(token: str) -> float:
 def read_csv_numpy(path, columns=()) -> np.ndarray:
     """CSV to float32 ``(samples, channels)`` with ``numpy.loadtxt``; see the module
     docstring for the header and ``columns``. A cell that is not a number is an error
-    naming its row and column; an empty cell is NaN."""
+    naming its row and column; an empty cell is NaN. A header with another number of
+    names than the rows have values, or repeating a name that ``columns`` takes, is a
+    :class:`~minape_tf.data.DataError`."""
     with open(path, "r", newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         first = f.readline()
     tokens = [t.strip() for t in first.strip().split(",")]
@@ -107,9 +137,14 @@ def read_csv_numpy(path, columns=()) -> np.ndarray:
                           encoding="utf-8-sig", converters=_number_or_nan, dtype=np.float64)
     if not data.size:
         return np.zeros((0, len(tokens)), np.float32)
+    if header is not None and len(header) != data.shape[1]:
+        raise DataError(f"the header has {len(header)} names, the rows {data.shape[1]} values")
     if header is not None and columns and all(c in header for c in columns):
+        repeated = sorted({c for c in columns if header.count(c) > 1})
+        if repeated:
+            raise DataError(f"the header names column(s) {repeated} more than once")
         data = data[:, [header.index(c) for c in columns]]
-    return data.astype(np.float32)
+    return as_series(data)
 
 
 def read_series_numpy(path, columns=()) -> tuple:
@@ -119,15 +154,15 @@ def read_series_numpy(path, columns=()) -> tuple:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
         return data, rate
     if ext == ".npy":
-        return _as_2d(np.load(str(path), allow_pickle=False)).astype(np.float32), None
+        return as_series(np.load(str(path), allow_pickle=False)), None
     if ext == ".csv":
-        return _as_2d(read_csv_numpy(path, columns)), None
+        return read_csv_numpy(path, columns), None
     raise ValueError(f"unknown series file type {ext!r}; expected one of {SERIES_EXTENSIONS}")
 
 
 def series_array(array) -> np.ndarray:
-    """An in-memory series as float32 ``(samples, channels)``."""
-    return _as_2d(array).astype(np.float32)
+    """An in-memory series as float32 ``(samples, channels)`` (:func:`as_series`)."""
+    return as_series(array)
 
 
 # Luminance weights of ``tf.image.rgb_to_grayscale`` (ITU-R BT.601).

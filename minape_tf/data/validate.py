@@ -11,8 +11,18 @@ problem are left out, and listed in ``Source.skipped`` as ``(file or id, reason)
 Images: gray, gray+alpha, RGB and RGBA files or arrays all fit a group that wants 1 or 3
 channels per input (they are converted, see :func:`minape_tf.data.decode.convert_channels`);
 a group that wants another count per input (2, 4, or a stack like 6 from one file) needs
-exactly that many. An integer image array must hold values in 0-65535 (see
-:func:`minape_tf.data.decode.image_array`).
+exactly that many. A file's channels are those TensorFlow's decoder gives, the one the
+pipeline uses (a GIF is RGB; a PNG with a transparent colour gains an alpha channel), and
+the file is decoded with it here, so an image that passes decodes in the pipeline. A BMP
+must be 24- or 32-bit, or 8-bit gray: TensorFlow ignores a BMP's palette and compression.
+An integer image array must hold values in 0-65535 (see
+:func:`minape_tf.data.decode.image_array`); an image array's dtype must hold real numbers.
+
+Series: a ``.npy`` file or an array is ``(samples,)`` or ``(samples, channels)``
+(:func:`minape_tf.data.decode.as_series`); when its channels do not fit the group the
+problem names the shape and how it is read (and, where the other reading would fit,
+says to save the file transposed), so a ``(channels, samples)`` file
+is never read the wrong way round.
 """
 
 from __future__ import annotations
@@ -27,9 +37,8 @@ from minape_tf.data.source import Loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 _TF_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
-_MODE_BANDS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "RGB": 3,
-               "P": 3, "RGBA": 4, "RGBa": 4, "CMYK": 3, "YCbCr": 3}  # as tf decodes them
 _BAND_NAMES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
+_BMP_MASKS = (0x00FF0000, 0x0000FF00, 0x000000FF)  # red, green, blue as TensorFlow reads them
 
 
 def slot_channels(group, n_inputs: int) -> int:
@@ -51,51 +60,108 @@ def _describe(n):
     return f"{n} ({_BAND_NAMES[n]})" if n in _BAND_NAMES else str(n)
 
 
+def _bmp_problem(path, mode):
+    """Why TensorFlow's BMP decoder would misread a BMP, or ``None``. It reads 24-bit and
+    32-bit pixels (blue, green, red, alpha) and 8-bit ones as gray levels, after a
+    40-byte or longer header, ignoring any palette and compression."""
+    with open(path, "rb") as f:
+        head = f.read(70)
+    header, bits = int.from_bytes(head[14:18], "little"), int.from_bytes(head[28:30], "little")
+    compression = int.from_bytes(head[30:34], "little")
+    masks = tuple(int.from_bytes(head[k:k + 4], "little") for k in (54, 58, 62))
+    if header < 40:
+        return f"BMP with a {header}-byte (OS/2) header; save it as PNG"
+    if bits == 8 and mode == "L":
+        return None
+    if bits in (24, 32) and (compression == 0 or (compression == 3 and masks == _BMP_MASKS)):
+        return None
+    kind = "a colour palette" if bits <= 8 else f"compression {compression}"
+    return (f"{bits}-bit BMP with {kind}; TensorFlow reads only 24- and 32-bit BMPs and "
+            "8-bit gray ones (it would misread this one); save it as PNG")
+
+
+def _tf_reason(exc) -> str:
+    """The decoder's own words from a TensorFlow error (without its op prefix)."""
+    message = getattr(exc, "message", None) or str(exc)
+    return message.split("}} ", 1)[-1].strip()
+
+
+def decoded_channels(path, image_format) -> int:
+    """Channels of an image file as the pipeline decodes it, decoding it entirely with
+    TensorFlow (a JPEG at 1/8 scale: the same decoder, as strict, faster)."""
+    import tensorflow as tf
+
+    data = tf.io.read_file(path)
+    if image_format == "JPEG":
+        image = tf.io.decode_jpeg(data, ratio=8)
+    else:
+        image = tf.io.decode_image(data, channels=0, expand_animations=False)
+    return int(image.shape[-1])
+
+
+def _image_file_problem(path):
+    """``(reason, None)`` for an image file the pipeline cannot decode as it is, else
+    ``(None, channels)``."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        return "file not found", None
+    if decode.extension(path) not in decode.IMAGE_EXTENSIONS:
+        return f"unknown image type; expected one of {decode.IMAGE_EXTENSIONS}", None
+    try:
+        with Image.open(path) as im:
+            image_format, mode = im.format, im.mode
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a corrupt file
+        return f"corrupt or truncated image ({exc})", None
+    if image_format not in _TF_IMAGE_FORMATS:
+        return f"{image_format} image; expected one of {sorted(_TF_IMAGE_FORMATS)}", None
+    if image_format == "BMP":
+        problem = _bmp_problem(path, mode)
+        if problem:
+            return problem, None
+    try:
+        return None, decoded_channels(path, image_format)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a corrupt file
+        return f"corrupt or truncated {image_format} image ({_tf_reason(exc)})", None
+
+
 def check_image(item, wanted: int):
     """Reason string for a bad image (path or array), or ``None`` when it is fine."""
     if isinstance(item, np.ndarray):
         if item.ndim not in (2, 3) or item.size == 0:
             return f"image array has shape {item.shape}; expected (height, width, channels)"
         found = 1 if item.ndim == 2 else item.shape[-1]
-        if not np.issubdtype(item.dtype, np.number):
-            return f"image array has dtype {item.dtype}; expected numbers"
+        if item.dtype.kind not in "iuf":
+            return f"image array has dtype {item.dtype}; expected real numbers"
         if not np.all(np.isfinite(item)):
             return "image array contains NaN or Inf"
         problem = decode.integer_image_problem(item)
         if problem:
             return problem
     else:
-        from PIL import Image
-
-        path = str(item)
-        if not os.path.isfile(path):
-            return "file not found"
-        if decode.extension(path) not in decode.IMAGE_EXTENSIONS:
-            return f"unknown image type; expected one of {decode.IMAGE_EXTENSIONS}"
-        try:
-            with Image.open(path) as im:
-                if im.format not in _TF_IMAGE_FORMATS:
-                    return f"{im.format} image; expected one of {sorted(_TF_IMAGE_FORMATS)}"
-                mode = im.mode
-                if im.format == "PNG" and mode == "P" and "transparency" in im.info:
-                    mode = "RGBA"
-                if im.format == "JPEG":
-                    im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
-                im.load()
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a corrupt file
-            return f"corrupt or truncated image ({exc})"
-        found = _MODE_BANDS.get(mode, len(mode))
+        problem, found = _image_file_problem(str(item))
+        if problem:
+            return problem
     if not image_channels_ok(found, wanted):
         return (f"{_describe(found)} channels; expected {_describe(wanted)} (images are "
                 "converted to 1 or 3 channels per input; other counts must match)")
     return None
 
 
-def _check_values(data, wanted: int):
+def _channels_problem(samples, channels, wanted):
+    reason = (f"{channels} channels; expected {wanted} (shape ({samples}, {channels}) is read "
+              f"as (samples, channels): {samples} samples of {channels} channels")
+    if samples == wanted:
+        reason += "; if it is (channels, samples), save it transposed"
+    return reason + ")"
+
+
+def _check_values(data, wanted):
+    samples, channels = data.shape
     if data.size == 0:
-        return "empty signal (0 samples)"
-    if data.shape[1] != wanted:
-        return f"{data.shape[1]} channels; expected {wanted}"
+        return f"empty signal ({samples} samples of {channels} channel(s))"
+    if wanted is not None and channels != wanted:
+        return _channels_problem(samples, channels, wanted)
     bad = ~np.isfinite(data)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -103,14 +169,35 @@ def _check_values(data, wanted: int):
     return None
 
 
-def check_series(item, wanted: int, rate: int, columns=()):
-    """Reason string for a bad series (path or array), or ``None`` when it is fine."""
+def _check_wav(path, wanted, rate):
+    """Reason for a bad WAV from its header, ``"ok"`` when its samples need no reading
+    (integer PCM that TensorFlow decodes), else ``None``."""
+    info = decode.wav_info(path)
+    if info.truncated:
+        return (f"truncated WAV: the header announces {info.truncated[0]} bytes of "
+                f"samples, the file holds {info.truncated[1]}")
+    if info.frames == 0:
+        return "empty signal (0 samples)"
+    if rate is not None and info.samplerate != rate:
+        return (f"sample rate {info.samplerate} Hz; expected {rate} Hz "
+                "(the group's source_rate)")
+    if wanted is not None and info.channels != wanted:
+        return f"{info.channels} channels; expected {wanted}"
+    return "ok" if decode.tf_readable_wav(info) else None
+
+
+def check_series(item, wanted, rate, columns=()):
+    """Reason string for a bad series (path or array), or ``None`` when it is fine.
+
+    ``wanted`` (channels) and ``rate`` (a WAV's sampling rate) are not checked when
+    ``None``.
+    """
     if isinstance(item, np.ndarray):
-        if item.ndim not in (1, 2):
-            return f"series array has shape {item.shape}; expected (samples, channels)"
-        if not np.issubdtype(item.dtype, np.number):
-            return f"series array has dtype {item.dtype}; expected numbers"
-        return _check_values(decode.series_array(item), wanted)
+        try:
+            data = decode.series_array(item)
+        except DataError as exc:
+            return f"series array: {exc}"
+        return _check_values(data, wanted)
     path = str(item)
     if not os.path.isfile(path):
         return "file not found"
@@ -119,20 +206,12 @@ def check_series(item, wanted: int, rate: int, columns=()):
         return f"unknown series file type {ext!r}; expected one of {decode.SERIES_EXTENSIONS}"
     try:
         if ext == ".wav":
-            info = decode.wav_info(path)
-            if info.truncated:
-                return (f"truncated WAV: the header announces {info.truncated[0]} bytes of "
-                        f"samples, the file holds {info.truncated[1]}")
-            if info.frames == 0:
-                return "empty signal (0 samples)"
-            if info.samplerate != rate:
-                return (f"sample rate {info.samplerate} Hz; expected {rate} Hz "
-                        "(the group's source_rate)")
-            if info.channels != wanted:
-                return f"{info.channels} channels; expected {wanted}"
-            if decode.tf_readable_wav(info):
-                return None  # integer samples: nothing else can be wrong
+            reason = _check_wav(path, wanted, rate)
+            if reason:
+                return None if reason == "ok" else reason  # integer samples: nothing else
         data, _ = decode.read_series_numpy(path, columns)
+    except DataError as exc:
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a corrupt file
         return f"corrupt or unreadable file ({exc})"
     return _check_values(data, wanted)
