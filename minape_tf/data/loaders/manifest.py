@@ -11,7 +11,7 @@ import numpy as np
 from minape_tf.data import decode
 from minape_tf.data.source import Loaded, Source
 from minape_tf.data.errors import DataError, reject
-from minape_tf.data.validate import validate_loaded
+from minape_tf.data.validate import check_series, validate_loaded
 from minape_tf.groups import ImageGroup, SeriesGroup
 
 RESERVED = ("label", "group", "split", "id", "order")
@@ -60,11 +60,42 @@ def _n_mels(sample_rate, n_fft) -> int:
     return n
 
 
-def _infer_groups(columns, rows, root, sample_rate, image_size):
+def _series_spec(column, paths):
+    """``(rate or None, channels, length)`` of the first of a column's files that has no
+    problem of its own (it reads, is not empty, holds finite values, a WAV is not
+    truncated); a :class:`DataError` naming the first file and its problem when none has."""
+    first = None
+    for path in paths:
+        reason = check_series(path, None, None)
+        if reason is None:
+            if decode.extension(path) == ".wav":
+                info = decode.wav_info(path)
+                return info.samplerate, info.channels, info.frames
+            data, _ = decode.read_series_numpy(path)
+            return None, data.shape[1], data.shape[0]
+        first = first or (path, reason)
+    raise DataError(f"column {column!r}: none of its files is a usable series (the first, "
+                    f"{first[0]}: {first[1]}); cannot infer its group")
+
+
+def _series_group(name, cols, rows, root, sample_rate):
+    rate, per_file, length = _series_spec(cols[0], [root / r[cols[0]] for r in rows])
+    rate = rate or sample_rate
+    if rate is None:
+        raise DataError(f"column {cols[0]!r}: {decode.extension(root / rows[0][cols[0]])} "
+                        "files carry no sampling rate; pass sample_rate= or groups=")
+    n_fft = min(1024, 1 << (max(length, 2).bit_length() - 1))
+    return SeriesGroup(name, channels=per_file * len(cols), sample_rate=rate, source_rate=rate,
+                       length=max(length, n_fft), n_fft=n_fft, hop=n_fft // 2,
+                       n_mels=_n_mels(rate, n_fft), inputs=tuple(cols))
+
+
+def _infer_groups(columns, rows, root, sample_rate, image_size, where="the manifest"):
     """Groups from column names: ``name`` or ``name.part`` (same ``name`` = one group).
 
     Image groups: 3 channels per input unless all the rows' images are gray. Series
-    groups: from the first row whose file exists.
+    groups: from the first row whose file has no problem of its own. ``where`` (the
+    manifest) prefixes the errors.
     """
     by_group = {}
     for col in columns:
@@ -73,36 +104,19 @@ def _infer_groups(columns, rows, root, sample_rate, image_size):
     for name, cols in by_group.items():
         path = root / rows[0][cols[0]]
         ext = decode.extension(path)
-        if ext in decode.IMAGE_EXTENSIONS:
-            per_file = _image_channels(root / r[c] for c in cols for r in rows)
-            groups.append(ImageGroup(name, channels=per_file * len(cols),
-                                     size=tuple(image_size), inputs=tuple(cols)))
-        elif ext in decode.SERIES_EXTENSIONS:
-            path = next((root / r[cols[0]] for r in rows if (root / r[cols[0]]).is_file()),
-                        None)
-            if path is None:
-                raise DataError(f"column {cols[0]!r}: none of its files exist (the first "
-                                f"is {root / rows[0][cols[0]]}); cannot infer its group")
-            ext = decode.extension(path)
-            rate = sample_rate
-            if ext == ".wav":
-                info = decode.wav_info(path)
-                rate, per_file, length = info.samplerate, info.channels, info.frames
+        try:
+            if ext in decode.IMAGE_EXTENSIONS:
+                per_file = _image_channels(root / r[c] for c in cols for r in rows)
+                groups.append(ImageGroup(name, channels=per_file * len(cols),
+                                         size=tuple(image_size), inputs=tuple(cols)))
+            elif ext in decode.SERIES_EXTENSIONS:
+                groups.append(_series_group(name, cols, rows, root, sample_rate))
             else:
-                data, _ = decode.read_series_numpy(path)
-                per_file, length = data.shape[1], data.shape[0]
-            if rate is None:
-                raise DataError(f"column {cols[0]!r}: {ext} files carry no sampling rate; "
-                                "pass sample_rate= or groups=")
-            n_fft = min(1024, 1 << (max(length, 2).bit_length() - 1))
-            groups.append(SeriesGroup(name, channels=per_file * len(cols), sample_rate=rate,
-                                      source_rate=rate, length=max(length, n_fft), n_fft=n_fft,
-                                      hop=n_fft // 2, n_mels=_n_mels(rate, n_fft),
-                                      inputs=tuple(cols)))
-        else:
-            raise DataError(f"column {cols[0]!r}: {path}: unknown file type {ext!r}; if "
-                            f"{cols[0]!r} is metadata, not an input, pass "
-                            f"ignore_columns=({cols[0]!r},)")
+                raise DataError(f"column {cols[0]!r}: {path}: unknown file type {ext!r}; if "
+                                f"{cols[0]!r} is metadata, not an input, pass "
+                                f"ignore_columns=({cols[0]!r},)")
+        except ValueError as exc:  # DataError, or a group the columns cannot name
+            raise DataError(f"{where}: {exc}") from None
     return groups
 
 
@@ -191,11 +205,50 @@ def _order_column(csv_path, records):
     order = []
     for line, row in records:
         try:
-            order.append(float(row.get("order", "")))
+            value = float(row.get("order", ""))
         except ValueError:
+            value = np.nan
+        if not np.isfinite(value):
             raise DataError(f"{csv_path}, line {line}: order={row.get('order')!r}; expected a "
-                            "number (larger is later within the row's group)") from None
+                            "finite number (larger is later within the row's group)")
+        order.append(value)
     return np.array(order)
+
+
+def _read_rows(csv_path):
+    """The header (names stripped) and the non-blank rows as ``(line, cells)``, ``line``
+    being the row's first line in the file; a :class:`DataError` for a file that is not
+    UTF-8 or not CSV."""
+    reader = None
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            body, start = [], reader.line_num + 1
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    body.append((start, cells))
+                start = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{csv_path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                        "save it as UTF-8") from None
+    except csv.Error as exc:
+        line = f", line {reader.line_num}" if reader is not None else ""
+        raise DataError(f"{csv_path}{line}: not a readable CSV row ({exc})") from None
+    return header, body
+
+
+def _check_header(csv_path, header):
+    """A :class:`DataError` for a header with an unnamed or a repeated column (a row's
+    value for it would be dropped)."""
+    blank = [k + 1 for k, name in enumerate(header) if not name]
+    if blank and len(header) > 1:
+        raise DataError(f"{csv_path}: header column(s) {blank} have no name; name them or "
+                        "remove the empty columns")
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise DataError(f"{csv_path}: the header names column(s) {repeated} more than once; "
+                        "each column needs a name of its own")
 
 
 def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None,
@@ -210,7 +263,10 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     file without one, larger is later; needed for histories) and ``split``
     (``train``/``val``/``test``: used as is when present). Any other column is an input,
     unless named in ``ignore_columns``. The file is read as UTF-8, with or without the
-    byte-order mark that Excel writes.
+    byte-order mark that Excel writes; header names and cells are stripped of surrounding
+    spaces, a header names each column once, and blank rows are skipped. A row with
+    another number of fields than the header, or an empty input or label cell, is an
+    error that names its line (or, with ``skip_bad``, is left out).
 
     Parameters
     ----------
@@ -224,7 +280,9 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         ``spec.y``); its kind comes from the first row's file. Images: sized
         ``image_size``, 3 channels per input (gray files are replicated, RGBA loses its
         alpha) unless every row's image is gray, then 1. Series: from the first row whose
-        file exists, at the WAV's rate or ``sample_rate``, as long as that file, with ``n_fft``
+        file has no problem of its own (it reads, is not empty, holds finite values, a WAV
+        is not truncated), its channels as ``(samples, channels)``, at the WAV's rate or
+        ``sample_rate``, as long as that file, with ``n_fft``
         up to 1024, hop ``n_fft/2`` and ``min(64, n_fft // 8)`` mels (at least 8; fewer
         if a mel filter would be empty).
     classes : list of str or None, default None
@@ -258,10 +316,8 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     root = Path(root) if root is not None else csv_path.parent
     if not csv_path.is_file():
         raise DataError(f"{csv_path}: manifest not found")
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        body = [(line, r) for line, r in enumerate(reader, start=2) if any(c.strip() for c in r)]
+    header, body = _read_rows(csv_path)
+    _check_header(csv_path, header)
     if "label" not in header:
         raise DataError(f"{csv_path}: no 'label' column in the header {header}")
     ignore_columns = tuple(ignore_columns)
@@ -304,7 +360,7 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
 
     if groups is None:
         groups = _infer_groups(file_cols, [r for _, r in records], root, sample_rate,
-                               image_size)
+                               image_size, where=str(csv_path))
     classes = list(classes) if classes is not None else sorted({r["label"] for _, r in records})
     inputs = {g.name: [tuple(str(root / r[c]) for c in (g.inputs or (g.name,)))
                        for _, r in records] for g in groups}
