@@ -33,6 +33,8 @@ import yaml
 from minape_tf.arguments import from_dataclass, key_value
 from minape_tf.builders import BUILDERS, builder_arguments
 from minape_tf.export import cli as export_cli
+from minape_tf.outputs.atomic import DiskFullError
+from minape_tf.outputs.lock import FolderInUse
 from minape_tf.training.config import TrainConfig, load_config, read_config_file
 
 # TrainConfig fields with flags of their own making (below), or none.
@@ -461,7 +463,7 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"minape {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, FolderInUse, DiskFullError) as error:
         print(f"minape {args.command}: error: {_for_the_command_line(str(error))}",
               file=sys.stderr)
         return 1

@@ -54,7 +54,9 @@ import keras_tuner
 from minape_tf.builders import builder_arguments
 from minape_tf.model import _check_patch_fits
 from minape_tf.training.config import as_plain_settings
-from minape_tf.training.run_folder import check_folder_settings, write_json
+from minape_tf.outputs.atomic import write_json
+from minape_tf.outputs.lock import holds_lock
+from minape_tf.training.run_folder import check_folder_settings
 from minape_tf.training.seeding import seeded
 from minape_tf.training.setup import as_config, prepare_run
 
@@ -96,6 +98,7 @@ class MinapeHyperModel(keras_tuner.HyperModel):
                               **passed)
 
 
+@holds_lock(when=lambda arguments: "KERASTUNER_ORACLE_IP" not in os.environ)
 def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
          executions_per_trial=1, search_space=None, loaded=None, strategy=None,
          hyperband_factor=3, overwrite=False):
@@ -111,7 +114,9 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
     out_dir : path, default "runs/tune"
         ``best.json``, ``tune.json`` (the search's settings) and keras-tuner's state
         (``search/``); an unfinished search of the same settings there is resumed, one of
-        other settings refused (``ValueError`` naming the differences).
+        other settings refused (``ValueError`` naming the differences). A search that is
+        not distributed holds the folder's lock (:mod:`minape_tf.outputs.lock`); the chief
+        and workers of a distributed one share it.
     algorithm : {"random", "hyperband"}, default "random"
         ``keras_tuner.RandomSearch`` or ``keras_tuner.Hyperband``.
     max_trials : int, default 10

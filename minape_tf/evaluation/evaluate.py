@@ -20,6 +20,7 @@ from minape_tf.evaluation.metrics import classification_metrics, per_group_accur
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
+from minape_tf.outputs.atomic import atomic_path
 from minape_tf.saving import load_model
 from minape_tf.training.batchnorm import batchnorm_layers
 from minape_tf.training.run_folder import RunFolder
@@ -131,7 +132,8 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
         write_metrics(metrics, files.metrics)
         write_report(metrics, files.report, title=title, plots=plots, skipped=skipped,
                      duplicates=duplicates)
-        np.savez(files.predictions, probabilities=probabilities, labels=labels)
+        with atomic_path(files.predictions) as temporary:
+            np.savez(temporary, probabilities=probabilities, labels=labels)
     return metrics
 
 

@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
+from minape_tf.outputs.atomic import atomic_path
+
 
 def plot_roc(y_true, probabilities, classes, path):
     """One-vs-rest ROC curve per class (classes absent from ``y_true`` are skipped)."""
@@ -61,4 +63,5 @@ def plot_history(rows, path) -> bool:
 
 def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=100)

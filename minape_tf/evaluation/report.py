@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 from minape_tf.evaluation.metrics import ADAPTED, SUMMARY_KEYS
+from minape_tf.outputs.atomic import write_json, write_text
 
 
 def _clean(value):
@@ -24,9 +24,7 @@ def _clean(value):
 
 def write_metrics(metrics: dict, path: str):
     """``metrics`` as JSON (``NaN`` written as ``null``)."""
-    with open(path, "w") as f:
-        json.dump(_clean(metrics), f, indent=2)
-        f.write("\n")
+    write_json(path, _clean(metrics))
 
 
 def _fmt(value, digits=4):
@@ -104,5 +102,4 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
         lines += ["", f"## Observations in more than one split ({len(duplicates)}; "
                       "allow_duplicates)", ""]
         lines += [f"- {line}" for line in duplicates]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")

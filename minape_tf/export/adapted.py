@@ -28,7 +28,9 @@ import os
 import shutil
 
 from minape_tf.data.validate import DataError
-from minape_tf.training.run_folder import FILES, write_json
+from minape_tf.outputs.atomic import atomic_path, write_json
+from minape_tf.outputs.lock import contents, holds_lock
+from minape_tf.training.run_folder import FILES
 
 ADAPTATION_FILE = "adaptation.json"
 # Fewer observations estimate the statistics poorly; adapting is refused below this count.
@@ -37,6 +39,7 @@ MIN_OBSERVATIONS = 8
 MIN_PER_CLASS = 5
 
 
+@holds_lock("out", when=lambda arguments: _is_folder(os.fspath(arguments["out"])))
 def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
           overwrite=False, self_training=False, seed=0) -> dict:
     """Adapt the model of ``path`` (run folder or ``.keras`` file) to the observations in
@@ -85,13 +88,18 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     return info
 
 
+def _is_folder(out) -> bool:
+    """Whether ``out`` names a folder to write (a run folder), not a ``.keras`` file."""
+    return not (out.endswith(".keras") or os.path.isfile(out))
+
+
 def _check_out(out, model_path, overwrite):
     """Refuse an ``out`` that is (or holds) the model, or that exists without
     ``overwrite``; ``overwrite`` replaces only a file or a run folder."""
     if model_path == os.path.abspath(out) or \
             model_path.startswith(os.path.join(os.path.abspath(out), "")):
         raise ValueError(f"--out {out} is the model itself or holds it; give another path")
-    if os.path.exists(out):
+    if os.path.isfile(out) or os.path.isdir(out) and contents(out):
         if not overwrite:
             raise FileExistsError(f"{out} exists; give another --out or --overwrite")
         if os.path.isdir(out) and not os.path.isfile(os.path.join(out, FILES["model"])):
@@ -104,15 +112,19 @@ def _save(model, out, run_dir, info):
     ``adaptation.json`` (``info``)."""
     if out.endswith(".keras"):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        model.save(out)
+        with atomic_path(out) as temporary:
+            model.save(temporary)
         return
-    if os.path.isdir(out):
-        shutil.rmtree(out)
-    elif os.path.exists(out):
-        os.remove(out)
-    os.makedirs(out)
+    os.makedirs(out, exist_ok=True)
+    for entry in contents(out):          # the folder's lock stays
+        path = os.path.join(out, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
     for key in ("config", "info"):
         if run_dir and os.path.isfile(os.path.join(run_dir, FILES[key])):
             shutil.copy2(os.path.join(run_dir, FILES[key]), os.path.join(out, FILES[key]))
-    model.save(os.path.join(out, FILES["model"]))
+    with atomic_path(os.path.join(out, FILES["model"])) as temporary:
+        model.save(temporary)
     write_json(os.path.join(out, ADAPTATION_FILE), info)

@@ -4,15 +4,22 @@
 ``DIR/export.json`` holds the classes, the groups (their preprocessing settings: image size,
 series rates, length, log-Mel parameters), the request inputs, and per written file its
 path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses.
+
+An export holds the folder's lock (:mod:`minape_tf.outputs.lock`) and writes every file
+atomically, ``export.json`` last (an old one is removed first): a killed export leaves a
+folder without ``export.json``, which ``minape predict`` refuses, and no file that looks
+complete but is not.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 
 from minape_tf.export.load import feature_model, load_minape, representative_set
 from minape_tf.export.serving import expected_shape, input_names
+from minape_tf.outputs.atomic import disk_full_as_error, write_bytes, write_json
+from minape_tf.outputs.lock import locked
 
 FORMATS = ("savedmodel", "tflite", "all")
 EXPORT_FILE = "export.json"
@@ -60,16 +67,27 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
     verbose : bool, default True
         Print each file's size (and the TFLite operators).
     """
-    from minape_tf.export import tflite
-    from minape_tf.export.savedmodel import export_savedmodel
-
     if formats not in FORMATS:
         raise ValueError(f"--format {formats!r}; expected one of {FORMATS}")
     model, run_dir = load_minape(path)
     model = feature_model(model)
     name = name or _default_name(path)
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    with locked(out_dir), disk_full_as_error(out_dir):
+        described = _export(model, run_dir, path, out_dir, name, formats, quantizations,
+                            features_inside, select_ops, calibration)
+    if verbose:
+        _print(described, out_dir)
+    return described
+
+
+def _export(model, run_dir, path, out_dir, name, formats, quantizations, features_inside,
+            select_ops, calibration) -> dict:
+    from minape_tf.export import tflite
+    from minape_tf.export.savedmodel import export_savedmodel
+
+    with contextlib.suppress(FileNotFoundError):   # describes files about to be replaced
+        os.remove(os.path.join(out_dir, EXPORT_FILE))
     described = {"name": name, "source": os.path.abspath(path), "classes": model.class_names,
                  "groups": [g.to_config() for g in model.groups],
                  "sequence_length": model.arguments.get("sequence_length", 1),
@@ -100,19 +118,14 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
             files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
                                                  tflite.convert_with_features(model, select_ops),
                                                  features="inside")
-    with open(os.path.join(out_dir, EXPORT_FILE), "w") as f:
-        json.dump(described, f, indent=2)
-        f.write("\n")
-    if verbose:
-        _print(described, out_dir)
+    write_json(os.path.join(out_dir, EXPORT_FILE), described)
     return described
 
 
 def _write(out_dir, filename, content, **extra) -> dict:
     from minape_tf.export.tflite import op_names
 
-    with open(os.path.join(out_dir, filename), "wb") as f:
-        f.write(content)
+    write_bytes(os.path.join(out_dir, filename), content)
     ops = op_names(content)
     return {"path": filename, "bytes": len(content), "ops": ops,
             "select_ops": any(op.startswith("Flex") for op in ops), **extra}

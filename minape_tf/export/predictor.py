@@ -17,6 +17,7 @@ models, fed the pipeline's features.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -27,6 +28,7 @@ from minape_tf.data import decode
 from minape_tf.data.source import Source
 from minape_tf.data.validate import DataError, validate
 from minape_tf.export.exporter import EXPORT_FILE
+from minape_tf.outputs.atomic import write_text
 
 _EXTENSIONS = {"image": decode.IMAGE_EXTENSIONS, "series": decode.SERIES_EXTENSIONS}
 
@@ -256,15 +258,13 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
 
 def write_rows(rows, classes, out=None, as_json=False):
     """CSV (``id, class, <class>...``) or a JSON list to ``out`` (a path; ``None``: stdout)."""
-    stream = open(out, "w", newline="") if out else sys.stdout
-    try:
-        if as_json:
-            json.dump(rows, stream, indent=2)
-            stream.write("\n")
-        else:
-            writer = csv.DictWriter(stream, fieldnames=["id", "class", *classes])
-            writer.writeheader()
-            writer.writerows(rows)
-    finally:
-        if out:
-            stream.close()
+    stream = io.StringIO(newline="") if out else sys.stdout
+    if as_json:
+        json.dump(rows, stream, indent=2)
+        stream.write("\n")
+    else:
+        writer = csv.DictWriter(stream, fieldnames=["id", "class", *classes])
+        writer.writeheader()
+        writer.writerows(rows)
+    if out:
+        write_text(out, stream.getvalue())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from minape_tf.export.serving import SIGNATURES, serving_function
+from minape_tf.outputs.atomic import atomic_path
 
 
 def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
@@ -31,5 +32,7 @@ def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
     archive.track(model)
     for signature, encoded in zip(SIGNATURES, (True, False)):
         archive.add_endpoint(signature, serving_function(model, encoded_images=encoded))
-    archive.write_out(path, verbose=False)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path) as temporary:
+        archive.write_out(temporary, verbose=False)
     return path

@@ -17,7 +17,6 @@ tests every group once, and the table has a row per group, the mean and the wors
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -29,6 +28,8 @@ from minape_tf.data.registry import load_dataset
 from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.metrics import ADAPTED, SUMMARY_KEYS
+from minape_tf.outputs.atomic import write_json, write_text
+from minape_tf.outputs.lock import holds_lock
 from minape_tf.protocol.ablations import variants as make_variants
 from minape_tf.protocol import folds as fold_plans
 from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
@@ -37,12 +38,13 @@ from minape_tf.protocol.tables import (GROUP_COLUMNS, TABLE3_COLUMNS, TABLE4_COL
                                        group_rows, markdown, summarise, table3_rows,
                                        table4_rows, worst_group, write_csv)
 from minape_tf.training.config import as_plain_settings
-from minape_tf.training.run_folder import RunFolder, check_folder_settings, write_json
+from minape_tf.training.run_folder import RunFolder, check_folder_settings
 from minape_tf.training.setup import as_config, check_config
 
 SETTINGS_FILE = "cv.json"
 
 
+@holds_lock()
 def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
                    leave_one_group_out=False, loaded=None, strategy=None, latency=True,
                    self_training=False, overwrite=False, log=print) -> dict:
@@ -200,8 +202,7 @@ def _write_tables(out_dir, results, ablation, trials, folds, grouped, loso):
     all_runs = [run for r in results for run in r["runs"]]
     write_csv(all_runs, os.path.join(out_dir, "runs.csv"))
     write_csv(rows, os.path.join(out_dir, "summary.csv"))
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(rows, f, indent=2, default=float)
+    write_json(os.path.join(out_dir, "summary.json"), rows, default=float)
     protocol = (f"{trials} trial(s) x {folds}-fold rotation "
                 f"({'group-aware' if grouped else 'stratified'}), mean ± std over "
                 f"{trials * folds} runs")
@@ -220,6 +221,5 @@ def _write_tables(out_dir, results, ablation, trials, folds, grouped, loso):
     name = ablation if ablation != "none" else rows[0]["model"]
     text = markdown(cells, columns, title=f"{name}: {protocol}")
     write_csv(cells, os.path.join(out_dir, "table.csv"), columns)
-    with open(os.path.join(out_dir, "table.md"), "w") as f:
-        f.write(text)
+    write_text(os.path.join(out_dir, "table.md"), text)
     return text

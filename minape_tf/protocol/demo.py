@@ -7,6 +7,7 @@ import os
 import time
 
 from minape_tf.data.registry import load_dataset
+from minape_tf.outputs.atomic import write_text
 from minape_tf.protocol.ablations import variants
 from minape_tf.protocol.run import train_and_evaluate
 from minape_tf.protocol.tables import TABLE3_COLUMNS, markdown, summarise, table3_rows
@@ -65,8 +66,7 @@ def run_demo(out_dir="minape-demo", *, seed=0, epochs=20, verbose="auto", log=pr
     table = markdown(table3_rows(rows), TABLE3_COLUMNS,
                      title=f"Minape on the demo data (test split: {n['test']} observations "
                            f"of unseen tools; ms/img: CPU, batch 1)")
-    with open(os.path.join(out_dir, "table.md"), "w") as f:
-        f.write(table)
+    write_text(os.path.join(out_dir, "table.md"), table)
     wall = time.time() - started
     log("\n" + table)
     log(f"Demo finished in {wall:.0f} s; runs and reports in {os.path.abspath(out_dir)}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from minape_tf.evaluation.evaluate import evaluate_training
+from minape_tf.outputs.lock import holds_lock
 from minape_tf.training.run import RunResult, train
 
 
+@holds_lock()
 def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latency=True,
                        self_training=False, **train_options) -> RunResult:
     """``train`` (see :func:`minape_tf.training.train` for ``config``, ``out_dir`` and

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from minape_tf.evaluation.metrics import SUMMARY_KEYS
+from minape_tf.outputs.atomic import atomic_path
 
 
 def summarise(runs: list) -> dict:
@@ -150,7 +151,7 @@ def write_csv(rows: list, path: str, columns=None):
         columns = []
         for r in rows:
             columns += [k for k in r if k not in columns]
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

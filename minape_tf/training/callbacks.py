@@ -19,6 +19,7 @@ import os
 import keras
 import numpy as np
 
+from minape_tf.outputs.atomic import atomic_path
 from minape_tf.training.history import read_history
 
 
@@ -76,7 +77,8 @@ class RunMonitor(keras.callbacks.Callback):
         if self._improves(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if save:
-                self.model.save_weights(self.best_path, overwrite=True)
+                with atomic_path(self.best_path) as temporary:
+                    self.model.save_weights(temporary)
         else:
             self.wait += 1
 
@@ -98,12 +100,10 @@ class RunMonitor(keras.callbacks.Callback):
         keys = []
         for row in self.rows:
             keys += [key for key in row if key not in keys]
-        temporary = self.history_path + ".tmp"
-        with open(temporary, "w", newline="") as f:
+        with atomic_path(self.history_path) as temporary, open(temporary, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys or ["epoch"])
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(temporary, self.history_path)
 
 
 def seed_generators(model) -> list:
@@ -144,10 +144,27 @@ class SeedStateBackup(keras.callbacks.Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         states = {f"s{i}": keras.ops.convert_to_numpy(g.state.value)
                   for i, g in enumerate(seed_generators(self.model))}
-        np.savez(self._path(epoch + 1), **states)
-        old = self._path(epoch)
-        if os.path.exists(old):
+        with atomic_path(self._path(epoch + 1)) as temporary:
+            np.savez(temporary, **states)
+        old = self._path(epoch - 1)        # epoch's own states stay until its backup is
+        if os.path.exists(old):            # replaced (a failed backup resumes there)
             os.remove(old)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` whose backup is replaced only once the new one is
+    complete: the weights and the epoch are written to temporary files, then renamed, the
+    weights first (:func:`minape_tf.outputs.atomic.atomic_path`), so a run killed or stopped
+    by a full disk while backing up resumes from the last complete backup."""
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        with atomic_path(self._training_metadata_path) as metadata, \
+                atomic_path(self._weights_path) as weights:
+            self.model.save_weights(weights)
+            with open(metadata, "w") as f:
+                json.dump(state, f)
 
 
 def restored_epoch(backup_dir):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from minape_tf.builders import BUILDERS, builder_arguments, check_model_arguments
+from minape_tf.outputs.atomic import write_json, write_text
 from minape_tf.presets import DATASET_PRESETS, presets
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -279,9 +280,7 @@ def save_config(config: TrainConfig, path: str, extra: dict | None = None):
     values = config.to_dict()
     if extra:
         values = {**values, **extra}
-    with open(path, "w") as f:
-        if path.endswith((".yaml", ".yml")):
-            yaml.safe_dump(values, f, sort_keys=False)
-        else:
-            json.dump(values, f, indent=2)
-            f.write("\n")
+    if path.endswith((".yaml", ".yml")):
+        write_text(path, yaml.safe_dump(values, sort_keys=False))
+    else:
+        write_json(path, values)

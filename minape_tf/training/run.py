@@ -26,8 +26,10 @@ import numpy as np
 from minape_tf.data.registry import modality_code
 from minape_tf.data.validate import skip_summary
 from minape_tf.layers.equalization import equalization_layers, set_reference
+from minape_tf.outputs.atomic import atomic_path, disk_full_as_error
+from minape_tf.outputs.lock import holds_lock
 from minape_tf.training.batchnorm import reestimate_batchnorm
-from minape_tf.training.callbacks import RunMonitor, SeedStateBackup
+from minape_tf.training.callbacks import AtomicBackupAndRestore, RunMonitor, SeedStateBackup
 from minape_tf.training.run_folder import RunFolder
 from minape_tf.training.seeding import seeded
 from minape_tf.training.setup import as_config, prepare_run
@@ -70,6 +72,7 @@ class RunResult:
     setup: object = None
 
 
+@holds_lock()
 def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callbacks=(),
           overwrite=False, log=print) -> RunResult:
     """Train a model as configured and write a run folder.
@@ -80,7 +83,9 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         ``None``: all defaults (the demo data set).
     out_dir : path, default "runs/run"
         The run folder. An unfinished run of the same configuration there is resumed; one
-        of another configuration is refused (``ValueError`` naming the differences).
+        of another configuration is refused (``ValueError`` naming the differences); one
+        that another process is writing, too (``FolderInUse``, naming it:
+        :mod:`minape_tf.outputs.lock`).
     strategy : tf.distribute.Strategy or None, default None
         The model is built and compiled inside ``strategy.scope()``.
     loaded : Loaded or None, default None
@@ -115,13 +120,14 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         monitor = RunMonitor(folder.history, folder.best, monitor=setup.monitor,
                              patience=config.early_stopping, backup_dir=folder.backup)
         run_callbacks = [monitor, *setup.bn_callbacks(), SeedStateBackup(folder.backup),
-                         keras.callbacks.BackupAndRestore(folder.backup),
+                         AtomicBackupAndRestore(folder.backup),
                          *_tensorboard(folder.logs), *callbacks]
         if resume_epoch:
             log(f"Resuming {folder.path} after epoch {resume_epoch} (the input pipeline "
                 f"replays the {resume_epoch * setup.steps} batches it gave before)")
-        setup.fit(model, start_epoch=resume_epoch, callbacks=run_callbacks)
-        final = _final_model(setup, model, folder)
+        with disk_full_as_error(folder.path):
+            setup.fit(model, start_epoch=resume_epoch, callbacks=run_callbacks)
+            final = _final_model(setup, model, folder)
     info = _run_info(setup, final, monitor, resume_epoch, time.time() - start_time)
     folder.write_info(info)
     return RunResult(out_dir=folder.path, model=final, history=list(monitor.rows),
@@ -141,7 +147,8 @@ def _final_model(setup, model, folder):
         set_reference(model, setup.bn_data())
     final = setup.build(policy="float32")
     final.set_weights(model.get_weights())
-    final.save(folder.model)
+    with atomic_path(folder.model) as temporary:
+        final.save(temporary)
     return final
 
 

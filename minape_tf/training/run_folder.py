@@ -27,6 +27,8 @@ import json
 import os
 import shutil
 
+from minape_tf.outputs.atomic import write_json
+from minape_tf.outputs.lock import contents
 from minape_tf.training.callbacks import restored_epoch
 from minape_tf.training.config import TrainConfig, differences, save_config
 from minape_tf.training.history import read_history
@@ -43,13 +45,6 @@ EVALUATIONS = "eval-"        # RUN/eval-<data set>-<split>: evaluations on other
 def read_json(path):
     with open(path) as f:
         return json.load(f)
-
-
-def write_json(path, values):
-    """``values`` as indented JSON (numpy scalars and other objects as strings)."""
-    with open(path, "w") as f:
-        json.dump(values, f, indent=2, default=str)
-        f.write("\n")
 
 
 def check_folder_settings(path, settings: dict, overwrite: bool, what: str, hint: str,
@@ -132,7 +127,7 @@ class RunFolder:
         replace = os.path.exists(self.config) and check_folder_settings(
             self.config, config.fingerprint(), overwrite, "a run", hint,
             saved=self.read_config().fingerprint())
-        if replace or (overwrite and os.path.isdir(self.path) and os.listdir(self.path)):
+        if replace or (overwrite and os.path.isdir(self.path) and contents(self.path)):
             return "replace"
         if self.finished():
             raise FileExistsError(f"{self.path} already holds a finished run (model.keras); "
