@@ -314,6 +314,22 @@ print("params", model.count_params())
     assert "params" in out
 
 
+@pytest.mark.slow
+def test_a_training_with_its_evaluation_prints_no_tensorflow_warning(tmp_path):
+    """The test split's tools are evaluated one after another (adapted accuracies): one
+    traced prediction serves them all, so TensorFlow has no retracing to warn of."""
+    args = [*SMALL, "-D", "n_tools=20", "-D", "runs_per_tool=3", "--epochs", "1"]
+    status, out, err = _python(f"""
+from minape_tf.cli import main
+main({["train", *args, "--out", str(tmp_path / "run")]!r})
+""")
+    assert status == 0, err
+    tools = json.loads((tmp_path / "run" / "metrics.json").read_text())["per_group"]
+    assert len(tools) >= 4       # with the plain prediction, the five calls TF warns at
+    assert "WARNING" not in out + err and "retracing" not in out + err, out + err
+    assert out.startswith("\nRun folder:") and "Test: accuracy" in out
+
+
 def test_help_lists_the_recipe_flags_with_their_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])

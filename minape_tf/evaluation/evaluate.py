@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import tempfile
+import weakref
 
 import keras
 import numpy as np
@@ -35,13 +36,28 @@ SPLIT_OPTIONS = ("split", "test_speakers", "val_speakers", "val_fraction", "test
 SPEAKER_SPLITS = ("fsdd", "avdigits")
 
 
-def predict_probabilities(model, dataset):
-    """Class probabilities and integer labels of every batch of ``dataset``; the model runs
-    as one compiled function traced once (any batch size)."""
-    inputs_spec = dataset.element_spec[0]
+_FORWARD = weakref.WeakKeyDictionary()     # model -> {input signature: traced function}
+
+
+def _forward(model, inputs_spec):
+    """``model``'s inference as a ``tf.function`` for batches of ``inputs_spec`` (any batch
+    size), traced once per model and input signature: an evaluation that predicts group
+    after group with one model (adapted accuracies) reuses it instead of tracing anew."""
     signature = tf.nest.map_structure(
         lambda s: tf.TensorSpec([None, *s.shape[1:]], s.dtype), inputs_spec)
-    forward = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    key = repr(signature)
+    functions = _FORWARD.setdefault(model, {})
+    if key not in functions:
+        held = weakref.ref(model)          # the cache must not keep the model alive
+        functions[key] = tf.function(lambda x: held()(x, training=False),
+                                     input_signature=[signature])
+    return functions[key]
+
+
+def predict_probabilities(model, dataset):
+    """Class probabilities and integer labels of every batch of ``dataset``; the model runs
+    as one compiled function (:func:`_forward`)."""
+    forward = _forward(model, dataset.element_spec[0])
     probabilities, labels = [], []
     for x, y in dataset:
         probabilities.append(np.asarray(forward(x), np.float64))
