@@ -37,10 +37,18 @@ class FolderInUse(RuntimeError):
     """Another process holds the output folder's lock."""
 
 
+def _command() -> str:
+    """This process's command line, its program by name (``python -m pkg``: ``pkg``)."""
+    program = sys.argv[0] if sys.argv else "python"
+    name = os.path.basename(program)
+    if name == "__main__.py":
+        name = os.path.basename(os.path.dirname(program))
+    line = " ".join([name, *sys.argv[1:]])
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
 def _holder() -> dict:
-    return {"pid": os.getpid(), "host": socket.gethostname(),
-            "command": " ".join(os.path.basename(a) if i == 0 else a
-                                for i, a in enumerate(sys.argv))[:200],
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": _command(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
