@@ -166,6 +166,10 @@ def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_pat
                         verbose=False)
     assert not (out / "export.json").exists() and _partials(out) == []
     assert sorted(os.listdir(out)) == sorted([LOCK_FILE, os.path.basename(written[0])])
+    from minape_tf.export.predictor import load_predictor
+
+    with pytest.raises(FileNotFoundError, match="exported files but no export.json"):
+        load_predictor(out)
     monkeypatch.undo()
     described = exporter.export(run, out, formats="tflite",
                                 quantizations=("float32", "float16"), verbose=False)

@@ -206,8 +206,13 @@ def load_predictor(path, use=None):
         from minape_tf.export.load import load_minape
 
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "model.keras")):
-            raise FileNotFoundError(f"{path}: neither an export folder ({EXPORT_FILE}) nor a "
-                                    "run folder (model.keras)")
+            unfinished = any(f.endswith(".tflite") or f == "saved_model.pb"
+                             for _, _, names in os.walk(path) for f in names)
+            raise FileNotFoundError(
+                f"{path}: neither an export folder ({EXPORT_FILE}) nor a run folder "
+                "(model.keras)" + ("; it holds exported files but no export.json, which an "
+                                   "export writes last: run `minape export` again"
+                                   if unfinished else ""))
         return KerasPredictor(load_minape(path)[0])
     with open(described) as f:
         info = json.load(f)
