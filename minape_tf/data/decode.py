@@ -8,7 +8,10 @@ Images: JPEG, PNG, GIF and BMP, decoded with ``tf.io.decode_image`` to float32 i
 Gray and colour images mix freely (:func:`convert_channels`): an image is decoded with its
 own channels, then brought to what the group wants per input: gray (or gray+alpha) to RGB
 by replicating the gray channel, RGB(A) to gray by luminance with the weights of
-``tf.image.rgb_to_grayscale``, alpha dropped. A group wanting 2 or 4 channels per input
+``tf.image.rgb_to_grayscale``, alpha dropped. A file's own channels are those
+TensorFlow's decoder gives: a palette PNG is RGB, or RGBA with a transparent colour; a GIF
+is its first frame in RGB, its transparent pixels black; 1-, 2- and 4-bit images are
+scaled to [0, 1] like 8- and 16-bit ones. A group wanting 2 or 4 channels per input
 needs images with exactly that many. In-memory integer images are scaled by their
 range (:func:`image_array`); float images are taken as they are (expected in [0, 1]).
 Series: WAV (16-bit PCM with ``tf.audio.decode_wav``; other WAV encodings with
@@ -20,8 +23,9 @@ channel count does not fit the group). Its dtype must hold real numbers (integer
 floats, any width and byte order); booleans, complex numbers, strings and objects are
 refused, and so are finite values beyond float32's range. A CSV with a header whose names
 include all of the group's ``inputs`` (e.g. ``Fx, Fy, Fz``) gives those columns in that
-order; otherwise all its columns, in file order. A header names every column once (a
-name the group takes may not repeat) and has as many names as the rows have values.
+order; otherwise all its columns, in file order. A first line is a header when none of
+its cells is a number (one mixing numbers and names is refused); a header has as many
+names as the rows have values, and a name the group takes may not repeat.
 """
 
 from __future__ import annotations
@@ -97,7 +101,8 @@ def as_series(array) -> np.ndarray:
     problem = series_dtype_problem(a.dtype)
     if problem:
         raise DataError(problem)
-    out = (a[:, None] if a.ndim == 1 else a).astype(np.float32)
+    with np.errstate(over="ignore"):  # reported below
+        out = (a[:, None] if a.ndim == 1 else a).astype(np.float32)
     if a.dtype.kind == "f" and a.dtype.itemsize > 4 and np.isinf(out).any():
         overflow = np.isinf(out) & np.isfinite(a.reshape(out.shape))
         if overflow.any():
@@ -121,22 +126,69 @@ def _number_or_nan(token: str) -> float:
     return float(token) if token.strip() else np.nan
 
 
-def read_csv_numpy(path, columns=()) -> np.ndarray:
-    """CSV to float32 ``(samples, channels)`` with ``numpy.loadtxt``; see the module
-    docstring for the header and ``columns``. A cell that is not a number is an error
-    naming its row and column; an empty cell is NaN. A header with another number of
-    names than the rows have values, or repeating a name that ``columns`` takes, is a
-    :class:`~minape_tf.data.DataError`."""
+def _csv_header(path):
+    """The first line's names when it is a header (no cell a number), ``None`` when it is
+    a data row (every cell a number or empty); a line that mixes the two is a
+    :class:`~minape_tf.data.DataError` (a bad first row would otherwise pass as a header)."""
     with open(path, "r", newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         first = f.readline()
     tokens = [t.strip() for t in first.strip().split(",")]
-    header = None if all(_is_number(t) for t in tokens if t) else tokens
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
-        data = np.loadtxt(path, delimiter=",", skiprows=0 if header is None else 1, ndmin=2,
-                          encoding="utf-8-sig", converters=_number_or_nan, dtype=np.float64)
+    numbers = [_is_number(t) for t in tokens if t]
+    if all(numbers):
+        return None
+    if any(numbers):
+        raise DataError(f"line 1 mixes numbers and text ({first.strip()!r}): a header names "
+                        "every column, a data row holds only numbers")
+    return tokens
+
+
+def _csv_problem(path, skip):
+    """Where a CSV that ``numpy.loadtxt`` refused goes wrong: the first line whose number
+    of values differs, or the first cell that is not a number, or ``None``."""
+    width = None
+    with open(path, "r", newline="", encoding="utf-8-sig") as f:
+        for line, text in enumerate(f, start=1):
+            if line <= skip or not text.strip("\r\n"):
+                continue
+            cells = text.rstrip("\r\n").split(",")
+            width = width or len(cells)
+            if len(cells) != width:
+                return f"line {line} has {len(cells)} values, the rows before it {width}"
+            for column, cell in enumerate(cells, start=1):
+                if cell.strip() and not _is_number(cell):
+                    return f"line {line}, column {column}: {cell.strip()!r} is not a number"
+    return None
+
+
+def read_csv_numpy(path, columns=()) -> np.ndarray:
+    """CSV to float32 ``(samples, channels)`` with ``numpy.loadtxt``; see the module
+    docstring for the header and ``columns``. A first line is a header when none of its
+    cells is a number, a data row when all are (one that mixes them is an error). A cell
+    that is not a number, or a row with another number of values, is an error naming its
+    line (and column); an empty cell is NaN. A header with another number of names than
+    the rows have values, or repeating a name that ``columns`` takes, is an error too;
+    all are :class:`~minape_tf.data.DataError`, and so is a file that is not UTF-8."""
+    try:
+        return _read_csv(path, columns)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _read_csv(path, columns):
+    header = _csv_header(path)
+    skip = 0 if header is None else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            data = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2,
+                              encoding="utf-8-sig", converters=_number_or_nan,
+                              dtype=np.float64)
+    except UnicodeDecodeError:
+        raise
+    except ValueError as exc:
+        raise DataError(_csv_problem(path, skip) or str(exc)) from None
     if not data.size:
-        return np.zeros((0, len(tokens)), np.float32)
+        return np.zeros((0, len(header or [""])), np.float32)
     if header is not None and len(header) != data.shape[1]:
         raise DataError(f"the header has {len(header)} names, the rows {data.shape[1]} values")
     if header is not None and columns and all(c in header for c in columns):
