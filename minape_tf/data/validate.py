@@ -12,8 +12,9 @@ Images: gray, gray+alpha, RGB and RGBA files or arrays all fit a group that want
 channels per input (they are converted, see :func:`minape_tf.data.decode.convert_channels`);
 a group that wants another count per input (2, 4, or a stack like 6 from one file) needs
 exactly that many. A file's channels are those TensorFlow's decoder gives, the one the
-pipeline uses (a GIF is RGB; a PNG with a transparent colour gains an alpha channel), and
-the file is decoded with it here, so an image that passes decodes in the pipeline. A BMP
+pipeline uses (a GIF is RGB; a palette PNG with a transparent colour is RGBA; see
+:mod:`minape_tf.data.decode`), and the file is decoded with it here, so an image that
+passes decodes in the pipeline. A BMP
 must be 24- or 32-bit, or 8-bit gray: TensorFlow ignores a BMP's palette and compression.
 An integer image array must hold values in 0-65535 (see
 :func:`minape_tf.data.decode.image_array`); an image array's dtype must hold real numbers.
@@ -22,7 +23,9 @@ Series: a ``.npy`` file or an array is ``(samples,)`` or ``(samples, channels)``
 (:func:`minape_tf.data.decode.as_series`); when its channels do not fit the group the
 problem names the shape and how it is read (and, where the other reading would fit,
 says to save the file transposed), so a ``(channels, samples)`` file
-is never read the wrong way round.
+is never read the wrong way round. Without level normalisation (``normalize``), a series
+must stay small enough for its log-Mel power to be finite in float32
+(:func:`peak_limit`).
 """
 
 from __future__ import annotations
@@ -156,7 +159,23 @@ def _channels_problem(samples, channels, wanted):
     return reason + ")"
 
 
-def _check_values(data, wanted):
+def peak_limit(group):
+    """The largest absolute value a series of ``group`` may hold for its power spectrum
+    and log-Mel to stay finite in float32 (with a factor 2 to spare for resampling), or
+    ``None`` when the group normalises the level first (``normalize``). A Hann window's
+    STFT is at most ``peak * n_fft / 2``; a mel band at most its filter's weights' sum
+    times the largest power."""
+    from minape_tf.layers.mel import mel_filters
+
+    if group.normalize is not None:
+        return None
+    bank = mel_filters(group.sample_rate, group.n_fft, group.n_mels, group.fmin, group.fmax,
+                       dtype=np.float64)
+    widest = max(float(bank.sum(axis=1).max()), 1.0)
+    return float(np.sqrt(float(np.finfo(np.float32).max) / widest) / (group.n_fft / 2) / 2)
+
+
+def _check_values(data, wanted, limit=None):
     samples, channels = data.shape
     if data.size == 0:
         return f"empty signal ({samples} samples of {channels} channel(s))"
@@ -166,6 +185,11 @@ def _check_values(data, wanted):
     if bad.any():
         row, col = np.argwhere(bad)[0]
         return f"{int(bad.sum())} NaN/Inf values (first at sample {row}, channel {col})"
+    peak = float(np.abs(data).max())
+    if limit is not None and peak > limit:
+        return (f"values up to {peak:.3g}: their log-Mel power would overflow float32 (the "
+                f"group allows {limit:.3g}); scale the series down or set the group's "
+                "normalize ('peak' or 'rms')")
     return None
 
 
@@ -186,18 +210,18 @@ def _check_wav(path, wanted, rate):
     return "ok" if decode.tf_readable_wav(info) else None
 
 
-def check_series(item, wanted, rate, columns=()):
+def check_series(item, wanted, rate, columns=(), limit=None):
     """Reason string for a bad series (path or array), or ``None`` when it is fine.
 
-    ``wanted`` (channels) and ``rate`` (a WAV's sampling rate) are not checked when
-    ``None``.
+    ``wanted`` (channels), ``rate`` (a WAV's sampling rate) and ``limit`` (the largest
+    absolute value, :func:`peak_limit`) are not checked when ``None``.
     """
     if isinstance(item, np.ndarray):
         try:
             data = decode.series_array(item)
         except DataError as exc:
             return f"series array: {exc}"
-        return _check_values(data, wanted)
+        return _check_values(data, wanted, limit)
     path = str(item)
     if not os.path.isfile(path):
         return "file not found"
@@ -214,7 +238,7 @@ def check_series(item, wanted, rate, columns=()):
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a corrupt file
         return f"corrupt or unreadable file ({exc})"
-    return _check_values(data, wanted)
+    return _check_values(data, wanted, limit)
 
 
 def find_problems(source, groups):
@@ -235,17 +259,21 @@ def find_problems(source, groups):
             continue
         wanted = slot_channels(group, n_inputs.pop())
         rate = group.input_rate if isinstance(group, SeriesGroup) else None
+        limit = peak_limit(group) if isinstance(group, SeriesGroup) else None
         for i, row in enumerate(items):
             for j, item in enumerate(row):
-                if isinstance(group, ImageGroup):
+                path = isinstance(item, (str, os.PathLike))
+                if not path and not isinstance(item, np.ndarray):
+                    reason = (f"a {type(item).__name__} ({str(item)[:40]}); expected a file "
+                              "path or a numpy array")
+                elif isinstance(group, ImageGroup):
                     reason = check_image(item, wanted)
                 elif isinstance(group, SeriesGroup):
-                    reason = check_series(item, wanted, rate, group.inputs)
+                    reason = check_series(item, wanted, rate, group.inputs, limit)
                 else:
                     raise TypeError(f"unknown group type {type(group).__name__}")
                 if reason:
-                    where = (str(item) if not isinstance(item, np.ndarray)
-                             else f"observation {source.ids[i]!r}")
+                    where = str(item) if path else f"observation {source.ids[i]!r}"
                     problems.append((i, where, f"group {group.name!r}, input {j}: {reason}"))
     return problems
 
