@@ -91,7 +91,8 @@ def _series_group(name, cols, rows, root, sample_rate):
 
 
 def _infer_groups(columns, rows, root, sample_rate, image_size, where="the manifest"):
-    """Groups from column names: ``name`` or ``name.part`` (same ``name`` = one group).
+    """Groups from column names: ``name`` or ``name.part`` (same ``name`` = one group;
+    ``name`` must be an ASCII identifier).
 
     Image groups: 3 channels per input unless all the rows' images are gray. Series
     groups: from the first row whose file has no problem of its own. ``where`` (the
@@ -102,6 +103,11 @@ def _infer_groups(columns, rows, root, sample_rate, image_size, where="the manif
         by_group.setdefault(col.split(".")[0], []).append(col)
     groups = []
     for name, cols in by_group.items():
+        if not (name.isascii() and name.isidentifier()):
+            raise DataError(f"{where}: column {cols[0]!r}: the group name {name!r} (the part "
+                            "before any '.') must be ASCII letters, digits and underscores, "
+                            "not starting with a digit: it names the model's input and its "
+                            "TensorFlow layers; rename the column")
         path = root / rows[0][cols[0]]
         ext = decode.extension(path)
         try:
