@@ -20,6 +20,8 @@ The result is written where ``out`` says: a ``.keras`` file, or a folder that is
 folder again (``model.keras``, the source run's ``config.json`` and ``run.json`` when it is
 a run folder, and ``adaptation.json`` saying what adapted it), so that ``minape evaluate``,
 ``export`` (int8 calibration included) and ``predict`` take it as they take the original.
+A folder is locked while it is written (:mod:`minape_tf.outputs.lock`), and its
+``model.keras`` written atomically.
 """
 
 from __future__ import annotations
