@@ -14,12 +14,13 @@ is its first frame in RGB, its transparent pixels black; 1-, 2- and 4-bit images
 scaled to [0, 1] like 8- and 16-bit ones. A group wanting 2 or 4 channels per input
 needs images with exactly that many. In-memory integer images are scaled by their
 range (:func:`image_array`); float images are taken as they are (expected in [0, 1]).
-Series: WAV (16-bit PCM with ``tf.audio.decode_wav``; other WAV encodings with
-``soundfile``), ``.npy`` (``np.load``) and CSV (numbers, optional header), read to float32
-``(samples, channels)``. A ``.npy`` or in-memory array is ``(samples,)`` (one channel) or
-``(samples, channels)``, whatever its shape: nothing is transposed, so a ``(channels,
-samples)`` array must be saved transposed (the validation names both readings when the
-channel count does not fit the group). Its dtype must hold real numbers (integers or
+Series: WAV (16-bit PCM in a plain WAV with ``tf.audio.decode_wav``; other encodings,
+and WAVE_FORMAT_EXTENSIBLE files, with ``soundfile``), ``.npy`` (``np.load``) and CSV
+(numbers, optional header), read to float32 ``(samples, channels)``. A ``.npy`` or
+in-memory array is ``(samples,)`` (one channel) or ``(samples, channels)``, whatever its
+shape: nothing is transposed, so a ``(channels, samples)`` array must be saved
+transposed (the validation names both readings when the channel count does not fit the
+group). Its dtype must hold real numbers (integers or
 floats, any width and byte order); booleans, complex numbers, strings and objects are
 refused, and so are finite values beyond float32's range. A CSV with a header whose names
 include all of the group's ``inputs`` (e.g. ``Fx, Fy, Fz``) gives those columns in that
@@ -53,11 +54,25 @@ def extension(path) -> str:
 _TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
+def _fmt_chunk_size(path):
+    """Size of a RIFF/WAVE file's ``fmt `` chunk, or ``None`` when its first 64 KiB do not
+    hold one."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    at = 12
+    while at + 8 <= len(head):
+        tag, size = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if tag == b"fmt ":
+            return size
+        at += 8 + size + (size & 1)
+    return None
+
+
 def wav_info(path):
     """``soundfile.info`` of a WAV file (``samplerate``, ``channels``, ``frames``,
     ``subtype``, ...) without reading the samples, plus ``truncated``: ``(announced,
     present)`` bytes of samples when libsndfile finds the file shorter than its header
-    says, else ``None``.
+    says, else ``None``, and ``fmt_size``: the size of its ``fmt `` chunk.
 
     Raises ``ValueError`` with libsndfile's reason when the file is not a readable WAV.
     """
@@ -67,12 +82,15 @@ def wav_info(path):
         raise ValueError(f"not a RIFF/WAVE file that libsndfile reads ({error})") from None
     found = _TRUNCATED.search(info.extra_info)
     info.truncated = (int(found.group(1)), int(found.group(2))) if found else None
+    info.fmt_size = _fmt_chunk_size(path)
     return info
 
 
 def tf_readable_wav(info) -> bool:
-    """Whether ``tf.audio.decode_wav`` reads it (16-bit integer PCM only)."""
-    return info.format in ("WAV", "WAVEX") and info.subtype == "PCM_16"
+    """Whether ``tf.audio.decode_wav`` reads it: 16-bit integer PCM in a plain WAV (a
+    16- or 18-byte ``fmt `` chunk; not WAVE_FORMAT_EXTENSIBLE, which it refuses)."""
+    return (info.format == "WAV" and info.subtype == "PCM_16"
+            and getattr(info, "fmt_size", None) in (16, 18))
 
 
 # --------------------------------------------------------------------------- numpy readers

@@ -19,11 +19,12 @@ must be 24- or 32-bit, or 8-bit gray: TensorFlow ignores a BMP's palette and com
 An integer image array must hold values in 0-65535 (see
 :func:`minape_tf.data.decode.image_array`); an image array's dtype must hold real numbers.
 
-Series: a ``.npy`` file or an array is ``(samples,)`` or ``(samples, channels)``
+Series: a ``.wav`` file must be a WAV (RIFF), not another format renamed. A ``.npy``
+file or an array is ``(samples,)`` or ``(samples, channels)``
 (:func:`minape_tf.data.decode.as_series`); when its channels do not fit the group the
-problem names the shape and how it is read (and, where the other reading would fit,
-says to save the file transposed), so a ``(channels, samples)`` file
-is never read the wrong way round. Without level normalisation (``normalize``), a series
+problem names the shape and how it is read (and, where the other reading would fit, says
+to save the file transposed), so a ``(channels, samples)`` file is never read the wrong
+way round. Without level normalisation (``normalize``), a series
 must stay small enough for its log-Mel power to be finite in float32
 (:func:`peak_limit`).
 """
@@ -197,6 +198,8 @@ def _check_wav(path, wanted, rate):
     """Reason for a bad WAV from its header, ``"ok"`` when its samples need no reading
     (integer PCM that TensorFlow decodes), else ``None``."""
     info = decode.wav_info(path)
+    if info.format not in ("WAV", "WAVEX", "RF64"):   # only RIFF files show truncation
+        return f"{info.format_info} audio, not a WAV; convert it to WAV"
     if info.truncated:
         return (f"truncated WAV: the header announces {info.truncated[0]} bytes of "
                 f"samples, the file holds {info.truncated[1]}")
