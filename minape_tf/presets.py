@@ -113,14 +113,13 @@ presets = {
         pooling="avg", fusion="concat", learner="tempmixer"),
     "fsdd": Preset(
         """Spoken digits (FSDD, AV-digits' audio): the default on ``--dataset fsdd`` and
-        ``avdigits``, chosen by leave-one-speaker-out over the five FSDD speakers (issue 11;
-        ``scripts/loso_recipes.py``, README "Devices never seen").
+        ``avdigits``, chosen by leave-one-speaker-out over the five FSDD speakers
+        (``scripts/loso_recipes.py``; results in README "Devices never seen").
 
         Width 64, depth 6, patch 4, kernel 9: 62K parameters on FSDD's 61x32 log-Mel, 12x
-        fewer than ``build_minape``'s defaults (width 256, depth 8, patch 8: 0.73M), which
-        were about as accurate on an unseen speaker (george held out: 0.664 against 0.644,
-        one fold) and take about three times as long per epoch on a CPU. Patch 4 gives a
-        15x8 grid (patch 8: 7x4, coarse in time for a word). Not a paper row: the paper has
+        fewer than ``build_minape``'s defaults (width 256, depth 8, patch 8: 0.73M), and no
+        less accurate on an unseen speaker. Patch 4 gives a 15x8 grid (patch 8: 7x4, coarse
+        in time for a word). Not a paper row: the paper has
         no speech data set. Leave-one-speaker-out on the five speakers with the CLI
         defaults: README, "Devices never seen".""",
         "none (chosen on FSDD)", None, width=64, depth=6, patch_size=4, kernel_size=9,

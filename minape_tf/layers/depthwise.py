@@ -30,21 +30,16 @@ def auto_form(h, w, channels, kernel_size, device=None):
     """The form ``"auto"`` picks for an ``h`` x ``w`` x ``channels`` grid and a square kernel.
 
     * GPU / TPU: ``"matmul"`` while its Toeplitz matrices hold at most
-      :data:`MAX_TOEPLITZ_ENTRIES` numbers, else ``"fft"``. Measured in issue 9 on an H200
-      (JAX, bfloat16, batch 1024, 128 channels): grouped conv 27.3 / 11.7 / 8.1 ms, Toeplitz
-      matmul 0.84 / 0.71 / 0.19 ms, an rfft2 convolution 6.8 / 3.2 / 2.6 ms on 32x32 k13
-      / 21x21 k12 / 36x8 k13. Not re-measured here (no GPU), nor this module's ``fft``
-      form on a GPU; TPUs follow the GPU rule unmeasured. ``scripts/bench_gpu.py`` (with
-      ``--forms conv,auto,fft,matmul``) checks it on the models.
+      :data:`MAX_TOEPLITZ_ENTRIES` numbers, else ``"fft"``: on a GPU one dense product per
+      channel beats a grouped convolution of a large kernel, until the matrices outgrow
+      memory. TPUs follow the GPU rule. ``scripts/bench_gpu.py --forms
+      conv,auto,fft,matmul`` measures the forms on the models (README, "The depthwise
+      convolution in the form each device runs best").
     * CPU: ``"fft"`` for kernels of 12 and more on grids of at least 400 positions (21x21),
-      else ``"conv"``. The FFT form's cost hardly depends on the kernel, the grouped conv's
-      grows with its area. On 2 shared cores (TensorFlow, 128 channels, batch 1 / 32) the
-      FFT form took 0.81 / 0.96x the conv's time on 32x32 k13 and 0.91 / 0.89x on 21x21
-      k13, but 1.6-2x at batch 1 on the smaller 8x8, 16x16 and 36x8 grids, and 1.1-18x
-      with kernels of 3 to 9. The Toeplitz product is 3-900x slower than conv on CPUs.
-      Measured with ``scripts/bench_cpu.py --part ops`` (``scripts/results/``; a noisy
-      machine: ratios within about 20% are ties). The JAX CPU backend uses the same rule,
-      unmeasured.
+      else ``"conv"``: the FFT form's cost hardly depends on the kernel, the grouped conv's
+      grows with its area, so the FFT form wins only for large kernels on large grids.
+      ``scripts/bench_cpu.py --part ops`` measures it (``scripts/results/bench_cpu.json``).
+      The JAX CPU backend uses the same rule.
     * Unknown grid size (``None``): ``"conv"``.
 
     ``device`` (``"cpu"``, ``"gpu"``, ``"tpu"``) defaults to the current one (:func:`accelerator`).
