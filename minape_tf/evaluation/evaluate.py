@@ -257,10 +257,11 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     extra = {"run": os.path.abspath(run_dir), "dataset": name, "split": split}
     if match:
         extra["match"] = match
+    own_test = same_data and split == "test"      # the splits the training checked
     return evaluate_model(model, data, classes, out_dir=out_dir, model_path=folder.model,
                           history=folder.read_history(), latency=latency, extra=extra,
                           title=f"Evaluation of {folder.name}", skipped=part.skipped,
-                          duplicates=info.get("duplicates", ()) if same_data else (),
+                          duplicates=info.get("duplicates", ()) if own_test else (),
                           groups=part.split_keys,
                           **_adapted(model, part, make_data, self_training))
 

@@ -18,16 +18,11 @@ import os
 
 from minape_tf.export.load import feature_model, load_minape, representative_set
 from minape_tf.export.serving import expected_shape, input_names
-from minape_tf.outputs.atomic import disk_full_as_error, write_bytes, write_json
+from minape_tf.outputs.atomic import disk_full_as_error, size_of, write_bytes, write_json
 from minape_tf.outputs.lock import locked
 
 FORMATS = ("savedmodel", "tflite", "all")
 EXPORT_FILE = "export.json"
-
-
-def _folder_bytes(path) -> int:
-    return sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(path) for f in files)
 
 
 def _inputs(groups) -> dict:
@@ -96,7 +91,7 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
     if formats in ("savedmodel", "all"):
         saved = export_savedmodel(model, out_dir, name)
         files["savedmodel"] = {"path": os.path.relpath(saved, out_dir),
-                               "bytes": _folder_bytes(saved),
+                               "bytes": size_of(saved),
                                "signatures": ["serving_default", "serving_arrays"]}
     if formats in ("tflite", "all"):
         representative = None

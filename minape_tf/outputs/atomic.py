@@ -39,7 +39,8 @@ def partial_path(path) -> str:
     return os.path.join(folder, f".{stem}{PARTIAL}{os.getpid()}{suffix}")
 
 
-def _size(path) -> int:
+def size_of(path) -> int:
+    """Bytes of a file, or of every file under a folder (0 when ``path`` does not exist)."""
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(root, f))
                    for root, _, files in os.walk(path) for f in files)
@@ -120,10 +121,10 @@ def atomic_path(path, needed=None):
         else:
             os.replace(temporary, path)
     except BaseException as error:
-        written = _size(temporary)
+        written = size_of(temporary)
         _remove(temporary)
         if is_disk_full(error):
-            raise disk_full(error, path, needed or max(written, _size(path))) from error
+            raise disk_full(error, path, needed or max(written, size_of(path))) from error
         raise
 
 
