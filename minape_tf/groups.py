@@ -19,6 +19,7 @@ from minape_tf.stft import frame_count
 
 _NORMALISATIONS = (None, "peak", "rms")
 _SPECTRAL = (None, "mean_var", "band", "pcen")
+REPRESENTATIONS = ("logmel", "frames")
 
 
 def _check_name(name):
@@ -136,12 +137,14 @@ class ImageGroup(_Group):
 
 @dataclass(frozen=True)
 class SeriesGroup(_Group):
-    """Time series turned into log-Mel spectrograms and stacked along channels.
+    """Time series turned into 2-D features (log-Mel spectrograms) and stacked along channels.
 
     Each series is resampled from ``source_rate`` to ``sample_rate``, trimmed or zero-padded
     to ``length`` samples, optionally level-normalised, and turned into
     ``log10(mel(|STFT|^2) + eps)`` with a Hann window of ``n_fft`` samples, hop ``hop``,
-    no centring (``center=False``) and librosa's Slaney mel filter bank (paper Eq. 9).
+    no centring (``center=False``) and librosa's Slaney mel filter bank (paper Eq. 9); or,
+    with ``representation="frames"``, cut into frames of ``n_fft`` raw samples every
+    ``hop`` (:class:`~minape_tf.layers.SeriesFrames`).
 
     Parameters
     ----------
@@ -160,7 +163,7 @@ class SeriesGroup(_Group):
     hop : int, default 512
         STFT hop (stride) in samples.
     n_mels : int, default 64
-        Mel bands.
+        Mel bands (not used by ``"frames"``).
     fmin : float, default 0.0
         Lowest mel frequency (Hz).
     fmax : float or None, default None
@@ -182,6 +185,16 @@ class SeriesGroup(_Group):
         model is adapted to a device, then removes that device's frequency response, measured
         on its own unlabelled observations (``minape adapt``; the adapted accuracy of
         evaluations).
+    representation : {"logmel", "frames"}, default "logmel"
+        The 2-D view the pathway reads: ``"logmel"``, the paper's log-Mel spectrogram
+        ``(frames, n_mels)``, for audio and fast sensors; ``"frames"``, the raw samples
+        framed ``(frames, n_fft)``, which keeps the level and shape of short or slow
+        series. ``"frames"`` takes no ``equalize`` and no ``spectral_norm="pcen"`` (both
+        are defined on spectra).
+    inferred : tuple of str, default ()
+        The fields that were chosen from the data rather than given (the manifest loader
+        fills it in: :func:`minape_tf.data.series_settings.infer_settings`); a training
+        chooses them again around the settings its user gives.
     inputs, width, depth, patch_size, kernel_size, modality
         As for :class:`ImageGroup`.
     """
@@ -199,6 +212,8 @@ class SeriesGroup(_Group):
     eps: float = 1e-6
     spectral_norm: str | None = None
     equalize: bool = False
+    representation: str = "logmel"
+    inferred: tuple = ()
     kind = "series"
 
     def __post_init__(self):
@@ -215,6 +230,13 @@ class SeriesGroup(_Group):
         if not isinstance(self.equalize, bool):
             raise ValueError(f"group {self.name!r}: equalize={self.equalize!r}; expected true "
                              "or false")
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(f"group {self.name!r}: representation={self.representation!r}; "
+                             f"expected one of {REPRESENTATIONS}")
+        if self.representation == "frames" and (self.equalize or self.spectral_norm == "pcen"):
+            raise ValueError(f"group {self.name!r}: representation='frames' takes no "
+                             "equalize and no spectral_norm='pcen' (both work on spectra)")
+        object.__setattr__(self, "inferred", tuple(self.inferred))
         if self.length < self.n_fft:
             raise ValueError(
                 f"group {self.name!r}: length={self.length} is shorter than n_fft={self.n_fft}; "
@@ -237,8 +259,10 @@ class SeriesGroup(_Group):
 
     @property
     def feature_shape(self) -> tuple:
-        """Shape of one observation's spectrograms: (frames, n_mels, channels)."""
-        return (self.n_frames, self.n_mels, self.channels)
+        """Shape of one observation's features: (frames, n_mels, channels), or (frames,
+        n_fft, channels) for ``"frames"``."""
+        bands = self.n_fft if self.representation == "frames" else self.n_mels
+        return (self.n_frames, bands, self.channels)
 
     def input_shape(self, features_in_model: bool = False) -> tuple:
         """Shape at the model's input: raw ``(length, channels)`` when the log-Mel layer sits
@@ -255,16 +279,19 @@ class SeriesGroup(_Group):
                                 self.length, name=f"{self.name}_resampling")
 
     def feature_layers(self, spectral=True) -> list:
-        """Level normalisation (when ``normalize`` is set), log-Mel, then spectral
-        normalisation (when ``spectral_norm`` is set): the layers that turn ``(batch, length,
-        channels)`` into ``(batch, frames, n_mels, channels)``, used by the pipeline and by
+        """Level normalisation (when ``normalize`` is set), log-Mel (or the frames), then
+        spectral normalisation (when ``spectral_norm`` is set): the layers that turn ``(batch,
+        length, channels)`` into ``(batch, *feature_shape)``, used by the pipeline and by
         ``build_minape(features_in_model=True)`` alike. ``spectral=False`` leaves out the
         spectral normalisation (the pipeline caches the log-Mel, augments it, then applies
         :meth:`spectral_layers`)."""
+        from minape_tf.layers.frames import SeriesFrames
         from minape_tf.layers.level import LevelNormalization
         from minape_tf.layers.logmel import LogMel
 
-        layers = [LogMel.from_group(self, dtype="float32", name=f"{self.name}_logmel")]
+        layers = [SeriesFrames(self.n_fft, self.hop, name=f"{self.name}_frames")
+                  if self.representation == "frames" else
+                  LogMel.from_group(self, dtype="float32", name=f"{self.name}_logmel")]
         if self.normalize is not None:
             layers.insert(0, LevelNormalization(self.normalize, dtype="float32",
                                                 name=f"{self.name}_level"))
@@ -299,7 +326,7 @@ def group_from_config(config: dict):
     kind = config.pop("kind", None)
     if kind not in GROUP_KINDS:
         raise ValueError(f"group config has kind={kind!r}; expected one of {sorted(GROUP_KINDS)}")
-    for key in ("size", "inputs"):
+    for key in ("size", "inputs", "inferred"):
         if key in config and config[key] is not None:
             config[key] = tuple(config[key])
     return GROUP_KINDS[kind](**config)

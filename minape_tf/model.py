@@ -321,15 +321,19 @@ def _check_patch_fits(group, patch):
                 f"{height}x{width}, smaller than one patch; use a patch of at most "
                 f"{min(height, width)} or a larger size")
     else:
-        frames, mels = group.n_frames, group.n_mels
+        frames, bands = group.feature_shape[:2]
+        what = "n_mels" if group.representation == "logmel" else "n_fft"
         if frames < patch:
             raise ValueError(
                 f"patch_size={patch} for series group {group.name!r}: length={group.length} "
-                f"with n_fft={group.n_fft}, hop={group.hop} gives {frames} STFT frames, fewer "
-                f"than the patch; need length >= {group.n_fft + (patch - 1) * group.hop}")
-        if mels < patch:
+                f"with n_fft={group.n_fft}, hop={group.hop} gives {frames} frames, fewer "
+                f"than the patch; need length >= {group.n_fft + (patch - 1) * group.hop}, a "
+                f"hop of at most {max(1, (group.length - group.n_fft) // max(patch - 1, 1))}"
+                f" (--group {group.name}.hop=...), or --patch-size {max(frames, 1)}")
+        if bands < patch:
             raise ValueError(f"patch_size={patch} for series group {group.name!r}: "
-                             f"n_mels={mels} is smaller than the patch")
+                             f"{what}={bands} is smaller than the patch; use --group "
+                             f"{group.name}.{what}={patch} or more, or --patch-size {bands}")
 
 
 def _check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,

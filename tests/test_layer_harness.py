@@ -14,8 +14,8 @@ from keras.src import testing
 
 from minape_tf.layers import (DEPTHWISE_FORMS, FUSIONS, ChannelPointBlock, DepthwiseConv,
                               DeviceEqualization, FoldSequence, Fusion, LevelNormalization,
-                              LogMel, PatchEmbedding, PCEN, SpectralNormalization, TempMixer,
-                              UnfoldSequence)
+                              LogMel, PatchEmbedding, PCEN, SeriesFrames, SpectralNormalization,
+                              TempMixer, UnfoldSequence)
 
 pytestmark = [pytest.mark.backend,
               # The harness trains weightless layers too, from a generator.
@@ -54,6 +54,12 @@ class LayerHarnessTest(testing.TestCase):
             LogMel, {"sample_rate": 8000, "n_fft": 256, "hop": 128, "n_mels": 16},
             input_shape=(2, 1024, 2), expected_output_shape=(2, 7, 16, 2),
             expected_output_dtype="float32", expected_num_trainable_weights=0)
+
+    def test_series_frames(self):
+        self.run_layer_test(
+            SeriesFrames, {"window": 8, "hop": 3}, input_shape=(2, 24, 2),
+            expected_output_shape=(2, 6, 8, 2), expected_output_dtype="float32",
+            expected_num_trainable_weights=0)
 
     @parameterized.named_parameters(("peak", "peak"), ("rms", "rms"), ("none", None))
     def test_level_normalization(self, mode):

@@ -217,6 +217,18 @@ def _read_csv(path, columns):
     return as_series(data)
 
 
+def series_length(path) -> int:
+    """Samples of one series file, read from its header where it has one (WAV, ``.npy``:
+    the first axis, as :func:`as_series` reads it) and from its rows for CSV."""
+    ext = extension(path)
+    if ext == ".wav":
+        return int(wav_info(path).frames)
+    if ext == ".npy":
+        shape = np.load(str(path), mmap_mode="r", allow_pickle=False).shape
+        return int(shape[0]) if shape else 0
+    return int(read_series_numpy(path)[0].shape[0])
+
+
 def read_series_numpy(path, columns=()) -> tuple:
     """Read one series file to ``(float32 (samples, channels), sample_rate or None)``."""
     ext = extension(path)

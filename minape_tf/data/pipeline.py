@@ -256,8 +256,7 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
             x = dict(x)
             for k, g in enumerate(aug_series):
                 s = tf.stack([rnd, tf.constant(k, tf.int64)])
-                x[g.name] = (aug.augment_logmel(x[g.name], s, g.eps, strengths) if features
-                             else aug.augment_raw(x[g.name], s, strengths))
+                x[g.name] = aug.augment_series(g, x[g.name], s, features, strengths)
             return x, label
 
         rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)

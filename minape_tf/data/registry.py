@@ -12,7 +12,9 @@ import os
 
 from minape_tf.data.demo import demo
 from minape_tf.data.loaders import avdigits, fsdd, manifest, mudestreda
+from minape_tf.data.series_settings import refit
 from minape_tf.data.source import Loaded
+from minape_tf.groups import SeriesGroup
 
 
 def _demo(data_dir, seed, **options):
@@ -86,8 +88,10 @@ def _loader_options(name):
     return sorted(p for p in inspect.signature(loader).parameters if p not in skip)
 
 
-def select_groups(groups, modalities="all", overrides=None) -> list:
-    """The groups a model reads, with per-group field overrides applied.
+def select_groups(groups, modalities="all", overrides=None, patch_size=None) -> list:
+    """The groups a model reads, with per-group field overrides applied; a series group's
+    settings that were inferred from the data are chosen again around the overrides and
+    ``patch_size`` (:func:`minape_tf.data.series_settings.refit`).
 
     Parameters
     ----------
@@ -95,6 +99,8 @@ def select_groups(groups, modalities="all", overrides=None) -> list:
     modalities : "all", "image", "series", or list of group names, default "all"
     overrides : dict or None
         Group name -> {field: value}.
+    patch_size : int or None, default None
+        The model's patch size when the user (or a preset) sets it.
     """
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - {g.name for g in groups})
@@ -121,7 +127,10 @@ def select_groups(groups, modalities="all", overrides=None) -> list:
         for key in ("size", "inputs"):
             if isinstance(changes.get(key), list):
                 changes[key] = tuple(changes[key])
-        result.append(group.replace(**changes) if changes else group)
+        if isinstance(group, SeriesGroup):
+            result.append(refit(group, changes, patch_size))
+        else:
+            result.append(group.replace(**changes) if changes else group)
     return result
 
 

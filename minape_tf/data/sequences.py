@@ -181,12 +181,8 @@ def _augment(ds, groups, augment, features, seed, augmentation):
         for k, g in enumerate(series):
             seeds = tf.random.experimental.stateless_split(
                 tf.stack([draw, tf.constant(k, tf.int64)]), tf.shape(x[g.name])[0])
-            if features:
-                def step(pair, eps=g.eps):
-                    return aug.augment_logmel(pair[1], pair[0], eps, augmentation)
-            else:
-                def step(pair):
-                    return aug.augment_raw(pair[1], pair[0], augmentation)
+            def step(pair, g=g):
+                return aug.augment_series(g, pair[1], pair[0], features, augmentation)
             x[g.name] = tf.map_fn(step, (seeds, x[g.name]), fn_output_signature=tf.float32)
         for name, layer in images.items():  # the window's L images as one batch
             x[name] = tf.clip_by_value(layer(x[name], training=True), 0.0, 1.0)

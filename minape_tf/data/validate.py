@@ -163,12 +163,12 @@ def _channels_problem(samples, channels, wanted):
 def peak_limit(group):
     """The largest absolute value a series of ``group`` may hold for its power spectrum
     and log-Mel to stay finite in float32 (with a factor 2 to spare for resampling), or
-    ``None`` when the group normalises the level first (``normalize``). A Hann window's
+    ``None`` when the group normalises the level first (``normalize``) or reads raw frames. A Hann window's
     STFT is at most ``peak * n_fft / 2``; a mel band at most its filter's weights' sum
     times the largest power."""
     from minape_tf.layers.mel import mel_filters
 
-    if group.normalize is not None:
+    if group.normalize is not None or group.representation == "frames":
         return None
     bank = mel_filters(group.sample_rate, group.n_fft, group.n_mels, group.fmin, group.fmax,
                        dtype=np.float64)

@@ -39,6 +39,8 @@ class RunMonitor(keras.callbacks.Callback):
         Stop after this many epochs without improvement; 0 never stops early.
     min_delta : float, default 0.0
         Smallest change that counts as an improvement.
+    min_epochs : int, default 0
+        Epochs before which early stopping does not end the run.
     backup_dir : str or None, default None
         ``BackupAndRestore``'s folder: the epoch it resumes at decides which rows of
         ``history.csv`` are kept. Put this callback *before* ``BackupAndRestore``, so that
@@ -46,11 +48,12 @@ class RunMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, history_path, best_path, monitor="val_loss", patience=0, min_delta=0.0,
-                 backup_dir=None):
+                 backup_dir=None, min_epochs=0):
         super().__init__()
         self.backup_dir = backup_dir
         self.history_path, self.best_path = history_path, best_path
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.min_epochs = int(min_epochs)
         self.minimise = "loss" in monitor
         self.rows = []
         self.best = math.inf if self.minimise else -math.inf
@@ -92,7 +95,7 @@ class RunMonitor(keras.callbacks.Callback):
         self.rows.append(row)
         self._write()
         self._update(epoch, float(logs[self.monitor]))
-        if self.patience and self.wait >= self.patience:
+        if self.patience and self.wait >= self.patience and epoch + 1 >= self.min_epochs:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

@@ -22,6 +22,7 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Settings that leave the trained weights as they are: a run may resume under others.
 NOT_FINGERPRINTED = ("verbose", "cache", "allow_duplicates")
 BN_MODES = ("auto", "epoch", "end", "off")
+DEFAULT_EPOCHS = 30
 
 
 @dataclass
@@ -67,7 +68,16 @@ class TrainConfig:
 
     Optimisation (paper Section 4.1: AdamW, learning rate 1e-3)
     --------------------------------------------------------------
-    epochs : int, default 30
+    epochs : int or None, default None
+        Epochs of the run. None: ``DEFAULT_EPOCHS`` (30) epochs of at least ``min_steps /
+        30`` optimizer steps each: on a small data set an epoch then passes over the
+        training set more than once (reshuffled and augmented anew each time), so that the
+        run makes ``min_steps`` steps.
+    min_steps : int, default 1000
+        The fewest optimizer steps of a run whose ``epochs`` and ``steps`` are None, in the
+        spirit of the paper's 3,000 iterations (Section 4.1); also the steps before which
+        early stopping never ends a run (a small validation split is too noisy to stop on
+        sooner). 0 switches both off.
     steps : int or None, default None
         A total budget of optimizer steps (the paper's 3,000 iterations) that replaces
         ``epochs``: the run has as many epochs as it takes, stops after exactly ``steps``
@@ -122,7 +132,8 @@ class TrainConfig:
     architecture: str = "minape"
     preset: str | None = None
     model: dict = field(default_factory=dict)
-    epochs: int = 30
+    epochs: int | None = None
+    min_steps: int = 1000
     steps: int | None = None
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -152,12 +163,14 @@ class TrainConfig:
             raise ValueError(f"bn_reestimate={self.bn_reestimate!r}; expected one of {BN_MODES}")
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(f"jit_compile={self.jit_compile!r}; expected 'auto', true or false")
-        for name in ("batch_size", "epochs"):
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
+        for name in ("epochs", "steps"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected a positive integer")
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
-            raise ValueError(f"steps={self.steps!r}; expected a positive integer or None")
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}={value!r}; expected a positive integer or None")
+        if not isinstance(self.min_steps, int) or self.min_steps < 0:
+            raise ValueError(f"min_steps={self.min_steps!r}; expected an integer >= 0")
         for name in ("learning_rate", "weight_decay", "warmup_epochs", "min_learning_rate",
                      "mixup", "cutmix"):
             if getattr(self, name) < 0:

@@ -110,6 +110,8 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
         setup = prepare_run(config, loaded=loaded, strategy=strategy)
         if loaded is None and setup.loaded.source.skipped:   # else the caller says it
             log(skip_summary(setup.loaded.source.skipped))
+        for line in setup.inferred_settings():
+            log(f"Inferred {line}")
         if setup.duplicates:
             log(f"Going on with {len(setup.duplicates)} observation(s) in more than one "
                 "split (allow_duplicates=True; listed in run.json and report.md): "
@@ -118,7 +120,8 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
             model = setup.compile(setup.build())
         folder.start(config, plan)
         monitor = RunMonitor(folder.history, folder.best, monitor=setup.monitor,
-                             patience=config.early_stopping, backup_dir=folder.backup)
+                             patience=config.early_stopping, backup_dir=folder.backup,
+                             min_epochs=setup.min_epochs)
         run_callbacks = [monitor, *setup.bn_callbacks(), SeedStateBackup(folder.backup),
                          AtomicBackupAndRestore(folder.backup),
                          *_tensorboard(folder.logs), *callbacks]
@@ -169,6 +172,7 @@ def _run_info(setup, final, monitor, resume_epoch, seconds) -> dict:
         "resumed_from_epoch": resume_epoch or None, "train_seconds": seconds,
         "skipped": [list(s) for s in setup.loaded.source.skipped],
         "duplicates": list(setup.duplicates),
+        "inferred_settings": setup.inferred_settings(),
     }
 
 

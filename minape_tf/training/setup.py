@@ -25,10 +25,11 @@ from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.leakage import check_duplicates
 from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset, select_groups
+from minape_tf.data.series_settings import describe
 from minape_tf.data.validate import check_split_classes
 from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.training.batchnorm import BatchNormReestimation
-from minape_tf.training.config import TrainConfig
+from minape_tf.training.config import DEFAULT_EPOCHS, TrainConfig
 from minape_tf.training.mixing import mix_batch
 from minape_tf.training.precision import resolve_jit, resolve_precision
 from minape_tf.training.schedule import WarmupCosine
@@ -175,13 +176,25 @@ class RunSetup:
 
     @property
     def total_steps(self) -> int:
-        """Optimizer steps of the whole run: ``config.steps``, else ``epochs`` epochs."""
-        return self.config.steps or self.steps * self.config.epochs
+        """Optimizer steps of the whole run: ``config.steps``, else ``config.epochs`` (or
+        ``DEFAULT_EPOCHS``) epochs."""
+        return self.config.steps or self.steps * (self.config.epochs or DEFAULT_EPOCHS)
+
+    @property
+    def min_epochs(self) -> int:
+        """Epochs before which early stopping does not end the run (``config.min_steps``)."""
+        return math.ceil(self.config.min_steps / self.steps)
 
     @property
     def epochs(self) -> int:
         """Epochs of the run (the last one cut short when ``config.steps`` ends inside it)."""
         return math.ceil(self.total_steps / self.steps)
+
+    def inferred_settings(self) -> list:
+        """One line per series group whose settings were chosen from the data
+        (:func:`minape_tf.data.series_settings.describe`)."""
+        return [describe(g) for g in self.groups
+                if isinstance(g, SeriesGroup) and g.inferred]
 
     @property
     def features(self) -> bool:
@@ -363,8 +376,9 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                     **config.dataset_options)
     check_split_classes(loaded.source, loaded.splits, config.dataset)
-    groups = groups_read_by(config.architecture,
-                            select_groups(loaded.groups, config.modalities, config.groups))
+    groups = groups_read_by(config.architecture, select_groups(
+        loaded.groups, config.modalities, config.groups,
+        patch_size=config.model_arguments().get("patch_size")))
     duplicates = check_duplicates(loaded.source, loaded.splits, groups,
                                   allow=config.allow_duplicates, where=config.dataset)
     train_source, val_source = split_sources(loaded, groups, config.dataset)
@@ -382,6 +396,8 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     steps = n // batch if full_batches else math.ceil(n / batch)
     if config.steps_per_epoch:
         steps = min(steps, config.steps_per_epoch)
+    elif config.epochs is None and config.steps is None:   # small data: epochs of min_steps/30
+        steps = max(steps, math.ceil(config.min_steps / DEFAULT_EPOCHS))
     bn_mode = config.bn_reestimate
     if bn_mode == "auto":
         bn_mode = "epoch" if steps <= BN_EPOCH_MAX_STEPS else "end"

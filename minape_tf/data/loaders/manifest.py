@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from minape_tf.data import decode
+from minape_tf.data.series_settings import INFERRED, infer_settings, typical_length
 from minape_tf.data.source import Loaded, Source
 from minape_tf.data.errors import DataError, reject
 from minape_tf.data.validate import check_series, validate_loaded
@@ -49,17 +50,6 @@ def _image_channels(paths) -> int:
     return 1 if seen else 3
 
 
-def _n_mels(sample_rate, n_fft) -> int:
-    """Mel bands of an inferred series group: ``min(64, n_fft // 8)``, at least 8, and
-    fewer where that would leave a filter of the bank with no FFT bin (all zeros)."""
-    from minape_tf.layers.mel import mel_filters
-
-    n = min(64, max(8, n_fft // 8))
-    while n > 1 and not mel_filters(sample_rate, n_fft, n).any(axis=1).all():
-        n -= 1
-    return n
-
-
 def _series_spec(column, paths):
     """``(rate or None, channels, length)`` of the first of a column's files that has no
     problem of its own (it reads, is not empty, holds finite values, a WAV is not
@@ -78,16 +68,33 @@ def _series_spec(column, paths):
                     f"{first[0]}: {first[1]}); cannot infer its group")
 
 
+def _series_lengths(paths, most=2000):
+    """Samples of (at most ``most``, evenly spaced) files of a column, skipping those that
+    do not read (the validation pass names them)."""
+    paths = list(paths)
+    step = max(1, len(paths) // most)
+    lengths = []
+    for path in paths[::step]:
+        try:
+            n = decode.series_length(path)
+        except Exception:  # noqa: BLE001 - a bad file: the validation pass says so
+            continue
+        if n > 0:
+            lengths.append(n)
+    return lengths
+
+
 def _series_group(name, cols, rows, root, sample_rate):
-    rate, per_file, length = _series_spec(cols[0], [root / r[cols[0]] for r in rows])
+    paths = [root / r[cols[0]] for r in rows]
+    rate, per_file, length = _series_spec(cols[0], paths)
     rate = rate or sample_rate
     if rate is None:
         raise DataError(f"column {cols[0]!r}: {decode.extension(root / rows[0][cols[0]])} "
                         "files carry no sampling rate; pass sample_rate= or groups=")
-    n_fft = min(1024, 1 << (max(length, 2).bit_length() - 1))
-    return SeriesGroup(name, channels=per_file * len(cols), sample_rate=rate, source_rate=rate,
-                       length=max(length, n_fft), n_fft=n_fft, hop=n_fft // 2,
-                       n_mels=_n_mels(rate, n_fft), inputs=tuple(cols))
+    length = typical_length(_series_lengths(paths) or [length])
+    return SeriesGroup(name, channels=per_file * len(cols), sample_rate=rate,
+                       source_rate=rate, inputs=tuple(cols), inferred=INFERRED,
+                       **infer_settings(length, rate))
 
 
 def _infer_groups(columns, rows, root, sample_rate, image_size, where="the manifest"):
@@ -184,6 +191,43 @@ def _group_split(keys, labels, val_fraction, test_fraction, seed, where="the man
                 splits["train"].remove(pick)
                 splits[name].append(pick)
     return {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in splits.items()}
+
+
+def _stratified_share(labels, fraction, seed):
+    """``{"train", "val"}`` row indices: ``round(fraction * n)`` rows (at least one) to
+    val, shared among the classes in proportion to their rows (largest remainders first),
+    never a class's last row."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    wanted = max(1, int(round(fraction * len(labels))))
+    quota = fraction * counts
+    take = np.minimum(np.floor(quota).astype(int), counts - 1)
+    for k in np.argsort(-(quota - take), kind="stable"):
+        if take.sum() >= wanted:
+            break
+        take[k] += int(take[k] < counts[k] - 1)
+    val = [i for c, n in zip(classes, take)
+           for i in rng.permutation(np.flatnonzero(labels == c))[:n]]
+    val = np.sort(np.asarray(val, dtype=np.int64))
+    return {"train": np.setdiff1d(np.arange(len(labels)), val), "val": val}
+
+
+def _carve_validation(splits, source, val_fraction, seed, where):
+    """``val_fraction`` of the training rows as the validation split (whole groups when the
+    manifest has a ``group`` column; else stratified by label), said in a warning."""
+    train = splits["train"]
+    keys = None if source.split_keys is None else source.split_keys[train]
+    if keys is None:
+        part = _stratified_share(source.labels[train], val_fraction, seed)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)     # too few groups: said below
+            part = _group_split(keys, source.labels[train], val_fraction, 0.0, seed, where)
+    warnings.warn(f"{where}: the 'split' column has no 'val' rows; {len(part['val'])} of the "
+                  f"{len(train)} training rows are the validation split (val_fraction="
+                  f"{val_fraction:g}, {'by group' if keys is not None else 'stratified by label'}"
+                  "); pass val_fraction=0 to train on them all", UserWarning, stacklevel=3)
+    return {**splits, "train": train[part["train"]], "val": train[part["val"]]}
 
 
 def check_label_spellings(csv_path, header, body):
@@ -285,12 +329,13 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         them: columns ``name`` or ``name.part`` form the group ``name`` (e.g. ``spec.x``,
         ``spec.y``); its kind comes from the first row's file. Images: sized
         ``image_size``, 3 channels per input (gray files are replicated, RGBA loses its
-        alpha) unless every row's image is gray, then 1. Series: from the first row whose
-        file has no problem of its own (it reads, is not empty, holds finite values, a WAV
-        is not truncated), its channels as ``(samples, channels)``, at the WAV's rate or
-        ``sample_rate``, as long as that file, with ``n_fft``
-        up to 1024, hop ``n_fft/2`` and ``min(64, n_fft // 8)`` mels (at least 8; fewer
-        if a mel filter would be empty).
+        alpha) unless every row's image is gray, then 1. Series: the channels of the first
+        row whose file has no problem of its own (it reads, is not empty, holds finite
+        values, a WAV is not truncated), as ``(samples, channels)``, at the WAV's rate or
+        ``sample_rate``; the length, the 2-D view (log-Mel or raw frames), its window,
+        hop and bands and the patch from the lengths of the column's files
+        (:func:`minape_tf.data.series_settings.infer_settings`, which has the rule),
+        listed in the group's ``inferred``.
     classes : list of str or None, default None
         Class names in index order; ``None``: the sorted distinct labels. A label outside
         ``classes`` is an error that names the row.
@@ -299,7 +344,9 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     image_size : (int, int), default (224, 224)
         Image size when groups are inferred.
     val_fraction, test_fraction : float, default 0.1, 0.2
-        Without a ``split`` column: the fractions of ``group`` values (or, without a
+        With a ``split`` column that has no ``val`` rows: ``val_fraction`` of the training
+        rows become the validation split, as below (``val_fraction=0``: none). Without a
+        ``split`` column: the fractions of ``group`` values (or, without a
         ``group`` column, of each class's rows) put into validation and test. A
         fraction > 0 gives that split at least one group. When the ``group`` column has
         too few distinct values for that (e.g. 2 with both fractions > 0), the rows are
@@ -383,6 +430,8 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         if bad:
             raise DataError(f"{csv_path}: split values {bad}; expected train, val or test")
         splits = {s: np.flatnonzero(names == s) for s in ("train", "val", "test")}
+        if not len(splits["val"]) and val_fraction > 0:
+            splits = _carve_validation(splits, source, val_fraction, seed, str(csv_path))
     else:
         splits = _group_split(source.split_keys, source.labels, val_fraction, test_fraction,
                               seed, where=str(csv_path))
