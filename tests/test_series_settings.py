@@ -1,12 +1,15 @@
 """Series settings inferred from the data, the raw-frames view, and the small-data recipe."""
 
 import csv
+import json
 
 import keras
 import numpy as np
 import pytest
 
+from conftest import require_data
 from minape_tf import build_minape
+from minape_tf.cli import main as cli_main
 from minape_tf.data.loaders.manifest import manifest
 from minape_tf.data.registry import select_groups
 from minape_tf.data.series_settings import infer_settings, refit, typical_length
@@ -47,12 +50,13 @@ def test_given_settings_are_kept_and_the_others_chosen_around_them():
 
 def test_refit_keeps_the_users_values_and_records_what_is_still_inferred():
     group = _group(150)
-    fitted = refit(group, {"n_fft": 32}, patch_size=None)
+    fitted = refit(group, {"n_fft": 32})
     assert fitted.n_fft == 32 and "n_fft" not in fitted.inferred
     assert fitted.hop == infer_settings(150, 100, {"n_fft": 32})["hop"]
-    assert refit(group, {}, patch_size=2).patch_size == 2
+    assert refit(group, {}, {"patch_size": 1}).patch_size == 1
+    assert refit(group, {}, {"width": 32}).width == 32
     plain = group.replace(inferred=())               # a group the user wrote: no refit
-    assert refit(plain, {}, patch_size=2) is plain
+    assert refit(plain, {}, {"patch_size": 1}) is plain
 
 
 def test_typical_length_pads_to_the_longest_unless_it_is_an_outlier():
@@ -123,6 +127,7 @@ def test_training_budget_of_a_small_set_and_the_users_patch(tmp_path):
                          model={"patch_size": 2})
     setup = prepare_run(config)
     assert setup.groups[0].patch_size == 2 and "patch_size" not in setup.groups[0].inferred
+    assert setup.groups[0].width == 64
     assert setup.steps == 34 and setup.total_steps == 1020 and setup.min_epochs == 30
     explicit = prepare_run(config.updated(epochs=2, min_steps=0))
     assert explicit.steps == 1 and explicit.total_steps == 2 and explicit.min_epochs == 0
@@ -134,3 +139,33 @@ def test_select_groups_refits_only_inferred_series_groups():
     assert select_groups([group], overrides={"sensor": {"hop": 2}})[0].hop == 2
     with pytest.raises(ValueError, match="fewer than patch_size"):
         select_groups([group], overrides={"sensor": {"hop": 200, "patch_size": 4}})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand",
+                                  "PickupGestureWiimoteZ"])
+def test_every_shared_ucr_set_builds_with_the_inferred_settings(name):
+    path = require_data(f"ucr/{name}/manifest.csv")
+    with pytest.warns(UserWarning, match="no 'val' rows"):
+        setup = prepare_run(TrainConfig(dataset="manifest", data_dir=str(path),
+                                        dataset_options={"sample_rate": 100}))
+    group = setup.groups[0]
+    assert min(group.feature_shape[:2]) >= group.patch_size
+    model = setup.build()
+    x = np.zeros((2, *group.input_shape(not setup.features)), "float32")
+    assert model({group.name: x}).shape == (2, len(setup.classes))
+
+
+@pytest.mark.slow
+def test_cli_on_a_small_ucr_set_beats_chance_clearly(tmp_path):
+    path = require_data("ucr/ItalyPowerDemand/manifest.csv")
+    out = tmp_path / "run"
+    code = cli_main(["train", "--dataset", "manifest", "--data-dir", str(path),
+                     "-D", "sample_rate=100", "--out", str(out), "--verbose", "0",
+                     "--min-steps", "150", "--width", "32", "--depth", "2"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] >= 0.8                         # 2 classes: chance is 0.5
+    run = json.loads((out / "run.json").read_text())
+    assert run["inferred_settings"][0].startswith("series group 'series'")
+    assert run["splits"]["val"] > 0 and run["total_steps"] >= 150

@@ -35,9 +35,9 @@ On log-Mel features, in this order, before the group's spectral normalisation
   neutral fill).
 
 Padding (stretch, warp, shift) uses the observation's minimum log-Mel, i.e. its silence.
-Raw series (``features=False``) get the gain and the time masks (set to zero) only; raw
-frames (``representation="frames"``) the gain and the time masks over frames (set to the
-observation's mean).
+Raw series (``features=False``) get the gain and the time masks (set to zero) only. Raw
+frames (``representation="frames"``: short series, small sets) get none: the gain and time
+masks trained worse models on the UCR sets (``scripts/bench_tsc.py``).
 
 Images (per batch, ``keras.layers``): 3-channel groups get ``keras.layers.RandAugment``
 (2 ops, factor 0.5, values in [0, 1]); other channel counts (stacked spectrogram images,
@@ -204,24 +204,13 @@ def augment_logmel(spec, seed, eps, strengths=None):
 
 
 def augment_series(group, x, seed, features, strengths=None):
-    """Augment one observation of a series ``group``: its log-Mel or frames when
-    ``features``, else its raw series (module docstring)."""
+    """Augment one observation of a series ``group``: its log-Mel when ``features`` (raw
+    frames are left as they are), else its raw series (module docstring)."""
     if not features:
         return augment_raw(x, seed, strengths)
     if group.representation == "frames":
-        return augment_frames(x, seed, strengths)
+        return x
     return augment_logmel(x, seed, group.eps, strengths)
-
-
-def augment_frames(frames, seed, strengths=None):
-    """Random gain + time masks (the observation's mean) on one ``(frames, window,
-    channels)`` view of raw frames."""
-    a = SeriesAugmentation.make(strengths)
-    fold = tf.random.experimental.stateless_fold_in
-    if a.gain_db:
-        frames = frames * random_gain_factor(fold(seed, 1), a.gain_db)
-    return _mask_axis(frames, 0, a.time_masks, a.time_width, fold(seed, 2),
-                      tf.reduce_mean(frames))
 
 
 def augment_raw(x, seed, strengths=None):

@@ -88,10 +88,10 @@ def _loader_options(name):
     return sorted(p for p in inspect.signature(loader).parameters if p not in skip)
 
 
-def select_groups(groups, modalities="all", overrides=None, patch_size=None) -> list:
+def select_groups(groups, modalities="all", overrides=None, model=None) -> list:
     """The groups a model reads, with per-group field overrides applied; a series group's
     settings that were inferred from the data are chosen again around the overrides and
-    ``patch_size`` (:func:`minape_tf.data.series_settings.refit`).
+    ``model``'s settings (:func:`minape_tf.data.series_settings.refit`).
 
     Parameters
     ----------
@@ -99,8 +99,8 @@ def select_groups(groups, modalities="all", overrides=None, patch_size=None) -> 
     modalities : "all", "image", "series", or list of group names, default "all"
     overrides : dict or None
         Group name -> {field: value}.
-    patch_size : int or None, default None
-        The model's patch size when the user (or a preset) sets it.
+    model : dict or None, default None
+        The model's ``patch_size`` and ``width`` where the user (or a preset) sets them.
     """
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - {g.name for g in groups})
@@ -128,7 +128,7 @@ def select_groups(groups, modalities="all", overrides=None, patch_size=None) -> 
             if isinstance(changes.get(key), list):
                 changes[key] = tuple(changes[key])
         if isinstance(group, SeriesGroup):
-            result.append(refit(group, changes, patch_size))
+            result.append(refit(group, changes, model))
         else:
             result.append(group.replace(**changes) if changes else group)
     return result

@@ -15,11 +15,12 @@ The rule (:func:`infer_settings`), for series of ``length`` samples after resamp
   samples, and beyond that the frames skip samples); ``n_mels`` ``min(64, n_fft / 8)``, at
   least the patch, fewer where a mel filter would be empty. Patch 8 (the model's default).
 * frames: a window of ``2**ceil(log2(sqrt(length)))`` samples (4 to 64, at least the patch)
-  and a hop that gives about twice as many frames as the window has samples; patch a
-  quarter of the window, so that the grid is about 8 x 4 positions.
+  and a hop that gives about twice as many frames as the window has samples; patch an
+  eighth of the window (at least 1), so that the grid is about 16 x 8 positions; and a
+  pathway ``FRAMES_WIDTH`` (64) wide, since such series are short and their sets small.
 
-Settings the user gives (a group field, or the model's ``patch_size``) are kept, and the
-others are chosen around them; a combination that cannot give one patch is a
+Settings the user gives (a group field, or the model's ``patch_size`` or ``width``) are
+kept, and the others are chosen around them; a combination that cannot give one patch is a
 ``ValueError`` naming the flag to change and a value that works.
 """
 
@@ -34,8 +35,9 @@ from minape_tf.stft import frame_count
 LOGMEL_FROM = 2048
 MAX_FRAMES = 512
 DEFAULT_PATCH = 8
+FRAMES_WIDTH = 64
 # The fields this module chooses (and a training chooses again around the user's).
-INFERRED = ("length", "representation", "n_fft", "hop", "n_mels", "patch_size")
+INFERRED = ("length", "representation", "n_fft", "hop", "n_mels", "patch_size", "width")
 
 
 def typical_length(lengths) -> int:
@@ -100,8 +102,8 @@ def infer_settings(length, rate, given=None) -> dict:
     Returns
     -------
     dict
-        ``length``, ``representation``, ``n_fft``, ``hop``, ``n_mels`` (log-Mel only) and
-        ``patch_size``.
+        ``length``, ``representation``, ``n_fft``, ``hop``, ``n_mels`` (log-Mel only),
+        ``patch_size`` and ``width`` (None: the model's).
 
     Raises
     ------
@@ -116,11 +118,14 @@ def infer_settings(length, rate, given=None) -> dict:
         chosen = _logmel(length, rate, patch or DEFAULT_PATCH, given)
         patch = patch or DEFAULT_PATCH
         bands = chosen["n_mels"]
+        width = given.get("width")
     else:
         chosen = _frames(length, patch, given)
-        patch = patch or max(1, chosen["n_fft"] // 4)
+        patch = patch or max(1, chosen["n_fft"] // 8)
         bands = chosen["n_fft"]
-    settings = dict(length=length, representation=view, **chosen, patch_size=patch)
+        width = given.get("width", FRAMES_WIDTH)
+    settings = dict(length=length, representation=view, **chosen, patch_size=patch,
+                    width=width)
     check_grid(settings, bands)
     return settings
 
@@ -156,18 +161,20 @@ def describe(group) -> str:
             f"raw frames {group.n_frames} x {group.n_fft} samples")
     return (f"series group {group.name!r}: {group.channels} channel(s), {group.length} samples "
             f"at {group.sample_rate} Hz -> {view} (n_fft={group.n_fft}, hop={group.hop}), "
-            f"patch {group.patch_size}; inferred: {', '.join(group.inferred)}")
+            f"patch {group.patch_size}, width {group.width or 'of the model'}; inferred: "
+            f"{', '.join(group.inferred)}")
 
 
-def refit(group, overrides=None, patch_size=None):
+def refit(group, overrides=None, model=None):
     """``group`` with the user's field ``overrides``; when it has inferred fields
     (``group.inferred``), those the user did not give are chosen again around the given
-    ones (and around the model's ``patch_size`` when it is set). A group without inferred
-    fields just takes the overrides."""
+    ones and around the model's settings in ``model`` (``patch_size``, ``width``: what the
+    user or a preset set). A group without inferred fields just takes the overrides."""
     overrides = dict(overrides or {})
     given = {k: v for k, v in overrides.items() if k in INFERRED}
-    if patch_size is not None and "patch_size" in group.inferred:
-        given.setdefault("patch_size", patch_size)
+    for key, value in (model or {}).items():
+        if value is not None and key in group.inferred:
+            given.setdefault(key, value)
     if not group.inferred or not given:
         return group.replace(**overrides) if overrides else group
     settings = infer_settings(group.length, group.sample_rate, given)

@@ -378,7 +378,7 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     check_split_classes(loaded.source, loaded.splits, config.dataset)
     groups = groups_read_by(config.architecture, select_groups(
         loaded.groups, config.modalities, config.groups,
-        patch_size=config.model_arguments().get("patch_size")))
+        model={k: config.model_arguments().get(k) for k in ("patch_size", "width")}))
     duplicates = check_duplicates(loaded.source, loaded.splits, groups,
                                   allow=config.allow_duplicates, where=config.dataset)
     train_source, val_source = split_sources(loaded, groups, config.dataset)
