@@ -114,14 +114,14 @@ presets = {
     "fsdd": Preset(
         """Spoken digits (FSDD, AV-digits' audio): the default on ``--dataset fsdd`` and
         ``avdigits``, chosen by leave-one-speaker-out over the five FSDD speakers
-        (``scripts/loso_recipes.py``; results in README "Devices never seen").
+        (``scripts/loso_recipes.py``; results in docs/unseen-devices.md).
 
         Width 64, depth 6, patch 4, kernel 9: 62K parameters on FSDD's 61x32 log-Mel, 12x
         fewer than ``build_minape``'s defaults (width 256, depth 8, patch 8: 0.73M), and no
         less accurate on an unseen speaker. Patch 4 gives a 15x8 grid (patch 8: 7x4, coarse
         in time for a word). Not a paper row: the paper has
         no speech data set. Leave-one-speaker-out on the five speakers with the CLI
-        defaults: README, "Devices never seen".""",
+        defaults: docs/unseen-devices.md.""",
         "none (chosen on FSDD)", None, width=64, depth=6, patch_size=4, kernel_size=9,
         pooling="avg", fusion="concat", learner="none"),
     "mex": Preset(

@@ -4,7 +4,7 @@ Series (per observation, stateless random ops seeded from the dataset's seed), w
 strengths of a :class:`SeriesAugmentation`: its defaults, changed by
 ``TrainConfig.augmentation`` (the CLI's ``--augmentation KEY=VALUE``). Equalisation,
 speed, warp, shift and noise are off by default: on FSDD's unseen speakers they did not
-raise the mean (README, "What generalises to an unseen speaker"), and for machine signals,
+raise the mean (docs/unseen-devices.md, "What generalises to an unseen speaker"), and for machine signals,
 whose frequencies are physical quantities, a warped spindle frequency would be another
 machine state.
 

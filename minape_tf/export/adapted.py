@@ -6,14 +6,15 @@ whose batch-norm statistics (and, for series groups with ``equalize``, equalisat
 the device's own; the weights stay as trained and no label is read. The files are given
 as to ``predict`` (files or folders for a one-group model, a manifest CSV otherwise) and
 checked by the same validation pass. On FSDD's unseen speakers
-it raised accuracy in 26 of 27 folds measured (README, "Devices never seen").
+it raised accuracy in 26 of 27 folds measured (docs/unseen-devices.md).
 
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
 (:func:`minape_tf.evaluation.adapt.self_train`): on an unseen FSDD speaker, 0.72 -> 0.75
 on recordings the adaptation never saw, 0.89 with ``self_training="balanced"`` (targets
 from the device's clusters balanced over the classes, for a device whose classes are about
-equally frequent; README, "Adapting to a new device without labels"). It reads no label
+equally frequent; docs/unseen-devices.md, "Adapting to a new device without labels").
+It reads no label
 either, but needs more files: :data:`MIN_PER_CLASS` per class.
 
 The result is written where ``out`` says: a ``.keras`` file, or a folder that is a run

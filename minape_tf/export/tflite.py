@@ -18,7 +18,7 @@ int8: post-training full-integer quantization of the weights and activations, ca
 a representative set of the run's training observations; the inputs and outputs stay
 float32, so the same preprocessing feeds every variant. Minape puts batch norm *after* the
 GELU, so a channel that GELU leaves nearly constant gets a large batch-norm gain, which
-multiplies its int8 rounding error; measured on FSDD (see the README) int8 then changes a
+multiplies its int8 rounding error; measured on FSDD (docs/deployment.md) int8 then changes a
 noticeable share of the predictions of a small model (6% of a 27K-parameter FSDD model's,
 30% of an under-trained 9K one's). ``int16x8`` (int8 weights, int16 activations; TFLite's
 16x8 mode) keeps almost all of them (99% and 98%) at about the same size, but its CPU

@@ -33,7 +33,7 @@ def auto_form(h, w, channels, kernel_size, device=None):
       :data:`MAX_TOEPLITZ_ENTRIES` numbers, else ``"fft"``: on a GPU one dense product per
       channel beats a grouped convolution of a large kernel, until the matrices outgrow
       memory. TPUs follow the GPU rule. ``scripts/bench_gpu.py --forms
-      conv,auto,fft,matmul`` measures the forms on the models (README, "The depthwise
+      conv,auto,fft,matmul`` measures the forms on the models (docs/model.md, "The depthwise
       convolution in the form each device runs best").
     * CPU: ``"fft"`` for kernels of 12 and more on grids of at least 400 positions (21x21),
       else ``"conv"``: the FFT form's cost hardly depends on the kernel, the grouped conv's

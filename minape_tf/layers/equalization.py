@@ -3,7 +3,7 @@
 Each microphone, speaker or sensor colours every recording it makes the same way: a gain
 per frequency band. Over many of its recordings the words or states average out and what
 remains of the mean log-Mel (over the loud frames) is mostly that colouring. FSDD's
-speakers differ so by 10-20 dB in some bands (README, "What generalises"), more than a
+speakers differ so by 10-20 dB in some bands (docs/unseen-devices.md, "What generalises"), more than a
 model trained on four of them has seen.
 
 :class:`DeviceEqualization` adds ``reference - device`` to each band's log power (multiplies

@@ -49,9 +49,10 @@ def audio_group(name="audio", *, sample_rate=FSDD_RATE, length=8000, n_fft=256, 
     """The FSDD series group: one channel, 1 s at 8 kHz by default (longer recordings are
     trimmed, shorter ones zero-padded), peak-normalised since speakers' levels differ.
     No spectral normalisation by default: per recording, per band or PCEN did not raise
-    leave-one-speaker-out accuracy (README, "Devices never seen"). Device equalisation on:
+    leave-one-speaker-out accuracy (docs/unseen-devices.md). Device equalisation on:
     adapting to a new speaker then removes the speaker's frequency response as well (the
-    adapted leave-one-speaker-out accuracy rose from 0.86 to 0.88, README); unadapted, it
+    adapted leave-one-speaker-out accuracy rose from 0.86 to 0.88,
+    docs/unseen-devices.md); unadapted, it
     changes nothing."""
     return SeriesGroup(name, channels=1, sample_rate=sample_rate, length=length,
                        source_rate=FSDD_RATE, n_fft=n_fft, hop=hop, n_mels=n_mels,
