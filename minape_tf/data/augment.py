@@ -203,6 +203,12 @@ def augment_logmel(spec, seed, eps, strengths=None):
     return _mask_axis(spec, 1, a.freq_masks, a.freq_width, fold(seed, 3), fill)
 
 
+def augments(group, features) -> bool:
+    """Whether the series augmentation changes ``group``'s observations (raw frames are
+    left as they are: module docstring)."""
+    return not (features and group.representation == "frames")
+
+
 def augment_series(group, x, seed, features, strengths=None):
     """Augment one observation of a series ``group``: its log-Mel when ``features`` (raw
     frames are left as they are), else its raw series (module docstring)."""

@@ -250,7 +250,8 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
     def wants(name):
         return augment.get(name, False) if isinstance(augment, dict) else bool(augment)
 
-    aug_series = [g for g in series if training and wants(g.name)]
+    aug_series = [g for g in series
+                  if training and wants(g.name) and aug.augments(g, features)]
     if aug_series:
         def augment_series(x, label, rnd):
             x = dict(x)

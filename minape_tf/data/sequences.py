@@ -171,7 +171,8 @@ def _wanted(groups, augment):
 def _augment(ds, groups, augment, features, seed, augmentation):
     """Training augmentation of windows: every observation of a window gets its own draw;
     then the series groups' spectral normalisation (``read_steps`` left it out)."""
-    series = [g for g in groups if isinstance(g, SeriesGroup) and _wants(augment, g)]
+    series = [g for g in groups if isinstance(g, SeriesGroup) and _wants(augment, g)
+              and aug.augments(g, features)]
     images = {g.name: aug.image_augmenter(g, seed=seed) for g in groups
               if isinstance(g, ImageGroup) and _wants(augment, g)}
     spectral = spectral_stages(groups) if features else {}

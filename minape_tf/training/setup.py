@@ -376,9 +376,10 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                     **config.dataset_options)
     check_split_classes(loaded.source, loaded.splits, config.dataset)
+    model = config.model_arguments()
     groups = groups_read_by(config.architecture, select_groups(
         loaded.groups, config.modalities, config.groups,
-        model={k: config.model_arguments().get(k) for k in ("patch_size", "width")}))
+        model={k: model.get(k) for k in ("patch_size", "width")}))
     duplicates = check_duplicates(loaded.source, loaded.splits, groups,
                                   allow=config.allow_duplicates, where=config.dataset)
     train_source, val_source = split_sources(loaded, groups, config.dataset)
