@@ -899,10 +899,11 @@ def _file_group(case, truths, paths, cols):
 def peak_limit(group):
     """The largest absolute value whose log-Mel power stays finite in float32, with a
     factor 2 to spare: ``|STFT| <= peak * n_fft / 2`` (Hann), a mel band sums at most its
-    widest filter's weights times the power; ``None`` for a group that normalises."""
+    widest filter's weights times the power; ``None`` for a group that normalises or reads
+    raw frames (no power is computed)."""
     from minape_tf.layers.mel import mel_filters
 
-    if group.normalize is not None:
+    if group.normalize is not None or group.representation == "frames":
         return None
     bank = mel_filters(group.sample_rate, group.n_fft, group.n_mels, group.fmin, group.fmax,
                        dtype=np.float64)

@@ -213,7 +213,7 @@ def test_replicated_training_uses_only_full_batches():
     everything = Loaded(loaded.source, loaded.groups, {"train": np.arange(21)})
 
     def setup(batch_size, replicas):
-        config = TrainConfig(batch_size=batch_size, augment=False, monitor="loss",
+        config = TrainConfig(batch_size=batch_size, augment=False, monitor="loss", epochs=1,
                              model=dict(width=8, depth=1, patch_size=8, kernel_size=3))
         return prepare_run(config, loaded=everything,
                            strategy=_Replicas(replicas) if replicas > 1 else None)

@@ -163,9 +163,9 @@ def _channels_problem(samples, channels, wanted):
 def peak_limit(group):
     """The largest absolute value a series of ``group`` may hold for its power spectrum
     and log-Mel to stay finite in float32 (with a factor 2 to spare for resampling), or
-    ``None`` when the group normalises the level first (``normalize``) or reads raw frames. A Hann window's
-    STFT is at most ``peak * n_fft / 2``; a mel band at most its filter's weights' sum
-    times the largest power."""
+    ``None`` when the group normalises the level first (``normalize``) or reads raw frames.
+    A Hann window's STFT is at most ``peak * n_fft / 2``; a mel band at most its filter's
+    weights' sum times the largest power."""
     from minape_tf.layers.mel import mel_filters
 
     if group.normalize is not None or group.representation == "frames":
