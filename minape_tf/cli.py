@@ -335,11 +335,30 @@ def _add_strategy_flag(group):
                         "several machines through TF_CONFIG (default none)")
 
 
+class _AnyOrder(argparse.ArgumentParser):
+    """A command's parser: options before, between and after its positional arguments
+    (argparse's intermixed parsing; plain parsing for a command that passes the rest of its
+    line on, like ``bench``)."""
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        passes_on = any(a.nargs in (argparse.PARSER, argparse.REMAINDER)
+                        for a in self._get_positional_actions())
+        if self._inside or passes_on:
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="minape", description="Minape: multimodal isotropic conv net with patch "
                                    "embedding (ICONIP 2023), Keras 3 / TensorFlow")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_AnyOrder)
 
     p = sub.add_parser("demo", help="train and evaluate image / series / multimodal Minape "
                                     "on the embedded demo data (a few minutes on a CPU)")

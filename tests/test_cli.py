@@ -37,6 +37,21 @@ def test_flags_override_the_config_file(tmp_path):
     assert config.augmentation == {"stretch": 0.1, "noise_snr_db": [10, 30]}
 
 
+def test_options_go_before_between_and_after_the_files():
+    parse = build_parser().parse_args
+    for line in (["predict", "EXPORT", "--use", "tflite_int8", "a.wav", "b.wav"],
+                 ["predict", "--use", "tflite_int8", "EXPORT", "a.wav", "--json", "b.wav"],
+                 ["predict", "EXPORT", "a.wav", "b.wav", "--use", "tflite_int8"]):
+        args = parse(line)
+        assert (args.model, args.files, args.use) == ("EXPORT", ["a.wav", "b.wav"],
+                                                      "tflite_int8"), line
+    args = parse(["adapt", "RUN", "x.wav", "--out", "new.keras", "y.wav", "--self-train"])
+    assert (args.files, args.out, args.self_train) == (["x.wav", "y.wav"], "new.keras", True)
+    with pytest.raises(SystemExit):                  # an unknown flag is still refused
+        parse(["predict", "EXPORT", "a.wav", "--usee", "tflite_int8"])
+    assert parse(["bench", "models", "--json", "x"]).rest == ["--json", "x"]   # passed on
+
+
 HISTORIES = ["--sequence-length", "4", "--learner", "tempmixer", "--width", "16", "--depth",
              "1", "--kernel-size", "3", "--verbose", "0"]
 
