@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import zipfile
 
 import keras
 
 import minape_tf.baselines  # noqa: F401  (registers the custom layers, the models, the baselines)
+from minape_tf.data.errors import DataError
 
 
 def load_model(path, *, compile: bool = False):
@@ -26,6 +28,13 @@ def load_model(path, *, compile: bool = False):
     Returns
     -------
     keras.Model
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    DataError
+        A file that is not a readable ``.keras`` archive (truncated or corrupt), naming it.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -33,4 +42,11 @@ def load_model(path, *, compile: bool = False):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model file (a .keras file or a run folder "
                                 "holding model.keras)")
-    return keras.saving.load_model(path, compile=compile)
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a .keras file (a zip archive): the file is truncated or "
+                        "corrupt, or another format; train or export it again")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: a .keras file that cannot be read (truncated, corrupt, or "
+                        f"not a minape-tf model): {type(exc).__name__}: {exc}") from exc

@@ -166,3 +166,30 @@ def test_predict_refuses_an_export_of_a_model_that_reads_device_histories(export
     (history / "export.json").write_text(json.dumps(described))
     with pytest.raises(ValueError, match="device histories .sequence_length=3"):
         predict(history, fsdd_files[:1], progress=False)
+
+
+def test_a_truncated_or_corrupt_model_is_called_corrupt_naming_the_file(exported, tmp_path,
+                                                                       fsdd_files, capsys):
+    whole = (exported / "m.keras").read_bytes()
+    for name, content in (("half.keras", whole[:len(whole) // 2]), ("text.keras", b"hello")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataError, match=rf"{name}: not a .keras file.*truncated or corrupt"):
+            load_minape(tmp_path / name)
+    assert main(["predict", str(tmp_path / "half.keras"), str(fsdd_files[0])]) == 1
+    assert "half.keras: not a .keras file" in capsys.readouterr().err
+
+    def broken(what, damage):
+        copy = tmp_path / what
+        shutil.copytree(exported / "export", copy)
+        damage(copy)
+        return copy
+
+    tflite = broken("tflite", lambda d: (d / "m_float32.tflite").write_bytes(b"\0" * 64))
+    with pytest.raises(DataError, match=r"m_float32.tflite: a corrupt or truncated tflite_float"):
+        predict(tflite, fsdd_files[:1], use="tflite_float32", progress=False)
+    saved = broken("saved", lambda d: (d / "m" / "1" / "saved_model.pb").write_bytes(b"junk"))
+    with pytest.raises(DataError, match=r"m/1: a corrupt or truncated savedmodel"):
+        predict(saved, fsdd_files[:1], progress=False)
+    described = broken("described", lambda d: (d / "export.json").write_text('{"files": '))
+    with pytest.raises(DataError, match=r"export.json: corrupt"):
+        predict(described, fsdd_files[:1], progress=False)

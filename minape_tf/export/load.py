@@ -16,10 +16,8 @@ def load_minape(path):
     functional model) is rebuilt from its ``run.json`` (groups, classes, model arguments)
     with the same weights.
     """
-    import keras
-
-    import minape_tf.layers  # noqa: F401  (registers the custom layers)
     from minape_tf.model import Minape
+    from minape_tf.saving import load_model
 
     path = os.fspath(path)
     run_dir = path if os.path.isdir(path) else None
@@ -27,7 +25,7 @@ def load_minape(path):
     if not os.path.isfile(file):
         raise FileNotFoundError(f"{path}: no model.keras; expected a finished `minape train` "
                                 "run folder or a .keras file")
-    model = keras.saving.load_model(file, compile=False)
+    model = load_model(file)
     if isinstance(model, Minape):
         return model, run_dir
     info_path = os.path.join(run_dir or os.path.dirname(file), "run.json")

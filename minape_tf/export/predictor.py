@@ -214,8 +214,7 @@ def load_predictor(path, use=None):
                                    "export writes last: run `minape export` again"
                                    if unfinished else ""))
         return KerasPredictor(load_minape(path)[0])
-    with open(described) as f:
-        info = json.load(f)
+    info = _read_description(described)
     files = info["files"]
     models = [k for k in files if k == "savedmodel" or k.startswith("tflite_")
               and k != "tflite_raw_float32"]
@@ -226,9 +225,28 @@ def load_predictor(path, use=None):
     check_single_observations(info.get("sequence_length", 1))
     groups = [group_from_config(g) for g in info["groups"]]
     target = os.path.join(path, files[use]["path"])
-    if use == "savedmodel":
-        return _SavedModel(target, groups, info["classes"])
-    return _TFLite(target, groups, info["classes"])
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"{target}: listed in {described} but missing; run "
+                                "`minape export` again")
+    try:
+        return (_SavedModel if use == "savedmodel" else _TFLite)(target, groups,
+                                                                 info["classes"])
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "
+                        "`minape export` again") from exc
+
+
+def _read_description(described) -> dict:
+    """``export.json``, refused by name when it is not what an export writes."""
+    try:
+        with open(described, encoding="utf-8") as f:
+            info = json.load(f)
+        missing = [k for k in ("files", "groups", "classes") if k not in info]
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{described}: corrupt ({exc}); run `minape export` again") from exc
+    if missing:
+        raise DataError(f"{described}: corrupt, without {missing}; run `minape export` again")
+    return info
 
 
 def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=None,
