@@ -1,6 +1,7 @@
 """``minape predict``: files to rows with a .keras file, a SavedModel or a TFLite model."""
 
 import json
+import os
 import shutil
 
 import keras
@@ -193,3 +194,32 @@ def test_a_truncated_or_corrupt_model_is_called_corrupt_naming_the_file(exported
     described = broken("described", lambda d: (d / "export.json").write_text('{"files": '))
     with pytest.raises(DataError, match=r"export.json: corrupt"):
         predict(described, fsdd_files[:1], progress=False)
+
+
+def test_a_44k_24_bit_copy_of_a_recording_gets_the_class_of_the_original(exported, tmp_path,
+                                                                         fsdd_files, capsys):
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    originals = fsdd_files[:4]
+    copies = []
+    for f in originals:
+        data, rate = sf.read(f, dtype="float64")
+        g = gcd(44100, rate)
+        copy = tmp_path / f"{os.path.basename(f)[:-4]}_44k.wav"
+        sf.write(copy, resample_poly(data, 44100 // g, rate // g), 44100, subtype="PCM_24")
+        copies.append(copy)
+    for use in (None, "savedmodel", "tflite_float32"):
+        where = exported / "m.keras" if use is None else exported / "export"
+        said = []
+        rows, skipped, _ = predict(where, copies, use=use, progress=False, say=said.append)
+        plain, _, classes = predict(where, originals, use=use, progress=False)
+        assert not skipped and [r["class"] for r in rows] == [r["class"] for r in plain]
+        np.testing.assert_allclose([[r[c] for c in classes] for r in rows],
+                                   [[r[c] for c in classes] for r in plain], atol=5e-3)
+        assert said == [f"resampled 4 file(s) to 8000 Hz (group 'audio'): "
+                        + ", ".join(f"{c.name} (44100 Hz)" for c in copies)]
+    assert main(["predict", str(exported / "m.keras"), *map(str, copies)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("minape predict: resampled 4 file(s) to 8000 Hz") == 1

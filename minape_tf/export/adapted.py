@@ -44,7 +44,7 @@ MIN_PER_CLASS = 5
 
 @holds_lock("out", when=lambda arguments: _is_folder(os.fspath(arguments["out"])))
 def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
-          overwrite=False, self_training=False, seed=0) -> dict:
+          overwrite=False, self_training=False, seed=0, say=None) -> dict:
     """Adapt the model of ``path`` (run folder or ``.keras`` file) to the observations in
     ``files`` / ``manifest`` and save it to ``out``; returns what ``adaptation.json`` holds.
 
@@ -53,7 +53,8 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     :data:`MIN_PER_CLASS` per class of the model) raise :class:`DataError`.
     ``self_training``: False, True or "balanced" (the device's classes about equally
     frequent; :func:`minape_tf.evaluation.adapt.self_train`). ``seed`` fixes
-    self-training's shuffling.
+    self-training's shuffling. WAV files at another rate than the model's are resampled
+    to it and named once, by ``say(line)`` (default: a warning).
     """
     from minape_tf.evaluation.adapt import adapt_statistics, check_self_training, self_train
     from minape_tf.export.load import load_minape
@@ -67,7 +68,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     _check_out(out, model_path, overwrite)
     model, run_dir = load_minape(path)
     predictor = KerasPredictor(model)
-    source = read_observations(predictor.groups, files, manifest, strict)
+    source = read_observations(predictor.groups, files, manifest, strict, say)
     need, why = MIN_OBSERVATIONS, "to estimate the batch-norm statistics"
     if self_training:
         need = max(need, MIN_PER_CLASS * len(predictor.classes))

@@ -54,11 +54,19 @@ def predict_main(args, config=None) -> int:
 
     rows, skipped, classes = predict(args.model, args.files, manifest=args.manifest,
                                      batch_size=args.batch_size, strict=args.strict,
-                                     use=args.use, progress=sys.stderr.isatty())
+                                     use=args.use, progress=sys.stderr.isatty(),
+                                     say=_say("predict"))
     write_rows(rows, classes, out=args.out, as_json=args.json)
     for where, reason in skipped:
         print(f"minape predict: skipped {where}: {reason}", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def _say(command):
+    def say(line):
+        print(f"minape {command}: {line}", file=sys.stderr)
+
+    return say
 
 
 def add_adapt_arguments(p):
@@ -95,7 +103,7 @@ def adapt_main(args, config=None) -> int:
 
     info = adapt(args.model, args.files, manifest=args.manifest, out=args.out,
                  batch_size=args.batch_size, strict=args.strict, overwrite=args.overwrite,
-                 self_training=args.self_train, seed=args.seed)
+                 self_training=args.self_train, seed=args.seed, say=_say("adapt"))
     print(f"adapted to {info['observations']} observations: {args.out}")
     for line in info["skipped"]:
         print(f"minape adapt: skipped {line}", file=sys.stderr)

@@ -21,10 +21,13 @@ import io
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
 from minape_tf.data import decode
+from minape_tf.data.rates import at_group_rates
+from minape_tf.data.rates import describe as describe_resampled
 from minape_tf.data.source import Source
 from minape_tf.data.validate import DataError, validate
 from minape_tf.export.exporter import EXPORT_FILE
@@ -94,13 +97,22 @@ def check_single_observations(sequence_length):
                          "instead")
 
 
-def read_observations(groups, files=(), manifest=None, strict=False) -> Source:
+def read_observations(groups, files=(), manifest=None, strict=False, say=None) -> Source:
     """The observations of ``files`` or ``manifest`` (exactly one of them), validated:
-    unreadable or unfit ones are left out and listed in ``skipped`` (``strict``: raise)."""
+    unreadable or unfit ones are left out and listed in ``skipped`` (``strict``: raise).
+    WAV files at another rate than their group's are resampled to it
+    (:mod:`minape_tf.data.rates`) and said once, by ``say(line)`` (default: a warning)."""
     if bool(files) == bool(manifest):
         raise ValueError("give either FILE... or --manifest CSV")
     source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
+    source, resampled = at_group_rates(source, groups)
+    if resampled:
+        (say or _warn)(describe_resampled(resampled))
     return validate(source, groups, skip_bad=not strict)
+
+
+def _warn(line):
+    warnings.warn(line, stacklevel=3)
 
 
 class KerasPredictor:
@@ -166,7 +178,8 @@ class _SavedModel:
                     with open(item, "rb") as f:
                         request[name] = f.read()
                 continue
-            parts = [decode.read_series(item, g.inputs)[0] for item in items]
+            parts = [decode.read_series(item, g.inputs)[0] if not isinstance(item, np.ndarray)
+                     else decode.series_array(item) for item in items]
             if len(parts) == 1 and len(names) > 1:  # one file holding every input's columns
                 parts = np.split(parts[0], len(names), axis=1)
             for name, part in zip(names, parts):
@@ -250,18 +263,20 @@ def _read_description(described) -> dict:
 
 
 def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=None,
-            progress=True) -> tuple:
+            progress=True, say=None) -> tuple:
     """Classify observations; returns ``(rows, skipped, classes)``.
 
     ``rows``: one dict per readable observation, in input order: ``id``, ``class`` and one
     probability per class name. ``skipped``: ``(file or id, reason)`` of the observations
     left out (with ``strict=True`` the first problems raise :class:`DataError` instead).
+    WAV files at another sampling rate or bit depth than the model's are resampled to its
+    rate and named once, by ``say(line)`` (default: a warning).
     """
     if bool(files) == bool(manifest):
         raise ValueError("give either FILE... or --manifest CSV")
     predictor = load_predictor(path, use)
     classes = predictor.classes
-    source = read_observations(predictor.groups, files, manifest, strict)
+    source = read_observations(predictor.groups, files, manifest, strict, say)
     if not len(source):
         return [], source.skipped, classes
     batches = predictor.batches(source, batch_size)
