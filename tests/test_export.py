@@ -233,3 +233,48 @@ def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudest
         assert np.max(np.abs(got - expected[k])) <= 1e-5
     with pytest.raises(tf.errors.InvalidArgumentError, match="input tool: .*3 channels"):
         serve(audio=audio, **dict(pixels, tool=tf.zeros((1, 40, 40, 4), tf.uint8)))
+
+
+_ONNX_ALONE = """
+import sys
+import numpy as np
+import onnxruntime
+assert "tensorflow" not in sys.modules
+features = dict(np.load(sys.argv[2]))
+model = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+np.save(sys.argv[3], model.run(["probabilities"], features)[0])
+"""
+
+
+def test_onnx_runtime_equals_keras_on_real_files_and_its_feature_stage_the_pipeline(
+        tmp_path, mudestreda_dir, fsdd_files):
+    from minape_tf.export import predict
+    from minape_tf.export.onnx import run_model, session
+
+    model = _multimodal()
+    source = _real_observations(mudestreda_dir, fsdd_files)
+    expected, x = _keras_probabilities(model, source)
+    model.save(tmp_path / "m.keras")
+    info = export(tmp_path / "m.keras", tmp_path / "out", formats="onnx", verbose=False)
+    assert set(info["files"]) == {"onnx", "onnx_features_audio"}
+    np.savez(tmp_path / "x.npz", **{k: v.numpy() for k, v in x.items()})
+    script = tmp_path / "alone.py"
+    script.write_text(_ONNX_ALONE)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # onnxruntime only
+    subprocess.run([sys.executable, str(script), str(tmp_path / "out" / "m.onnx"),
+                    str(tmp_path / "x.npz"), str(tmp_path / "p.npy")],
+                   check=True, env=env, cwd=tmp_path, capture_output=True)
+    assert np.max(np.abs(np.load(tmp_path / "p.npy") - expected)) <= 1e-5
+    raw, _ = next(iter(make_dataset(source, [AUDIO], training=False, batch_size=len(source),
+                                    features=False)))
+    stage = session(tmp_path / "out" / "m_audio_features.onnx")
+    features = run_model(stage, {"series": raw["audio"].numpy()})
+    assert np.max(np.abs(features - x["audio"].numpy())) <= 1e-4
+    lines = ["id,tool,spec.x,spec.y,spec.z,audio"]
+    lines += [",".join([i, *source.inputs["tool"][k], *source.inputs["spec"][k],
+                        *source.inputs["audio"][k]]) for k, i in enumerate(source.ids)]
+    (tmp_path / "observations.csv").write_text("\n".join(lines) + "\n")
+    rows, skipped, classes = predict(tmp_path / "out", manifest=tmp_path / "observations.csv",
+                                     use="onnx", progress=False)
+    got = np.array([[r[c] for c in classes] for r in rows])
+    assert not skipped and np.max(np.abs(got - expected)) <= 1e-5

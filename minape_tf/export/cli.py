@@ -8,8 +8,8 @@ import sys
 
 def add_export_arguments(p):
     p.add_argument("run", help="run folder of `minape train` (or a .keras file)")
-    p.add_argument("--format", default="all", choices=("savedmodel", "tflite", "all"),
-                   help="default all")
+    p.add_argument("--format", default="all", choices=("savedmodel", "tflite", "onnx", "all"),
+                   help="default all (SavedModel, TFLite and ONNX)")
     p.add_argument("--out", required=True, help="export folder (export.json, files)")
     p.add_argument("--quantize", default="float32,float16,int8",
                    help="TFLite variants, comma-separated, of float32, float16, int8 and "
@@ -43,7 +43,7 @@ def add_predict_arguments(p):
     p.add_argument("--strict", action="store_true",
                    help="stop at unreadable files instead of reporting and skipping them")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--use", help="export folder: savedmodel or tflite_<variant>, e.g. "
+    p.add_argument("--use", help="export folder: savedmodel, onnx or tflite_<variant>, e.g. "
                                  "tflite_int8 (default savedmodel, else tflite_float32)")
 
 

@@ -3,7 +3,9 @@
 
 ``DIR/export.json`` holds the classes, the groups (their preprocessing settings: image size,
 series rates, length, log-Mel parameters), the request inputs, and per written file its
-path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses.
+path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses. ONNX files
+(:mod:`minape_tf.export.onnx`) are the model and each series group's feature stage, as for
+TFLite.
 
 An export holds the folder's lock (:mod:`minape_tf.outputs.lock`) and writes every file
 atomically, ``export.json`` last (an old one is removed first): a killed export leaves a
@@ -21,7 +23,7 @@ from minape_tf.export.serving import expected_shape, input_names
 from minape_tf.outputs.atomic import disk_full_as_error, size_of, write_bytes, write_json
 from minape_tf.outputs.lock import locked
 
-FORMATS = ("savedmodel", "tflite", "all")
+FORMATS = ("savedmodel", "tflite", "onnx", "all")
 EXPORT_FILE = "export.json"
 
 
@@ -46,7 +48,8 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
         A run folder of ``minape train`` or a ``.keras`` file of :func:`build_minape`.
     out_dir : path
         The export folder; ``export.json`` and the files go there.
-    formats : {"savedmodel", "tflite", "all"}, default "all"
+    formats : {"savedmodel", "tflite", "onnx", "all"}, default "all"
+        ``onnx`` needs ``tf2onnx`` and ``onnxruntime`` (``pip install "minape-tf[onnx]"``).
     quantizations : sequence of {"float32", "float16", "int8", "int16x8"}
         TFLite variants (see :mod:`minape_tf.export.tflite`). int8 and int16x8 are
         calibrated on ``calibration`` training observations of the run and so need a run
@@ -113,14 +116,33 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
             files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
                                                  tflite.convert_with_features(model, select_ops),
                                                  features="inside")
+    if formats in ("onnx", "all"):
+        files.update(_export_onnx(model, out_dir, name))
     write_json(os.path.join(out_dir, EXPORT_FILE), described)
     return described
 
 
+def _export_onnx(model, out_dir, name) -> dict:
+    try:
+        from minape_tf.export import onnx
+    except ImportError as exc:   # pragma: no cover - the extra is in requirements.txt
+        raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
+                         "'minape-tf[onnx]', or --format savedmodel / tflite") from exc
+    files = {"onnx": _write(out_dir, f"{name}.onnx", onnx.convert_model(model),
+                            features="outside")}
+    for g in model.groups:
+        if g.kind == "series":
+            files[f"onnx_features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.onnx",
+                                                      onnx.convert_features(g))
+    return files
+
+
 def _write(out_dir, filename, content, **extra) -> dict:
+    write_bytes(os.path.join(out_dir, filename), content)
+    if not filename.endswith(".tflite"):
+        return {"path": filename, "bytes": len(content), **extra}
     from minape_tf.export.tflite import op_names
 
-    write_bytes(os.path.join(out_dir, filename), content)
     ops = op_names(content)
     return {"path": filename, "bytes": len(content), "ops": ops,
             "select_ops": any(op.startswith("Flex") for op in ops), **extra}

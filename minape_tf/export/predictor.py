@@ -11,7 +11,7 @@ is reported by name and left out (``strict=True``: it stops the run instead).
 The model is, by what ``path`` is: a run folder or ``.keras`` file (Keras, on features
 from the training pipeline); an export folder (``export.json``): its SavedModel, fed the
 raw files (encoded image bytes, series at their native rate), or one of its TFLite
-models, fed the pipeline's features.
+models or its ONNX model, fed the pipeline's features.
 """
 
 from __future__ import annotations
@@ -154,6 +154,19 @@ class _TFLite(KerasPredictor):
         return run_model(self.interpreter, {k: v.numpy() for k, v in x.items()})
 
 
+class _ONNX(KerasPredictor):
+    def __init__(self, path, groups, classes):
+        from minape_tf.export.onnx import session
+
+        self.session = session(path)
+        self.groups, self.classes, self.features = groups, classes, True
+
+    def run(self, x):
+        from minape_tf.export.onnx import run_model
+
+        return run_model(self.session, {k: v.numpy() for k, v in x.items()})
+
+
 class _SavedModel:
     """Feeds the raw files to the ``serving_default`` signature, batching observations
     whose series have the same number of samples."""
@@ -207,8 +220,8 @@ class _SavedModel:
 
 def load_predictor(path, use=None):
     """The model at ``path`` (run folder, ``.keras`` file or export folder) as a predictor;
-    ``use`` picks an export folder's file: ``savedmodel`` (default when written) or
-    ``tflite_float32`` / ``tflite_float16`` / ``tflite_int8``."""
+    ``use`` picks an export folder's file: ``savedmodel`` (default when written), ``onnx``
+    or ``tflite_float32`` / ``tflite_float16`` / ``tflite_int8``."""
     from minape_tf.groups import group_from_config
 
     path = os.fspath(path)
@@ -229,7 +242,7 @@ def load_predictor(path, use=None):
         return KerasPredictor(load_minape(path)[0])
     info = _read_description(described)
     files = info["files"]
-    models = [k for k in files if k == "savedmodel" or k.startswith("tflite_")
+    models = [k for k in files if k in ("savedmodel", "onnx") or k.startswith("tflite_")
               and k != "tflite_raw_float32"]
     use = use or next((k for k in ("savedmodel", "tflite_float32") if k in files),
                       models[0] if models else None)
@@ -242,8 +255,8 @@ def load_predictor(path, use=None):
         raise FileNotFoundError(f"{target}: listed in {described} but missing; run "
                                 "`minape export` again")
     try:
-        return (_SavedModel if use == "savedmodel" else _TFLite)(target, groups,
-                                                                 info["classes"])
+        kind = {"savedmodel": _SavedModel, "onnx": _ONNX}.get(use, _TFLite)
+        return kind(target, groups, info["classes"])
     except (ValueError, OSError) as exc:
         raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "
                         "`minape export` again") from exc

@@ -61,7 +61,9 @@ def op_names(content) -> list:
     return sorted({op["op_name"] for op in it._get_ops_details()})
 
 
-def _function(model, specs, output):
+def probabilities_function(model, specs, output="probabilities"):
+    """A ``tf.function`` from ``{group name: tensor}`` (``specs``) to ``{output: the model's
+    inference output}``: what the converters trace."""
     import tensorflow as tf
 
     def run(inputs):
@@ -124,22 +126,29 @@ def convert_model(model, quantization="float32", representative=None,
     ``representative``: for int8 and int16x8, a callable returning an iterable of
     ``{group name: float32 (1, *feature_shape)}`` dicts.
     """
-    function = _function(model, model_specs(model), "probabilities")
+    function = probabilities_function(model, model_specs(model), "probabilities")
     return _convert(model, function, quantization, representative, select_ops)
+
+
+def feature_stage(group):
+    """A series group's feature layers (``group.feature_layers()``) as a Keras model from
+    ``series`` ``(batch, length, channels)`` to ``(batch, *feature_shape)``."""
+    import keras
+
+    inputs = keras.Input((group.length, group.channels), name="series")
+    x = inputs
+    for layer in group.feature_layers():
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{group.name}_features")
 
 
 def convert_features(group, select_ops=False) -> bytes:
     """The feature stage of a series group (level normalisation + log-Mel) as float32
     ``.tflite`` bytes: ``(batch, length, channels)`` -> ``(batch, frames, n_mels,
     channels)``, input ``series``, output ``features``."""
-    import keras
     import tensorflow as tf
 
-    inputs = keras.Input((group.length, group.channels), name="series")
-    x = inputs
-    for layer in group.feature_layers():
-        x = layer(x)
-    stage = keras.Model(inputs, x, name=f"{group.name}_features")
+    stage = feature_stage(group)
     spec = tf.TensorSpec([None, group.length, group.channels], tf.float32, name="series")
     function = tf.function(lambda s: {"features": stage(s)}, input_signature=[spec],
                            autograph=False)
@@ -150,7 +159,7 @@ def convert_with_features(model, select_ops=False) -> bytes:
     """The model with the series features inside (raw series at the group's rate and length
     in) as float32 ``.tflite`` bytes."""
     raw = model.with_arguments(features_in_model=True)
-    function = _function(raw, model_specs(raw, features_in_model=True), "probabilities")
+    function = probabilities_function(raw, model_specs(raw, features_in_model=True), "probabilities")
     return _convert(raw, function, select_ops=select_ops)
 
 
