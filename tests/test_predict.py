@@ -157,7 +157,7 @@ def test_adapt_self_training_fine_tunes_the_weights_without_labels(exported, fsd
     assert said["balanced"] and not info["self_training"]["balanced"]
 
 
-def test_predict_refuses_an_export_of_a_model_that_reads_device_histories(exported, tmp_path,
+def test_an_export_json_that_claims_histories_its_files_lack_is_refused(exported, tmp_path,
                                                                           fsdd_files):
     described = json.loads((exported / "export" / "export.json").read_text())
     assert described["sequence_length"] == 1
@@ -165,8 +165,10 @@ def test_predict_refuses_an_export_of_a_model_that_reads_device_histories(export
     shutil.copytree(exported / "export", history)
     described["sequence_length"] = 3
     (history / "export.json").write_text(json.dumps(described))
-    with pytest.raises(ValueError, match="device histories .sequence_length=3"):
-        predict(history, fsdd_files[:1], progress=False)
+    with pytest.raises(DataError, match=r"m/1: a corrupt .*no \['head'\] signature"):
+        predict(history, fsdd_files[:1], progress=False)       # the files do not match
+    with pytest.raises(DataError, match=r"tflite_head"):
+        predict(history, fsdd_files[:1], use="tflite_float32", progress=False)
 
 
 def test_a_truncated_or_corrupt_model_is_called_corrupt_naming_the_file(exported, tmp_path,

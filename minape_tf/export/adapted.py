@@ -58,7 +58,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     """
     from minape_tf.evaluation.adapt import adapt_statistics, check_self_training, self_train
     from minape_tf.export.load import load_minape
-    from minape_tf.export.predictor import KerasPredictor, read_observations
+    from minape_tf.export.predictor import KerasPredictor, check_histories, read_observations
 
     check_self_training(self_training)
 
@@ -67,6 +67,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     out, model_path = os.fspath(out), os.path.abspath(os.fspath(path))
     _check_out(out, model_path, overwrite)
     model, run_dir = load_minape(path)
+    check_histories(model.arguments.get("sequence_length", 1), what="adapt")
     predictor = KerasPredictor(model)
     source = read_observations(predictor.groups, files, manifest, strict, say)
     need, why = MIN_OBSERVATIONS, "to estimate the batch-norm statistics"

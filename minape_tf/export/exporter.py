@@ -5,7 +5,8 @@
 series rates, length, log-Mel parameters), the request inputs, and per written file its
 path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses. ONNX files
 (:mod:`minape_tf.export.onnx`) are the model and each series group's feature stage, as for
-TFLite.
+TFLite. A model of device histories (``sequence_length`` > 1) is written as its encoder and
+its head (:mod:`minape_tf.export.histories`), and ``histories`` says how to feed them.
 
 An export holds the folder's lock (:mod:`minape_tf.outputs.lock`) and writes every file
 atomically, ``export.json`` last (an old one is removed first): a killed export leaves a
@@ -86,10 +87,16 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
 
     with contextlib.suppress(FileNotFoundError):   # describes files about to be replaced
         os.remove(os.path.join(out_dir, EXPORT_FILE))
+    length = model.arguments.get("sequence_length", 1)
+    if length > 1 and features_inside:
+        raise ValueError("--features-inside is written for models of single observations; "
+                         f"this one reads device histories (sequence_length={length}), "
+                         "exported as an encoder and a head")
     described = {"name": name, "source": os.path.abspath(path), "classes": model.class_names,
                  "groups": [g.to_config() for g in model.groups],
-                 "sequence_length": model.arguments.get("sequence_length", 1),
-                 "inputs": _inputs(model.groups), "files": {}}
+                 "sequence_length": length, "inputs": _inputs(model.groups), "files": {}}
+    if length > 1:
+        described["histories"] = _histories(model, length)
     files = described["files"]
     if formats in ("savedmodel", "all"):
         saved = export_savedmodel(model, out_dir, name)
@@ -108,6 +115,9 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
             content = tflite.convert_model(model, q, representative, select_ops)
             files[f"tflite_{q}"] = _write(out_dir, f"{name}_{q}.tflite", content,
                                           features="outside")
+        if length > 1:
+            files["tflite_head"] = _write(out_dir, f"{name}_head_float32.tflite",
+                                          tflite.convert_head(model))
         for g in model.groups:
             if g.kind == "series":
                 files[f"features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.tflite",
@@ -130,11 +140,26 @@ def _export_onnx(model, out_dir, name) -> dict:
                          "'minape-tf[onnx]', or --format savedmodel / tflite") from exc
     files = {"onnx": _write(out_dir, f"{name}.onnx", onnx.convert_model(model),
                             features="outside")}
+    if model.arguments.get("sequence_length", 1) > 1:
+        files["onnx_head"] = _write(out_dir, f"{name}_head.onnx", onnx.convert_head(model))
     for g in model.groups:
         if g.kind == "series":
             files[f"onnx_features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.onnx",
                                                       onnx.convert_features(g))
     return files
+
+
+def _histories(model, length) -> dict:
+    """How to feed a model of device histories (:mod:`minape_tf.export.histories`)."""
+    from minape_tf.export.histories import split_model
+
+    encoder, _ = split_model(model)
+    return {"vector": int(encoder.output.shape[-1]), "steps": length,
+            "feed": "the model files (savedmodel serving_default, tflite_<variant>, onnx) "
+                    "take single observations and return their 'vectors'; the head "
+                    "(savedmodel 'head', tflite_head, onnx_head) takes 'steps' (batch, "
+                    f"{length}, vector): a device's last {length} vectors, oldest first, a "
+                    "short history padded at the old end with copies of its oldest vector"}
 
 
 def _write(out_dir, filename, content, **extra) -> dict:

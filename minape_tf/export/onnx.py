@@ -51,11 +51,27 @@ def _onnx_bytes(function, signature) -> bytes:
 
 def convert_model(model) -> bytes:
     """The feature-input model (``features_in_model=False``) as ONNX bytes: one input per
-    group, ``(batch, *feature_shape)`` float32; output ``probabilities``."""
-    from minape_tf.export.tflite import model_specs, probabilities_function
+    group, ``(batch, *feature_shape)`` float32; output ``probabilities``. For a model of
+    device histories, its encoder (output ``vectors``; the head is :func:`convert_head`)."""
+    from minape_tf.export.histories import split_model
+    from minape_tf.export.tflite import inference_function, model_specs
 
     specs = model_specs(model)
-    return _onnx_bytes(probabilities_function(model, specs), [specs])
+    if model.arguments.get("sequence_length", 1) > 1:
+        encoder, _ = split_model(model)
+        return _onnx_bytes(inference_function(encoder, specs, "vectors"), [specs])
+    return _onnx_bytes(inference_function(model, specs), [specs])
+
+
+def convert_head(model) -> bytes:
+    """The temporal head of a model of device histories as ONNX bytes: ``steps`` ``(batch,
+    L, vector)`` -> ``probabilities``."""
+    from minape_tf.export.histories import split_model
+    from minape_tf.export.tflite import head_spec, inference_function
+
+    _, head = split_model(model)
+    spec = head_spec(head)
+    return _onnx_bytes(inference_function(head, spec), [spec])
 
 
 def _logmel_by_dft(layer, x):

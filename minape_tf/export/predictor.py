@@ -29,6 +29,7 @@ from minape_tf.data import decode
 from minape_tf.data.rates import at_group_rates
 from minape_tf.data.rates import describe as describe_resampled
 from minape_tf.data.source import Source
+from minape_tf.data.loaders.manifest import order_column
 from minape_tf.data.validate import DataError, validate
 from minape_tf.export.exporter import EXPORT_FILE
 from minape_tf.outputs.atomic import write_text
@@ -80,21 +81,31 @@ def manifest_source(groups, csv_path) -> Source:
                             f"{list(g.inputs)} (found {header})")
         inputs[g.name] = [tuple(os.path.join(root, r[c]) for c in columns) for r in rows]
     ids = [r.get("id") or f"{csv_path}:{k + 2}" for k, r in enumerate(rows)]
-    return _source(inputs, ids)
+    devices = [r.get("group") or "" for r in rows] if "group" in header else None
+    order = (order_column(csv_path, [(k + 2, r) for k, r in enumerate(rows)])
+             if "order" in header else None)
+    return _source(inputs, ids, devices, order)
 
 
-def _source(inputs, ids):
+def _source(inputs, ids, devices=None, order=None):
     n = len(ids)
-    return Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"], ids=list(ids))
+    return Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"], ids=list(ids),
+                  split_keys=devices, order=order)
 
 
-def check_single_observations(sequence_length):
-    """Refuse a model that reads device histories: loose files make no history."""
-    if (sequence_length or 1) > 1:
+def check_histories(sequence_length, source=None, what="predict"):
+    """Refuse to ``what`` with a model of device histories where ``source`` (``None``:
+    loose files) does not say each observation's device and order."""
+    if (sequence_length or 1) < 2:
+        return
+    if what != "predict":
         raise ValueError(f"the model reads device histories (sequence_length="
-                         f"{sequence_length}): loose files have no device or order to make "
-                         "them from; evaluate it on a data set with `minape evaluate RUN` "
-                         "instead")
+                         f"{sequence_length}): {what} takes models of single observations")
+    if source is None or source.split_keys is None or source.order is None:
+        raise DataError(f"the model reads device histories (sequence_length={sequence_length}): "
+                        "give the observations in a --manifest CSV with a 'group' column "
+                        "(the device) and an 'order' column (larger is later), so that each "
+                        "is predicted from its device's last observations")
 
 
 def read_observations(groups, files=(), manifest=None, strict=False, say=None) -> Source:
@@ -116,12 +127,20 @@ def _warn(line):
 
 
 class KerasPredictor:
-    """A Keras :class:`~minape_tf.model.Minape` fed the training pipeline's features."""
+    """A Keras :class:`~minape_tf.model.Minape` fed the training pipeline's features; a
+    model of device histories (``sequence_length`` > 1) as its encoder and head
+    (:mod:`minape_tf.export.histories`): :meth:`run` gives vectors, :meth:`head` the
+    probabilities of windows of them."""
 
     def __init__(self, model):
-        check_single_observations(model.arguments.get("sequence_length", 1))
-        self.model, self.groups, self.classes = model, list(model.groups), model.class_names
+        self.groups, self.classes = list(model.groups), model.class_names
         self.features = not model.arguments.get("features_in_model", False)
+        self.sequence_length = model.arguments.get("sequence_length", 1)
+        self.model, self.head_model = model, None
+        if self.sequence_length > 1:
+            from minape_tf.export.histories import split_model
+
+            self.model, self.head_model = split_model(model)
 
     def data(self, source, batch_size):
         """Unaugmented batches of ``source`` in order, as the model reads them."""
@@ -140,12 +159,16 @@ class KerasPredictor:
     def run(self, x):
         return np.asarray(self.model(x, training=False))
 
+    def head(self, steps):
+        return np.asarray(self.head_model({"steps": steps}, training=False))
+
 
 class _TFLite(KerasPredictor):
-    def __init__(self, path, groups, classes):
+    def __init__(self, path, groups, classes, head=None):
         from minape_tf.export.tflite import interpreter
 
         self.interpreter = interpreter(path)
+        self.head_interpreter = interpreter(head) if head else None
         self.groups, self.classes, self.features = groups, classes, True
 
     def run(self, x):
@@ -153,12 +176,18 @@ class _TFLite(KerasPredictor):
 
         return run_model(self.interpreter, {k: v.numpy() for k, v in x.items()})
 
+    def head(self, steps):
+        from minape_tf.export.tflite import run_model
+
+        return run_model(self.head_interpreter, {"steps": steps})
+
 
 class _ONNX(KerasPredictor):
-    def __init__(self, path, groups, classes):
+    def __init__(self, path, groups, classes, head=None):
         from minape_tf.export.onnx import session
 
         self.session = session(path)
+        self.head_session = session(head) if head else None
         self.groups, self.classes, self.features = groups, classes, True
 
     def run(self, x):
@@ -166,16 +195,31 @@ class _ONNX(KerasPredictor):
 
         return run_model(self.session, {k: v.numpy() for k, v in x.items()})
 
+    def head(self, steps):
+        from minape_tf.export.onnx import run_model
+
+        return run_model(self.head_session, {"steps": steps})
+
 
 class _SavedModel:
     """Feeds the raw files to the ``serving_default`` signature, batching observations
     whose series have the same number of samples."""
 
-    def __init__(self, path, groups, classes):
+    def __init__(self, path, groups, classes, head=None):
         import tensorflow as tf
 
-        self.signature = tf.saved_model.load(path).signatures["serving_default"]
+        signatures = tf.saved_model.load(path).signatures
+        missing = [k for k in ("serving_default", "head" if head else None)
+                   if k and k not in signatures]
+        if missing:
+            raise ValueError(f"no {missing} signature, which its export.json says it has")
+        self.signature = signatures["serving_default"]
+        self.head_signature = signatures["head"] if head else None
+        self.output = "vectors" if head else "probabilities"
         self.groups, self.classes = groups, classes
+
+    def head(self, steps):
+        return self.head_signature(steps=steps)["probabilities"].numpy()
 
     def _request(self, source, i):
         from minape_tf.export.serving import input_names
@@ -214,7 +258,7 @@ class _SavedModel:
                      not isinstance(requests[chunk[0]][k], bytes) else
                      np.array([requests[i][k] for i in chunk], dtype=object)
                      for k in requests[chunk[0]]}
-            yield np.array(chunk), self.signature(**batch)["probabilities"].numpy()
+            yield np.array(chunk), self.signature(**batch)[self.output].numpy()
             start = end
 
 
@@ -243,23 +287,38 @@ def load_predictor(path, use=None):
     info = _read_description(described)
     files = info["files"]
     models = [k for k in files if k in ("savedmodel", "onnx") or k.startswith("tflite_")
-              and k != "tflite_raw_float32"]
+              and k not in ("tflite_raw_float32", "tflite_head")]
     use = use or next((k for k in ("savedmodel", "tflite_float32") if k in files),
                       models[0] if models else None)
     if use not in models:
         raise ValueError(f"--use {use!r}: the export folder {path} holds {models}")
-    check_single_observations(info.get("sequence_length", 1))
     groups = [group_from_config(g) for g in info["groups"]]
-    target = os.path.join(path, files[use]["path"])
-    if not os.path.exists(target):
-        raise FileNotFoundError(f"{target}: listed in {described} but missing; run "
-                                "`minape export` again")
+    target = _listed(path, described, files[use])
+    length = info.get("sequence_length", 1)
+    head = None
+    if length > 1 and use != "savedmodel":
+        key = "onnx_head" if use == "onnx" else "tflite_head"
+        if key not in files:
+            raise DataError(f"{described}: sequence_length={length} without the {key!r} file "
+                            "that such a model's export holds; run `minape export` again")
+        head = _listed(path, described, files[key])
+    head = head or (length > 1)
     try:
         kind = {"savedmodel": _SavedModel, "onnx": _ONNX}.get(use, _TFLite)
-        return kind(target, groups, info["classes"])
+        predictor = kind(target, groups, info["classes"], head)
     except (ValueError, OSError) as exc:
         raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "
                         "`minape export` again") from exc
+    predictor.sequence_length = length
+    return predictor
+
+
+def _listed(path, described, entry) -> str:
+    target = os.path.join(path, entry["path"])
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"{target}: listed in {described} but missing; run "
+                                "`minape export` again")
+    return target
 
 
 def _read_description(described) -> dict:
@@ -288,8 +347,11 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     if bool(files) == bool(manifest):
         raise ValueError("give either FILE... or --manifest CSV")
     predictor = load_predictor(path, use)
-    classes = predictor.classes
+    classes, length = predictor.classes, predictor.sequence_length
+    if length > 1 and not manifest:
+        check_histories(length)
     source = read_observations(predictor.groups, files, manifest, strict, say)
+    check_histories(length, source)
     if not len(source):
         return [], source.skipped, classes
     batches = predictor.batches(source, batch_size)
@@ -298,13 +360,28 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
 
         batches = tqdm(batches, total=-(-len(source) // batch_size), desc="predict",
                        unit="batch", file=sys.stderr, leave=False)
-    probabilities = np.zeros((len(source), len(classes)), np.float32)
+    outputs = None
     for index, values in batches:
-        probabilities[index] = values
-    rows = [{"id": ident, "class": classes[int(np.argmax(p))],
-             **{c: float(v) for c, v in zip(classes, p)}}
-            for ident, p in zip(source.ids, probabilities)]
+        if outputs is None:
+            outputs = np.zeros((len(source), values.shape[-1]), np.float32)
+        outputs[index] = values
+    if length == 1:
+        return _rows(source.ids, outputs, classes), source.skipped, classes
+    from minape_tf.export.histories import windows_of
+
+    steps, observed = windows_of(outputs, source, length)
+    probabilities = np.concatenate([predictor.head(steps[i:i + batch_size])
+                                    for i in range(0, len(steps), batch_size)])
+    rows = _rows(source.ids, probabilities, classes)
+    for row, device, count in zip(rows, source.split_keys, observed):
+        row.update(device=str(device), history=int(count))
     return rows, source.skipped, classes
+
+
+def _rows(ids, probabilities, classes) -> list:
+    return [{"id": ident, "class": classes[int(np.argmax(p))],
+             **{c: float(v) for c, v in zip(classes, p)}}
+            for ident, p in zip(ids, probabilities)]
 
 
 def write_rows(rows, classes, out=None, as_json=False):
@@ -314,7 +391,8 @@ def write_rows(rows, classes, out=None, as_json=False):
         json.dump(rows, stream, indent=2)
         stream.write("\n")
     else:
-        writer = csv.DictWriter(stream, fieldnames=["id", "class", *classes])
+        extra = [k for k in ("device", "history") if rows and k in rows[0]]
+        writer = csv.DictWriter(stream, fieldnames=["id", "class", *classes, *extra])
         writer.writeheader()
         writer.writerows(rows)
     if out:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from minape_tf.export.serving import SIGNATURES, serving_function
+from minape_tf.export.histories import split_model
+from minape_tf.export.serving import (SIGNATURES, encoder_function, head_function,
+                                      serving_function)
 from minape_tf.outputs.atomic import atomic_path
 
 
@@ -13,8 +15,10 @@ def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
 
     Signatures (see :mod:`minape_tf.export.serving`): ``serving_default`` takes encoded
     image bytes and raw float32 series, ``serving_arrays`` uint8 image arrays and raw
-    series; both return ``probabilities``, ``class`` and ``class_names``. TF Serving
-    serves the folder ``out_dir/name`` (it picks the highest version).
+    series; both return ``probabilities``, ``class`` and ``class_names``. A model of device
+    histories has them return the observations' ``vectors`` and a third, ``head``, from
+    ``steps`` to the three outputs. TF Serving serves the folder ``out_dir/name`` (it picks
+    the highest version).
 
     Parameters
     ----------
@@ -30,8 +34,14 @@ def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
     path = os.path.join(os.fspath(out_dir), name, str(int(version)))
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for signature, encoded in zip(SIGNATURES, (True, False)):
-        archive.add_endpoint(signature, serving_function(model, encoded_images=encoded))
+    if model.arguments.get("sequence_length", 1) > 1:
+        encoder, head = split_model(model)
+        for signature, encoded in zip(SIGNATURES, (True, False)):
+            archive.add_endpoint(signature, encoder_function(encoder, model.groups, encoded))
+        archive.add_endpoint("head", head_function(head, model.class_names))
+    else:
+        for signature, encoded in zip(SIGNATURES, (True, False)):
+            archive.add_endpoint(signature, serving_function(model, encoded_images=encoded))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as temporary:
         archive.write_out(temporary, verbose=False)

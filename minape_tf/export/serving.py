@@ -19,6 +19,11 @@ float32, ``class`` ``(batch,)`` the most probable class name, and ``class_names`
 ``(batch, classes)`` (the names, repeated per row so that every output has a batch axis,
 as TF Serving's row format wants).
 
+A model of device histories (``sequence_length > 1``) is served in its two parts
+(:mod:`minape_tf.export.histories`): ``serving_default`` / ``serving_arrays`` take single
+observations and return their ``vectors``; ``head`` takes ``steps`` ``(batch, L, vector)``, a
+device's last ``L`` vectors oldest first, and returns the three outputs above.
+
 A request of the wrong dtype is refused when it is bound to the signature (TensorFlow's
 message names the dtype); the wrong rank, the wrong channel count, an empty series or an
 empty batch fail in the graph with a message that names the input.
@@ -98,20 +103,13 @@ def _image_input(x, group, channels, prepare):
     return prepare(x)
 
 
-def serving_function(model, encoded_images=True):
-    """A ``tf.function`` from a raw request to ``probabilities``, ``class`` and
-    ``class_names``; its input signature is :func:`request_specs`.
-
-    ``model`` is a :class:`~minape_tf.model.Minape` built with ``features_in_model=False``
-    (features are computed here, from the group layers).
-    """
-    groups = list(model.groups)
-    specs = request_specs(groups, encoded_images)
+def _features(groups, encoded_images):
+    """A function from a raw request (see the module docstring) to ``{group name:
+    features}``, with the group layers of the training pipeline."""
     stages = {g.name: (g.preprocessing(), g.feature_layers()) for g in groups}
-    names = tf.constant(model.class_names)
 
-    def serve(request):
-        features = {}
+    def features(request):
+        out = {}
         for group in groups:
             prepare, feature_layers = stages[group.name]
             inputs = input_names(group)
@@ -129,11 +127,59 @@ def serving_function(model, encoded_images=True):
             x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
             for layer in feature_layers:
                 x = layer(x)
-            features[group.name] = x
-        probabilities = model(features, training=False)
-        batch = tf.shape(probabilities)[0]
-        return {"probabilities": probabilities,
-                "class": tf.gather(names, tf.argmax(probabilities, axis=-1)),
-                "class_names": tf.tile(names[None], [batch, 1])}
+            out[group.name] = x
+        return out
 
-    return tf.function(serve, input_signature=[specs], autograph=False)
+    return features
+
+
+def _classified(probabilities, names):
+    batch = tf.shape(probabilities)[0]
+    return {"probabilities": probabilities,
+            "class": tf.gather(names, tf.argmax(probabilities, axis=-1)),
+            "class_names": tf.tile(names[None], [batch, 1])}
+
+
+def serving_function(model, encoded_images=True):
+    """A ``tf.function`` from a raw request to ``probabilities``, ``class`` and
+    ``class_names``; its input signature is :func:`request_specs`.
+
+    ``model`` is a :class:`~minape_tf.model.Minape` built with ``features_in_model=False``
+    (features are computed here, from the group layers).
+    """
+    groups = list(model.groups)
+    features = _features(groups, encoded_images)
+    names = tf.constant(model.class_names)
+
+    def serve(request):
+        return _classified(model(features(request), training=False), names)
+
+    return tf.function(serve, input_signature=[request_specs(groups, encoded_images)],
+                       autograph=False)
+
+
+def encoder_function(encoder, groups, encoded_images=True):
+    """A ``tf.function`` from a raw request of single observations to ``vectors``
+    ``(batch, vector)``: the encoder of a model of device histories
+    (:func:`minape_tf.export.histories.split_model`)."""
+    features = _features(list(groups), encoded_images)
+
+    def serve(request):
+        return {"vectors": encoder(features(request), training=False)}
+
+    return tf.function(serve, input_signature=[request_specs(list(groups), encoded_images)],
+                       autograph=False)
+
+
+def head_function(head, class_names):
+    """A ``tf.function`` from ``steps`` ``(batch, L, vector)`` float32 (a device's last
+    ``L`` vectors, oldest first) to ``probabilities``, ``class`` and ``class_names``."""
+    from minape_tf.export.tflite import head_spec
+
+    names = tf.constant(list(class_names))
+    spec = head_spec(head)["steps"]
+
+    def serve(steps):
+        return _classified(head({"steps": steps}, training=False), names)
+
+    return tf.function(serve, input_signature=[spec], autograph=False)

@@ -61,7 +61,7 @@ def op_names(content) -> list:
     return sorted({op["op_name"] for op in it._get_ops_details()})
 
 
-def probabilities_function(model, specs, output="probabilities"):
+def inference_function(model, specs, output="probabilities"):
     """A ``tf.function`` from ``{group name: tensor}`` (``specs``) to ``{output: the model's
     inference output}``: what the converters trace."""
     import tensorflow as tf
@@ -72,8 +72,8 @@ def probabilities_function(model, specs, output="probabilities"):
     return tf.function(run, input_signature=[specs], autograph=False)
 
 
-def _convert(model, function, quantization="float32", representative=None,
-             select_ops=False):
+def convert_function(model, function, quantization="float32", representative=None,
+                     select_ops=False) -> bytes:
     """Convert ``function`` (which calls ``model``) through a temporary SavedModel, as Keras'
     own LiteRT export does: the variables are frozen there, which post-training
     quantization's calibration needs."""
@@ -121,13 +121,38 @@ def model_specs(model, features_in_model=False) -> dict:
 
 def convert_model(model, quantization="float32", representative=None,
                   select_ops=False) -> bytes:
-    """The feature-input model (``features_in_model=False``) as ``.tflite`` bytes.
+    """The feature-input model (``features_in_model=False``) as ``.tflite`` bytes; for a
+    model of device histories its encoder (single observations in, output ``vectors``; the
+    head is :func:`convert_head`).
 
     ``representative``: for int8 and int16x8, a callable returning an iterable of
     ``{group name: float32 (1, *feature_shape)}`` dicts.
     """
-    function = probabilities_function(model, model_specs(model), "probabilities")
-    return _convert(model, function, quantization, representative, select_ops)
+    from minape_tf.export.histories import split_model
+
+    if model.arguments.get("sequence_length", 1) > 1:
+        encoder, _ = split_model(model)
+        function = inference_function(encoder, model_specs(model), "vectors")
+        return convert_function(encoder, function, quantization, representative, select_ops)
+    function = inference_function(model, model_specs(model), "probabilities")
+    return convert_function(model, function, quantization, representative, select_ops)
+
+
+def head_spec(head) -> dict:
+    """``{"steps": tf.TensorSpec (batch, L, vector)}``: the input of a history model's
+    head."""
+    import tensorflow as tf
+
+    return {"steps": tf.TensorSpec([None, *head.inputs[0].shape[1:]], tf.float32, name="steps")}
+
+
+def convert_head(model) -> bytes:
+    """The temporal head of a model of device histories as float32 ``.tflite`` bytes:
+    ``steps`` ``(batch, L, vector)`` -> ``probabilities``."""
+    from minape_tf.export.histories import split_model
+
+    _, head = split_model(model)
+    return convert_function(head, inference_function(head, head_spec(head)))
 
 
 def feature_stage(group):
@@ -152,15 +177,15 @@ def convert_features(group, select_ops=False) -> bytes:
     spec = tf.TensorSpec([None, group.length, group.channels], tf.float32, name="series")
     function = tf.function(lambda s: {"features": stage(s)}, input_signature=[spec],
                            autograph=False)
-    return _convert(stage, function, select_ops=select_ops)
+    return convert_function(stage, function, select_ops=select_ops)
 
 
 def convert_with_features(model, select_ops=False) -> bytes:
     """The model with the series features inside (raw series at the group's rate and length
     in) as float32 ``.tflite`` bytes."""
     raw = model.with_arguments(features_in_model=True)
-    function = probabilities_function(raw, model_specs(raw, features_in_model=True), "probabilities")
-    return _convert(raw, function, select_ops=select_ops)
+    function = inference_function(raw, model_specs(raw, features_in_model=True), "probabilities")
+    return convert_function(raw, function, select_ops=select_ops)
 
 
 def run_model(it, inputs: dict) -> np.ndarray:

@@ -251,7 +251,9 @@ def check_label_spellings(csv_path, header, body):
                         f"spaces: {listed}; spell each class one way")
 
 
-def _order_column(csv_path, records):
+def order_column(csv_path, records):
+    """The ``order`` cells of ``records`` (``(line, row dict)``) as numbers; a
+    :class:`DataError` naming the line of one that is not a finite number."""
     order = []
     for line, row in records:
         try:
@@ -422,7 +424,7 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
         inputs=inputs, labels=np.array([classes.index(r["label"]) for _, r in records]),
         classes=classes, ids=[r.get("id") or f"line {line}" for line, r in records],
         split_keys=np.array([r.get("group", "") for _, r in records]) if has_group else None,
-        order=_order_column(csv_path, records) if "order" in header else None,
+        order=order_column(csv_path, records) if "order" in header else None,
         skipped=skipped)
     if "split" in header:
         names = np.array([r.get("split", "") for _, r in records])
