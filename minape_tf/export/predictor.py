@@ -4,7 +4,11 @@ file or an export folder.
 Observations come from files (a model with one group of one input: each file, or each
 supported file in a given folder, is one observation) or from a manifest CSV with a
 column per group (or ``group.part`` columns, or the group's input names, in channel order)
-and an optional ``id`` column; paths are relative to the CSV's folder. Files are read by
+and optional ``id``, ``group`` (the device) and ``order`` columns; paths are relative to the
+CSV's folder. A model of device histories (``sequence_length`` > 1) needs ``group`` and
+``order``: each observation is predicted from its device's last observations
+(:mod:`minape_tf.export.histories`), and its row says its ``device`` and ``history`` (the
+observations its window holds; fewer than ``sequence_length``: padded). Files are read by
 the training readers and checked by the same validation pass: an unreadable or unfit file
 is reported by name and left out (``strict=True``: it stops the run instead).
 
