@@ -167,42 +167,33 @@ class KerasPredictor:
         return np.asarray(self.head_model({"steps": steps}, training=False))
 
 
-class _TFLite(KerasPredictor):
-    def __init__(self, path, groups, classes, head=None):
-        from minape_tf.export.tflite import interpreter
+class _Runtime(KerasPredictor):
+    """An exported model file (and a history model's head file) fed the pipeline's
+    features, by a runtime's ``open(path)`` and ``run(handle, {name: array})``."""
 
-        self.interpreter = interpreter(path)
-        self.head_interpreter = interpreter(head) if head else None
+    def __init__(self, path, groups, classes, head, runtime):
+        self.open, self.call = runtime()
+        self.handle = self.open(path)
+        self.head_handle = self.open(head) if head else None
         self.groups, self.classes, self.features = groups, classes, True
 
     def run(self, x):
-        from minape_tf.export.tflite import run_model
-
-        return run_model(self.interpreter, {k: v.numpy() for k, v in x.items()})
+        return self.call(self.handle, {k: v.numpy() for k, v in x.items()})
 
     def head(self, steps):
-        from minape_tf.export.tflite import run_model
-
-        return run_model(self.head_interpreter, {"steps": steps})
+        return self.call(self.head_handle, {"steps": steps})
 
 
-class _ONNX(KerasPredictor):
-    def __init__(self, path, groups, classes, head=None):
-        from minape_tf.export.onnx import session
+def _litert():
+    from minape_tf.export.tflite import interpreter, run_model
 
-        self.session = session(path)
-        self.head_session = session(head) if head else None
-        self.groups, self.classes, self.features = groups, classes, True
+    return interpreter, run_model
 
-    def run(self, x):
-        from minape_tf.export.onnx import run_model
 
-        return run_model(self.session, {k: v.numpy() for k, v in x.items()})
+def _onnxruntime():
+    from minape_tf.export.onnx import run_model, session
 
-    def head(self, steps):
-        from minape_tf.export.onnx import run_model
-
-        return run_model(self.head_session, {"steps": steps})
+    return session, run_model
 
 
 class _SavedModel:
@@ -308,8 +299,11 @@ def load_predictor(path, use=None):
         head = _listed(path, described, files[key])
     head = head or (length > 1)
     try:
-        kind = {"savedmodel": _SavedModel, "onnx": _ONNX}.get(use, _TFLite)
-        predictor = kind(target, groups, info["classes"], head)
+        if use == "savedmodel":
+            predictor = _SavedModel(target, groups, info["classes"], head)
+        else:
+            runtime = _onnxruntime if use == "onnx" else _litert
+            predictor = _Runtime(target, groups, info["classes"], head, runtime)
     except (ValueError, OSError) as exc:
         raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "
                         "`minape export` again") from exc
