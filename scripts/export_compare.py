@@ -1,9 +1,9 @@
 """Compare a run's exported files with its Keras model on the run's test split: size,
 accuracy, agreement with Keras' predictions, and batch-1 latency as a ratio to Keras'.
 
-    python scripts/export_compare.py RUN EXPORT_DIR [--limit N]
+    python scripts/export_compare.py RUN EXPORT_DIR [--limit N] [--json OUT]
 
-Prints JSON. Latency is the median of single-observation calls on this machine (Keras:
+Prints JSON (every TFLite variant and the ONNX model of the export folder), with the machine. Latency is the median of single-observation calls on this machine (Keras:
 one traced ``tf.function``; TFLite: the LiteRT interpreter with its default delegate),
 measured in the same run, so compare the ratios.
 """
@@ -11,6 +11,7 @@ measured in the same run, so compare the ratios.
 import argparse
 import json
 import os
+import platform
 import time
 
 import numpy as np
@@ -40,6 +41,7 @@ def main():
     parser.add_argument("run")
     parser.add_argument("export_dir")
     parser.add_argument("--limit", type=int, default=None, help="test observations to use")
+    parser.add_argument("--json", help="also write the JSON there")
     args = parser.parse_args()
     model, _ = load_minape(args.run)
     with open(os.path.join(args.run, "config.json")) as f:
@@ -60,17 +62,27 @@ def main():
     rows = {"keras": {"bytes": os.path.getsize(os.path.join(args.run, "model.keras")),
                       "accuracy": float(np.mean(expected == y)), "latency_ms_b1": keras_ms}}
     for key, entry in files.items():
-        if not key.startswith("tflite_") or key == "tflite_raw_float32":
+        if key == "onnx":
+            from minape_tf.export import onnx
+
+            handle, run = onnx.session(os.path.join(args.export_dir, entry["path"])), onnx.run_model
+        elif key.startswith("tflite_") and key not in ("tflite_raw_float32", "tflite_head"):
+            handle, run = interpreter(os.path.join(args.export_dir, entry["path"])), run_model
+        else:
             continue
-        it = interpreter(os.path.join(args.export_dir, entry["path"]))
-        predicted = np.concatenate([run_model(it, {k: v[i:i + 64] for k, v in x.items()})
+        predicted = np.concatenate([run(handle, {k: v[i:i + 64] for k, v in x.items()})
                                     for i in range(0, len(y), 64)]).argmax(-1)
-        ms = _median_ms(lambda inputs: run_model(it, inputs), one)
+        ms = _median_ms(lambda inputs: run(handle, inputs), one)
         rows[key] = {"bytes": entry["bytes"], "accuracy": float(np.mean(predicted == y)),
                      "agreement_with_keras": float(np.mean(predicted == expected)),
                      "latency_ms_b1": ms, "latency_ratio_to_keras": ms / keras_ms}
-    print(json.dumps({"run": os.path.abspath(args.run), "n_test": int(len(y)), **rows},
-                     indent=2))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+    text = json.dumps({"run": os.path.abspath(args.run), "machine": machine,
+                       "n_test": int(len(y)), **rows}, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":

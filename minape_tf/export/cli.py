@@ -11,9 +11,10 @@ def add_export_arguments(p):
     p.add_argument("--format", default="all", choices=("savedmodel", "tflite", "onnx", "all"),
                    help="default all (SavedModel, TFLite and ONNX)")
     p.add_argument("--out", required=True, help="export folder (export.json, files)")
-    p.add_argument("--quantize", default="float32,float16,int8",
-                   help="TFLite variants, comma-separated, of float32, float16, int8 and "
-                        "int16x8 (int16 activations) (default float32,float16,int8)")
+    p.add_argument("--quantize", default="float32,float16,dynamic,int8",
+                   help="TFLite variants, comma-separated, of float32, float16, dynamic (int8 "
+                        "weights), int8 (full integer), int8_mixed (int8 convolutions) and "
+                        "int16x8 (int16 activations) (default float32,float16,dynamic,int8)")
     p.add_argument("--name", help="model name (default: the run folder's name)")
     p.add_argument("--features-inside", action="store_true",
                    help="also a TFLite model with the series features inside (raw series in)")
@@ -21,7 +22,8 @@ def add_export_arguments(p):
                    help="let TFLite use TF Select ops where built-in ones do not suffice "
                         "(the runtime then needs the Flex delegate)")
     p.add_argument("--calibration", type=int, default=100,
-                   help="training observations that calibrate int8 (default 100)")
+                   help="training observations that calibrate int8, int8_mixed and int16x8 "
+                        "(default 100)")
 
 
 def export_main(args, config=None) -> int:

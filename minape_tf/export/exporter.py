@@ -21,6 +21,7 @@ import os
 
 from minape_tf.export.load import feature_model, load_minape, representative_set
 from minape_tf.export.serving import expected_shape, input_names
+from minape_tf.export.tflite import QUANTIZATIONS
 from minape_tf.outputs.atomic import disk_full_as_error, size_of, write_bytes, write_json
 from minape_tf.outputs.lock import locked
 
@@ -38,7 +39,8 @@ def _inputs(groups) -> dict:
     return out
 
 
-def export(path, out_dir, *, formats="all", quantizations=("float32", "float16", "int8"),
+def export(path, out_dir, *, formats="all",
+           quantizations=("float32", "float16", "dynamic", "int8"),
            name=None, features_inside=False, select_ops=False, calibration=100,
            verbose=True) -> dict:
     """Export a trained model; returns what ``export.json`` holds.
@@ -51,9 +53,10 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
         The export folder; ``export.json`` and the files go there.
     formats : {"savedmodel", "tflite", "onnx", "all"}, default "all"
         ``onnx`` needs ``tf2onnx`` and ``onnxruntime`` (``pip install "minape-tf[onnx]"``).
-    quantizations : sequence of {"float32", "float16", "int8", "int16x8"}
-        TFLite variants (see :mod:`minape_tf.export.tflite`). int8 and int16x8 are
-        calibrated on ``calibration`` training observations of the run and so need a run
+    quantizations : sequence of {"float32", "float16", "dynamic", "int8", "int8_mixed", \
+"int16x8"}, default ("float32", "float16", "dynamic", "int8")
+        TFLite variants (see :mod:`minape_tf.export.tflite`). int8, int8_mixed and int16x8
+        are calibrated on ``calibration`` training observations of the run and so need a run
         folder.
     name : str or None, default None
         Model name (SavedModel folder, file prefix); default the run folder's name.
@@ -68,6 +71,9 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
     """
     if formats not in FORMATS:
         raise ValueError(f"--format {formats!r}; expected one of {FORMATS}")
+    unknown = [q for q in quantizations if q not in QUANTIZATIONS]
+    if unknown:
+        raise ValueError(f"--quantize {','.join(unknown)}: expected some of {QUANTIZATIONS}")
     model, run_dir = load_minape(path)
     model = feature_model(model)
     name = name or _default_name(path)
@@ -105,11 +111,12 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
                                "signatures": ["serving_default", "serving_arrays"]}
     if formats in ("tflite", "all"):
         representative = None
-        if {"int8", "int16x8"} & set(quantizations):
+        calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
+        if calibrated:
             if run_dir is None:
-                raise ValueError("int8 / int16x8 export needs the run's training data for "
-                                 "calibration: export a run folder, or leave them out of "
-                                 "--quantize")
+                raise ValueError(f"{' / '.join(calibrated)} export needs the run's training "
+                                 "data for calibration: export a run folder, or leave them "
+                                 "out of --quantize (dynamic needs none)")
             representative = representative_set(run_dir, model, calibration)
         for q in quantizations:
             content = tflite.convert_model(model, q, representative, select_ops)

@@ -1,4 +1,4 @@
-"""TFLite (LiteRT) export: float32, float16 and int8 models with built-in ops.
+"""TFLite (LiteRT) export: float32, float16 and quantized models with built-in ops.
 
 TensorFlow 2.21 still converts with ``tf.lite.TFLiteConverter`` (Keras 3's own
 ``model.export(format="litert")`` uses it too); the interpreter has moved to the
@@ -14,15 +14,22 @@ too. All of them use built-in operators only (the log-Mel's FFT is TFLite's ``RF
 ``select_ops=True`` lets the converter fall back to TF Select ops, for models that would
 need them (the runtime then needs the Flex delegate).
 
-int8: post-training full-integer quantization of the weights and activations, calibrated on
-a representative set of the run's training observations; the inputs and outputs stay
-float32, so the same preprocessing feeds every variant. Minape puts batch norm *after* the
-GELU, so a channel that GELU leaves nearly constant gets a large batch-norm gain, which
-multiplies its int8 rounding error; measured on FSDD (docs/deployment.md) int8 then changes a
-noticeable share of the predictions of a small model (6% of a 27K-parameter FSDD model's,
-30% of an under-trained 9K one's). ``int16x8`` (int8 weights, int16 activations; TFLite's
-16x8 mode) keeps almost all of them (99% and 98%) at about the same size, but its CPU
-kernels are reference code: measured 80x slower than int8 at batch 1.
+Quantized variants (the inputs and outputs stay float32, so the same preprocessing feeds
+every variant):
+
+* ``dynamic``: int8 weights, float32 activations (TFLite's dynamic-range quantization): the
+  smallest file, the float model's predictions, no calibration data. Weight tensors under
+  1,024 values stay float32.
+* ``int8``: full-integer post-training quantization of weights and activations, calibrated
+  on a representative set of the run's training observations: for integer-only
+  accelerators. Minape puts batch norm *after* the GELU, so a channel that GELU leaves
+  nearly constant gets a large batch-norm gain, which multiplies its int8 rounding; a small
+  model's predictions can then change (docs/deployment.md gives the measured share).
+* ``int8_mixed``: the convolutions in int8 (weights and activations, calibrated as
+  ``int8``), GELU, batch norm, the residual additions, pooling and the classifier in float32
+  (TFLite's selective quantization, ``QuantizationDebugger`` with denied operators).
+* ``int16x8``: int8 weights, int16 activations (TFLite's 16x8 mode); its CPU kernels are
+  reference code, far slower than the others.
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ import warnings
 
 import numpy as np
 
-QUANTIZATIONS = ("float32", "float16", "int8", "int16x8")
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int8_mixed", "int16x8")
+CALIBRATED = ("int8", "int8_mixed", "int16x8")
+# What int8_mixed keeps in float32: every built-in operator of a Minape model but the two
+# convolutions.
+FLOAT_IN_MIXED = ("GELU", "MUL", "ADD", "SUB", "MEAN", "MINIMUM", "MAXIMUM", "RELU",
+                  "FULLY_CONNECTED", "SOFTMAX", "CONCATENATION", "BATCH_MATMUL")
 
 
 def interpreter(path=None, content=None, delegates=True):
@@ -91,24 +103,40 @@ def convert_function(model, function, quantization="float32", representative=Non
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, ["serving_default"])
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization == "float16":
+        if quantization != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        elif quantization in ("int8", "int16x8"):
+        elif quantization in CALIBRATED:
             if representative is None:
                 raise ValueError(f"quantization={quantization!r} needs a representative set of "
                                  "training observations (export a run folder, whose data it "
                                  "reads)")
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative
-            ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8" else
-                   tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            if quantization == "int8":
+                ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            elif quantization == "int16x8":
+                ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         if select_ops:
             ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
         converter.target_spec.supported_ops = ops
         with warnings.catch_warnings():  # calibration runs tf.lite's deprecated interpreter
             warnings.simplefilter("ignore", UserWarning)
+            if quantization == "int8_mixed":
+                return _mixed(converter, representative)
             return converter.convert()
+
+
+def _mixed(converter, representative) -> bytes:
+    """``int8_mixed``: the converter's int8 model with :data:`FLOAT_IN_MIXED` left float32
+    (the converter calibrates on its representative set; the debugger's own data set is
+    for its statistics, not used here)."""
+    import tensorflow as tf
+
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_IN_MIXED))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative, debug_options=options)
+    return debugger.get_nondebug_quantized_model()
 
 
 def model_specs(model, features_in_model=False) -> dict:
