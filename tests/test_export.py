@@ -280,3 +280,18 @@ def test_onnx_runtime_equals_keras_on_real_files_and_its_feature_stage_the_pipel
                                      use="onnx", progress=False)
     got = np.array([[r[c] for c in classes] for r in rows])
     assert not skipped and np.max(np.abs(got - expected)) <= 1e-5
+
+
+def test_a_model_with_features_inside_exports_onnx_with_the_features_outside(tmp_path):
+    from minape_tf.export.onnx import run_model, session
+
+    keras.utils.set_random_seed(4)
+    inside = build_minape([AUDIO], 3, class_names=CLASSES, features_in_model=True, **TINY)
+    inside.save(tmp_path / "in.keras")
+    info = export(tmp_path / "in.keras", tmp_path / "out", formats="onnx", verbose=False)
+    assert info["files"]["onnx"]["features"] == "outside"
+    raw = np.random.default_rng(0).normal(0, 0.1, (3, AUDIO.length, 1)).astype("float32")
+    features = run_model(session(tmp_path / "out" / "in_audio_features.onnx"), {"series": raw})
+    got = run_model(session(tmp_path / "out" / "in.onnx"), {"audio": features})
+    np.testing.assert_allclose(got, np.asarray(inside({"audio": raw}, training=False)),
+                               atol=1e-5)
