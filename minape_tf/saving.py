@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import zipfile
 
 import keras
 
-import minape_tf.baselines  # noqa: F401  (registers the custom layers, the models, the baselines)
+import minape_tf.layers  # noqa: F401  (registers Minape's custom layers)
+from minape_tf.builders import BUILDERS
 from minape_tf.data.errors import DataError
 
 
@@ -15,8 +17,9 @@ def load_model(path, *, compile: bool = False):
     """Load a ``.keras`` file written by minape-tf, or the ``model.keras`` of a run folder.
 
     ``keras.saving.load_model`` alone fails with "Could not locate class 'PatchEmbedding'"
-    unless the custom layers were registered first, which importing this module (or
-    ``minape_tf.layers``) does.
+    unless the custom layers were registered first: importing ``minape_tf.layers`` registers
+    Minape's, and this function imports every registered builder's module first, which
+    registers the baselines' (a file may hold any of them).
 
     Parameters
     ----------
@@ -42,6 +45,8 @@ def load_model(path, *, compile: bool = False):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model file (a .keras file or a run folder "
                                 "holding model.keras)")
+    for entry in BUILDERS.values():
+        importlib.import_module(entry.builder.split(":")[0])
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a .keras file (a zip archive): the file is truncated or "
                         "corrupt, or another format; train or export it again")

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
-from minape_tf.baselines import (BASELINES, Embracement, LocalitySelfAttention,
-                                 MultiplicativeCombination, build_model, build_vit,
-                                 groups_read_by, reads_raw_series)
-from minape_tf.baselines.mulmix import mixtures
-from minape_tf.baselines.slvit import ShiftedPatchTokenization
+from minape_tf.baselines.embracenet import Embracement
+from minape_tf.baselines.mulmix import MultiplicativeCombination, mixtures
+from minape_tf.baselines.slvit import LocalitySelfAttention, ShiftedPatchTokenization
 from minape_tf.baselines.tcn import stem_stride
-from minape_tf.baselines.vit import patches
+from minape_tf.baselines.vit import build_vit, patches
+from minape_tf.builders import BUILDERS as BASELINES
+from minape_tf.builders import build_model, features_outside_model, groups_read_by
 
 IMAGE = ImageGroup("tool", channels=3, size=(16, 16))
 SPEC_IMAGE = ImageGroup("spec", channels=2, size=(16, 16), modality="series")
@@ -84,7 +84,8 @@ def test_multimodal_models_take_exactly_minapes_inputs(name, features_in_model):
     model = build_model(name, groups, 3, features_in_model=features_in_model, **SMALL[name])
     shapes = lambda m: {t.name.split(":")[0]: tuple(t.shape) for t in m.inputs}  # noqa: E731
     assert shapes(model) == shapes(reference)
-    assert reads_raw_series(name, {"features_in_model": features_in_model}) == features_in_model
+    assert features_outside_model({"features_in_model": features_in_model}, name) != \
+        features_in_model
     assert to_numpy(model(random_inputs(reference, 2))).shape == (2, 3)
 
 
@@ -93,7 +94,7 @@ def test_tcn_reads_the_raw_series_groups_only():
     model = build_model("tcn", [IMAGE, SERIES], 3, **SMALL["tcn"])
     assert [(t.name.split(":")[0], tuple(t.shape[1:])) for t in model.inputs] == \
         [("force", (1024, 2))]
-    assert reads_raw_series("tcn") and not reads_raw_series("vit")
+    assert not features_outside_model({}, "tcn") and features_outside_model({}, "vit")
     assert groups_read_by("tcn", [IMAGE, SERIES]) == [SERIES]
     # the stem shortens 1024 samples to 64 steps; without it every sample is a step
     assert stem_stride(1024, 64) == 16 and stem_stride(1000, 64) == 16
@@ -128,7 +129,7 @@ def test_single_modality_models_say_what_they_lack(name, groups, needs):
 def test_unknown_model_or_argument_is_named():
     with pytest.raises(ValueError, match="'resnet' is not known.*'vit'"):
         build_model("resnet", [IMAGE], 3)
-    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['width'\].*patch_size"):
+    with pytest.raises(ValueError, match=r"unknown vit arguments \['width'\].*patch_size"):
         build_model("vit", [IMAGE], 3, width=8)
     with pytest.raises(ValueError, match="patch_size=32 for image group 'tool'"):
         build_model("sl-vit", [IMAGE], 3, patch_size=32)
@@ -255,20 +256,32 @@ def test_bench_times_every_model_and_batch_size():
     assert [g.name for g in paper_groups("vit")] == ["tool", "spec"]
 
 
-def test_every_baseline_is_a_training_architecture():
-    """``--model NAME`` reaches every baseline: the CLI's registry (read without importing
-    the models) and the baselines' registry name the same models and the same builders."""
+def test_every_registered_model_is_a_training_architecture_built_when_asked():
+    """``--model NAME`` reaches every model of the one registry; a run imports only the
+    model it builds (a fresh process that trains Minape never imports a baseline)."""
+    import subprocess
+    import sys
+
     from minape_tf import builders
     from minape_tf.training.config import TrainConfig
 
-    assert set(builders.BUILDERS) == set(BASELINES)
     for name, entry in BASELINES.items():
-        assert builders.get_builder(name) is entry.builder
+        module, function = entry.builder.split(":")
+        assert builders.get_builder(name).__name__ == function, name
     config = TrainConfig(architecture="tcn", model={"filters": 4, "levels": 1})
     model = builders.get_builder("tcn")([IMAGE, SERIES], 3, **config.model)
     assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
     with pytest.raises(ValueError, match="architecture"):
         TrainConfig(architecture="nonsense")
+    with pytest.raises(ValueError, match="unknown minape arguments"):
+        build_model("minape", [IMAGE], 3, projection_dim=8)
+    script = ("import sys; import minape_tf.cli, minape_tf.training.run, "
+              "minape_tf.evaluation.evaluate, minape_tf.protocol.cv; "
+              "from minape_tf.builders import get_builder; get_builder('minape'); "
+              "print(sorted(m for m in sys.modules if m.startswith('minape_tf.baselines.')))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import yaml
 
 import minape_tf
 from minape_tf import arguments
-from minape_tf.builders import BUILDERS, NOT_ARGUMENTS, builder_arguments
+from minape_tf.builders import BUILDERS, NOT_ARGUMENTS, Entry, builder_arguments
 from minape_tf.cli import build_parser, config_from_args
 from minape_tf.training.config import TrainConfig, load_config
 
@@ -154,7 +154,7 @@ def test_a_new_builder_argument_needs_one_edit(tmp_path, monkeypatch):
     default, choices) and a config-file key, with nothing else edited."""
     (tmp_path / "toy_builder.py").write_text(TOY)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(BUILDERS, "toy", "toy_builder:build_toy")
+    monkeypatch.setitem(BUILDERS, "toy", Entry("toy_builder:build_toy", "all", "Toy"))
     builder_arguments.cache_clear()
     try:
         parser = build_parser()

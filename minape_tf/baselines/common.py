@@ -12,17 +12,7 @@ import inspect
 
 import keras
 
-from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.model import _check_arguments, _check_patch_fits, build_minape
-
-#: Which groups a single-modality baseline reads.
-READS = {
-    # photos (an ImageGroup whose data is images, not rendered spectrograms)
-    "image": lambda g: isinstance(g, ImageGroup) and g.data_modality == "image",
-    # raw series (a SeriesGroup; rendered spectrogram images cannot be read as a signal)
-    "raw series": lambda g: isinstance(g, SeriesGroup),
-}
-
 
 def check_groups(groups, num_classes) -> list:
     """``groups`` as a list, after Minape's checks (non-empty, distinct names, at least
@@ -32,19 +22,6 @@ def check_groups(groups, num_classes) -> list:
                 for name, p in inspect.signature(_check_arguments).parameters.items()
                 if p.kind is p.KEYWORD_ONLY}
     return _check_arguments(groups, num_classes, **settings)
-
-
-def groups_read(groups, reads: str, model: str) -> list:
-    """The groups of ``groups`` that a single-modality ``model`` reads (see :data:`READS`);
-    a ``ValueError`` naming the groups when there are none."""
-    chosen = [g for g in groups if READS[reads](g)]
-    if not chosen:
-        found = [f"{g.name} ({type(g).__name__}, modality {g.data_modality})" for g in groups]
-        hint = ("an ImageGroup of photos (modality 'image')" if reads == "image" else
-                "a SeriesGroup (raw signals: rendered spectrogram images are not signals)")
-        raise ValueError(f"{model} reads {reads} groups only, and none of the groups "
-                         f"{found} is one; give it {hint}, or choose a multimodal model")
-    return chosen
 
 
 def group_input(group, features_in_model=False):

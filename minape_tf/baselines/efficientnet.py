@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import keras
 
-from minape_tf.baselines.common import (check_dtype, check_groups, check_rate, classify,
-                                        groups_read)
+from minape_tf.baselines.common import check_dtype, check_groups, check_rate, classify
+from minape_tf.builders import groups_read
 from minape_tf.model import BACKBONES
 
 

@@ -10,7 +10,8 @@ import math
 import keras
 
 from minape_tf.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
-                                        classify, groups_read)
+                                        classify)
+from minape_tf.builders import groups_read
 from minape_tf.layers.level import LevelNormalization
 
 

@@ -32,7 +32,7 @@ import platform
 import tempfile
 import time
 
-from minape_tf.baselines import BASELINES, build_model, groups_read_by
+from minape_tf.builders import BUILDERS, build_model, groups_read_by
 from minape_tf.data.loaders.mudestreda import FORCE_LENGTH, FORCE_RATE
 from minape_tf.groups import ImageGroup, SeriesGroup
 
@@ -61,7 +61,7 @@ def model_kwargs(name, overrides, minape_preset="mudestreda") -> dict:
 
 def paper_groups(name):
     """The groups Table 3's comparison builds ``name`` for."""
-    return FORCE_GROUPS if BASELINES[name].raw_series else PAPER_GROUPS
+    return FORCE_GROUPS if BUILDERS[name].reads == "raw series" else PAPER_GROUPS
 
 
 def fusion_label(name, groups, kwargs):
@@ -174,8 +174,8 @@ def parse_args(argv=None):
         prog="minape bench models",
         description="Minape against the paper's baselines: parameters, size, CPU latency "
                     "(and with --dataset accuracy and AUC), as Table 3 of the paper")
-    parser.add_argument("--models", default=",".join(BASELINES),
-                        help=f"comma-separated, from {', '.join(BASELINES)} (default all)")
+    parser.add_argument("--models", default=",".join(BUILDERS),
+                        help=f"comma-separated, from {', '.join(BUILDERS)} (default all)")
     parser.add_argument("--set", action="append", type=key_value, default=[],
                         metavar="MODEL.ARG=VALUE",
                         help="a builder argument, e.g. vit.patch_size=8 minape.width=64")
@@ -205,17 +205,17 @@ def parse_args(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(args.models) - set(BASELINES))
+    unknown = sorted(set(args.models) - set(BUILDERS))
     if unknown:
-        parser.error(f"--models: {unknown} not known; expected names from {sorted(BASELINES)}")
+        parser.error(f"--models: {unknown} not known; expected names from {sorted(BUILDERS)}")
     if "minape" not in args.models:
         args.models.insert(0, "minape")            # the reference of the ratios
     overrides = {}
     for key, value in args.set:
         model, _, argument = key.partition(".")
-        if model not in BASELINES or not argument:
+        if model not in BUILDERS or not argument:
             parser.error(f"--set {key}={value}: expected MODEL.ARGUMENT=VALUE with MODEL in "
-                         f"{sorted(BASELINES)}")
+                         f"{sorted(BUILDERS)}")
         overrides.setdefault(model, {})[argument] = value
     args.overrides = overrides
     args.verbose = 0 if args.quiet else "auto"
@@ -240,7 +240,7 @@ def run(args, log=print) -> list:
     rows, models = {}, {}
     for name in args.models:
         kwargs = model_kwargs(name, args.overrides, args.minape_preset)
-        row = {"model": name, "label": BASELINES[name].label, "machine": machine,
+        row = {"model": name, "label": BUILDERS[name].label, "machine": machine,
                "arguments": kwargs}
         rows[name] = row
         try:

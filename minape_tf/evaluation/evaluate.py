@@ -25,7 +25,8 @@ from minape_tf.outputs.atomic import atomic_path
 from minape_tf.saving import load_model
 from minape_tf.training.batchnorm import batchnorm_layers
 from minape_tf.training.run_folder import RunFolder
-from minape_tf.training.setup import features_outside_model, sequence_length
+from minape_tf.builders import features_outside_model
+from minape_tf.training.setup import sequence_length
 
 SPLITS = ("test", "val", "train", "all")
 # Loader options that choose a split, not how the data is read: dropped when the run is

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from minape_tf.baselines.registry import get_baseline
+from minape_tf.builders import BUILDERS
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
@@ -170,7 +170,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         summary = summarise(runs)
         if loso:
             summary["worst_group"], summary["accuracy_worst"] = worst_group(runs)
-        cells = {"model": get_baseline(config.architecture).label, **variant["cells"]}
+        cells = {"model": BUILDERS[config.architecture].label, **variant["cells"]}
         cells.setdefault("modality", runs[0]["modality"] if runs else "?")
         results.append({"name": variant["name"], "cells": cells, "summary": summary,
                         "runs": runs})

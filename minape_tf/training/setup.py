@@ -19,8 +19,7 @@ import warnings
 import keras
 import tensorflow as tf
 
-from minape_tf.baselines.registry import get_baseline, groups_read_by
-from minape_tf.builders import builder_arguments, get_builder
+from minape_tf.builders import BUILDERS, features_outside_model, get_builder, groups_read_by
 from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.leakage import check_duplicates
 from minape_tf.data.pipeline import make_dataset
@@ -91,20 +90,12 @@ def sequence_length(kwargs) -> int:
 def _probe_groups(architecture, kwargs):
     """Small stand-in groups of the kind the model reads: two images (any valid patch fits
     them), or for a model of raw series only (TCN) one short series."""
-    if get_baseline(architecture).reads == "raw series":
+    if BUILDERS[architecture].reads == "raw series":
         return [SeriesGroup("probe_0", channels=1, sample_rate=1000, length=1024, n_fft=256,
                             hop=128, n_mels=16)]
     patch = kwargs.get("patch_size")
     side = patch if isinstance(patch, int) and patch > 64 else 64
     return [ImageGroup(f"probe_{i}", channels=1, size=(side, side)) for i in (0, 1)]
-
-
-def features_outside_model(kwargs, architecture="minape") -> bool:
-    """Whether the pipeline makes the series features (``make_dataset(features=...)``):
-    yes unless the model computes them itself (``features_in_model``, as set in
-    ``kwargs`` or by default in the builder: TCN reads raw series)."""
-    defaults = {a.name: a.default for a in builder_arguments(architecture)}
-    return not {**defaults, **kwargs}.get("features_in_model", False)
 
 
 def split_sources(loaded, groups, dataset="data"):
