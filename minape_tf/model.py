@@ -117,7 +117,7 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         ``keras.config.dtype_policy()``). The model's policy does not depend on, nor change,
         the global one, so models of different precisions can live in one process. The
         log-Mel and level layers always compute in float32, and so does the final softmax.
-    depthwise : {"auto", "conv", "matmul", "fft"}, default "auto"
+    depthwise : {"auto", "conv", "matmul", "fft", "tiles"}, default "auto"
         How each block computes its depthwise convolution; the weights and results are the
         same in every form, only the speed differs. See :class:`ChannelPointBlock`.
     name : str, default "minape"

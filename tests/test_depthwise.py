@@ -7,11 +7,11 @@ import pytest
 
 from minape_tf.layers import ChannelPointBlock, DepthwiseConv
 from minape_tf.layers.depthwise import MAX_TOEPLITZ_ENTRIES, auto_form
-from minape_tf.layers.depthwise_forms import FORMS, fft_length
+from minape_tf.layers.depthwise_forms import FORMS, MAX_TILE_TAPS, fft_length, kernel_tiles
 
 # (height, width, kernel): odd and even kernels, square and non-square grids, grids smaller
 # than the kernel, a single position.
-SHAPES = [(7, 7, 3), (6, 9, 4), (3, 2, 5), (4, 4, 12), (1, 1, 2)]
+SHAPES = [(7, 7, 3), (6, 9, 4), (3, 2, 5), (4, 4, 12), (1, 1, 2), (9, 6, 13), (5, 7, 9)]
 
 
 def _vjp(fn, x, kernel, upstream):
@@ -40,7 +40,7 @@ def _assert_close(actual, expected, what):
 
 
 @pytest.mark.backend
-@pytest.mark.parametrize("form", ["matmul", "fft"])
+@pytest.mark.parametrize("form", ["matmul", "fft", "tiles"])
 @pytest.mark.parametrize("h, w, k", SHAPES)
 def test_form_equals_depthwise_conv2d_in_outputs_and_gradients(form, h, w, k):
     rng = np.random.default_rng(h * 100 + w * 10 + k)
@@ -67,7 +67,7 @@ def _model(form, old=False):
 
 
 @pytest.mark.backend
-@pytest.mark.parametrize("form", ["conv", "matmul", "fft"])
+@pytest.mark.parametrize("form", ["conv", "matmul", "fft", "tiles"])
 def test_every_form_loads_weights_saved_with_depthwise_conv2d(tmp_path, form):
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 4)).astype("float32")
     old = _model(None, old=True)
@@ -116,6 +116,16 @@ def test_auto_on_accelerators_bounds_the_toeplitz_memory():
     assert (32 * 32) ** 2 * 128 == MAX_TOEPLITZ_ENTRIES
     assert auto_form(32, 32, 256, 13, device="gpu") == "fft"
     assert auto_form(64, 64, 128, 13, device="tpu") == "fft"
+
+
+@pytest.mark.parametrize("kh, kw, pieces", [(13, 13, 7), (12, 12, 6), (9, 9, 4), (5, 5, 1),
+                                            (3, 13, 2), (1, 1, 1)])
+def test_kernel_tiles_cover_every_tap_once_in_small_pieces(kh, kw, pieces):
+    covered = np.zeros((kh, kw), int)
+    for r, c, rows, cols in kernel_tiles(kh, kw):
+        assert rows * cols <= MAX_TILE_TAPS
+        covered[r:r + rows, c:c + cols] += 1
+    assert (covered == 1).all() and len(kernel_tiles(kh, kw)) == pieces
 
 
 def test_fft_lengths_leave_room_for_the_kernel():

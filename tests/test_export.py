@@ -295,3 +295,27 @@ def test_a_model_with_features_inside_exports_onnx_with_the_features_outside(tmp
     got = run_model(session(tmp_path / "out" / "in.onnx"), {"audio": features})
     np.testing.assert_allclose(got, np.asarray(inside({"audio": raw}, training=False)),
                                atol=1e-5)
+
+
+def test_tflite_writes_the_tiled_depthwise_form_with_keras_probabilities(tmp_path, fsdd_files):
+    keras.utils.set_random_seed(5)
+    model = build_minape([AUDIO], 3, class_names=CLASSES, width=8, depth=2, patch_size=2,
+                         kernel_size=13)
+    model.save(tmp_path / "k13.keras")
+    info = export(tmp_path / "k13.keras", tmp_path / "out", formats="tflite",
+                  quantizations=("float32",), verbose=False)
+    assert info["depthwise"] == "tiles"
+    conv = export(tmp_path / "k13.keras", tmp_path / "conv", formats="tflite",
+                  quantizations=("float32",), depthwise="conv", verbose=False)
+    source = Source(inputs={"audio": [(f,) for f in fsdd_files]},
+                    labels=np.zeros(len(fsdd_files), np.int64), classes=["?"],
+                    ids=list(fsdd_files))
+    expected, x = _keras_probabilities(model, source)
+    for folder, described in (("out", info), ("conv", conv)):
+        lite = interpreter(tmp_path / folder / described["files"]["tflite_float32"]["path"])
+        got = run_model(lite, {"audio": x["audio"].numpy()})
+        assert np.max(np.abs(got - expected)) <= 1e-5, folder
+    ops = [op["op_name"] for op in interpreter(
+        tmp_path / "out" / info["files"]["tflite_float32"]["path"],
+        delegates=False)._get_ops_details()]
+    assert ops.count("DEPTHWISE_CONV_2D") == 2 * 7        # two blocks, seven tiles each

@@ -21,6 +21,11 @@ def add_export_arguments(p):
     p.add_argument("--select-ops", action="store_true",
                    help="let TFLite use TF Select ops where built-in ones do not suffice "
                         "(the runtime then needs the Flex delegate)")
+    p.add_argument("--depthwise", default="tiles",
+                   choices=("tiles", "conv", "fft", "matmul", "auto"),
+                   help="form of the depthwise convolutions in the TFLite and ONNX files (the "
+                        "same outputs): tiles, the fastest in LiteRT; auto keeps the model's "
+                        "(default tiles)")
     p.add_argument("--calibration", type=int, default=100,
                    help="training observations that calibrate int8, int8_mixed and int16x8 "
                         "(default 100)")
@@ -32,7 +37,7 @@ def export_main(args, config=None) -> int:
     export(args.run, args.out, formats=args.format, name=args.name,
            quantizations=[q.strip() for q in args.quantize.split(",") if q.strip()],
            features_inside=args.features_inside, select_ops=args.select_ops,
-           calibration=args.calibration)
+           calibration=args.calibration, depthwise=args.depthwise)
     return 0
 
 

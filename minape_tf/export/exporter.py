@@ -22,6 +22,7 @@ import os
 from minape_tf.export.load import feature_model, load_minape, representative_set
 from minape_tf.export.serving import expected_shape, input_names
 from minape_tf.export.tflite import QUANTIZATIONS
+from minape_tf.layers.depthwise import check_form
 from minape_tf.outputs.atomic import disk_full_as_error, size_of, write_bytes, write_json
 from minape_tf.outputs.lock import locked
 
@@ -42,7 +43,7 @@ def _inputs(groups) -> dict:
 def export(path, out_dir, *, formats="all",
            quantizations=("float32", "float16", "dynamic", "int8"),
            name=None, features_inside=False, select_ops=False, calibration=100,
-           verbose=True) -> dict:
+           depthwise="tiles", verbose=True) -> dict:
     """Export a trained model; returns what ``export.json`` holds.
 
     Parameters
@@ -66,6 +67,11 @@ def export(path, out_dir, *, formats="all",
     select_ops : bool, default False
         Let the TFLite converter use TF Select ops where built-in ones do not suffice.
     calibration : int, default 100
+    depthwise : {"tiles", "conv", "fft", "matmul", "auto"}, default "tiles"
+        The form of the depthwise convolutions in the TFLite and ONNX files
+        (:class:`~minape_tf.layers.DepthwiseConv`; the same weights and outputs): ``tiles``
+        is the one LiteRT's XNNPACK runs fastest; ``auto`` keeps the model's own. Written to
+        ``export.json``.
     verbose : bool, default True
         Print each file's size (and the TFLite operators).
     """
@@ -74,21 +80,21 @@ def export(path, out_dir, *, formats="all",
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]
     if unknown:
         raise ValueError(f"--quantize {','.join(unknown)}: expected some of {QUANTIZATIONS}")
+    check_form(depthwise)
     model, run_dir = load_minape(path)
     model = feature_model(model)
     name = name or _default_name(path)
     out_dir = os.fspath(out_dir)
     with locked(out_dir), disk_full_as_error(out_dir):
         described = _export(model, run_dir, path, out_dir, name, formats, quantizations,
-                            features_inside, select_ops, calibration)
+                            features_inside, select_ops, calibration, depthwise)
     if verbose:
         _print(described, out_dir)
     return described
 
 
 def _export(model, run_dir, path, out_dir, name, formats, quantizations, features_inside,
-            select_ops, calibration) -> dict:
-    from minape_tf.export import tflite
+            select_ops, calibration, depthwise) -> dict:
     from minape_tf.export.savedmodel import export_savedmodel
 
     with contextlib.suppress(FileNotFoundError):   # describes files about to be replaced
@@ -109,34 +115,47 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
         files["savedmodel"] = {"path": os.path.relpath(saved, out_dir),
                                "bytes": size_of(saved),
                                "signatures": ["serving_default", "serving_arrays"]}
+    if formats != "savedmodel":
+        described["depthwise"] = depthwise
+        if depthwise != "auto" and model.arguments.get("depthwise", "auto") != depthwise:
+            model = model.with_arguments(depthwise=depthwise)
     if formats in ("tflite", "all"):
-        representative = None
-        calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
-        if calibrated:
-            if run_dir is None:
-                raise ValueError(f"{' / '.join(calibrated)} export needs the run's training "
-                                 "data for calibration: export a run folder, or leave them "
-                                 "out of --quantize (dynamic needs none)")
-            representative = representative_set(run_dir, model, calibration)
-        for q in quantizations:
-            content = tflite.convert_model(model, q, representative, select_ops)
-            files[f"tflite_{q}"] = _write(out_dir, f"{name}_{q}.tflite", content,
-                                          features="outside")
-        if length > 1:
-            files["tflite_head"] = _write(out_dir, f"{name}_head_float32.tflite",
-                                          tflite.convert_head(model))
-        for g in model.groups:
-            if g.kind == "series":
-                files[f"features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.tflite",
-                                                     tflite.convert_features(g, select_ops))
-        if features_inside:
-            files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
-                                                 tflite.convert_with_features(model, select_ops),
-                                                 features="inside")
+        files.update(_export_tflite(model, run_dir, out_dir, name, quantizations, select_ops,
+                                    calibration, features_inside))
     if formats in ("onnx", "all"):
         files.update(_export_onnx(model, out_dir, name))
     write_json(os.path.join(out_dir, EXPORT_FILE), described)
     return described
+
+
+def _export_tflite(model, run_dir, out_dir, name, quantizations, select_ops, calibration,
+                   features_inside) -> dict:
+    from minape_tf.export import tflite
+
+    representative, files = None, {}
+    calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
+    if calibrated:
+        if run_dir is None:
+            raise ValueError(f"{' / '.join(calibrated)} export needs the run's training "
+                             "data for calibration: export a run folder, or leave them "
+                             "out of --quantize (dynamic needs none)")
+        representative = representative_set(run_dir, model, calibration)
+    for q in quantizations:
+        content = tflite.convert_model(model, q, representative, select_ops)
+        files[f"tflite_{q}"] = _write(out_dir, f"{name}_{q}.tflite", content,
+                                      features="outside")
+    if model.arguments.get("sequence_length", 1) > 1:
+        files["tflite_head"] = _write(out_dir, f"{name}_head_float32.tflite",
+                                      tflite.convert_head(model))
+    for g in model.groups:
+        if g.kind == "series":
+            files[f"features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.tflite",
+                                                 tflite.convert_features(g, select_ops))
+    if features_inside:
+        files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
+                                             tflite.convert_with_features(model, select_ops),
+                                             features="inside")
+    return files
 
 
 def _export_onnx(model, out_dir, name) -> dict:

@@ -21,7 +21,7 @@ class ChannelPointBlock(keras.layers.Layer):
         Depthwise kernel side; large kernels (the paper uses 5 to 13) mix distant positions.
     activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
     bn_momentum : float, default 0.9
-    depthwise : {"auto", "conv", "matmul", "fft"}, default "auto"
+    depthwise : {"auto", "conv", "matmul", "fft", "tiles"}, default "auto"
         How the depthwise convolution is computed (:class:`DepthwiseConv`): the same weights
         and results in every form, so a model saved with one runs with any other.
     """

@@ -1,4 +1,4 @@
-"""Three ways to compute the same depthwise convolution (``keras.ops`` only).
+"""Four ways to compute the same depthwise convolution (``keras.ops`` only).
 
 Each function computes ``DepthwiseConv2D(kernel_size, padding="same")`` without its bias:
 ``y[b, i, j, c] = sum_{d, e} x[b, i + d - pt, j + e - pl, c] * kernel[d, e, c]`` with
@@ -15,6 +15,11 @@ and column of an even kernel at the bottom and right) and zeros outside the grid
 * :func:`depthwise_fft`: a correlation in the frequency domain of the zero-padded grid
   (discrete Fourier transforms as small matrix products); computed in float32 whatever
   the input dtype (16-bit transforms lose too much), cast back at the end.
+* :func:`depthwise_tiles`: the kernel cut into rectangles of at most :data:`MAX_TILE_TAPS`
+  taps (:func:`kernel_tiles`), each a "valid" depthwise convolution of a shifted window of
+  one zero-padded input, the results summed. XNNPACK (LiteRT's CPU runtime) computes a
+  depthwise convolution of up to 25 taps in one pass and larger ones in a much slower
+  multi-pass loop, so the sum of small ones is the faster form there.
 """
 
 import functools
@@ -126,4 +131,45 @@ def depthwise_fft(x, kernel):
     return ops.cast(ops.transpose(y, (0, 2, 3, 1)), dtype)
 
 
-FORMS = {"conv": depthwise_conv, "matmul": depthwise_matmul, "fft": depthwise_fft}
+#: The most taps of a tile: XNNPACK's one-pass depthwise kernels take up to 25.
+MAX_TILE_TAPS = 25
+# 13 x 13 in seven rectangles of at most 25 taps (3x8, 5x5, 5x5, 7x3, 5x5, 5x5, 3x8), a
+# "pinwheel" round the centre column: the fewest pieces, without a zero tap.
+_PINWHEEL_13 = ((0, 0, 3, 8), (0, 8, 5, 5), (3, 0, 5, 5), (3, 5, 7, 3), (5, 8, 5, 5),
+                (8, 0, 5, 5), (10, 5, 3, 8))
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_tiles(kh, kw) -> tuple:
+    """Rectangles ``(row, col, rows, cols)`` that tile a ``kh`` x ``kw`` kernel exactly, each
+    of at most :data:`MAX_TILE_TAPS` taps: the pinwheel for 13 x 13, else the grid of
+    near-equal bands with the fewest pieces (one piece for a kernel that fits)."""
+    if (kh, kw) == (13, 13):
+        return _PINWHEEL_13
+    best = None
+    for a in range(1, kh + 1):
+        for b in range(1, kw + 1):
+            if -(-kh // a) * -(-kw // b) <= MAX_TILE_TAPS and (best is None or a * b < best[0]):
+                best = (a * b, a, b)
+    _, a, b = best
+    rows = np.array_split(np.arange(kh), a)
+    cols = np.array_split(np.arange(kw), b)
+    return tuple((int(r[0]), int(c[0]), len(r), len(c)) for r in rows for c in cols)
+
+
+def depthwise_tiles(x, kernel):
+    _, h, w, _ = x.shape
+    kh, kw = kernel.shape[:2]
+    pt, pl = (kh - 1) // 2, (kw - 1) // 2
+    padded = ops.pad(x, ((0, 0), (pt, kh - 1 - pt), (pl, kw - 1 - pl), (0, 0)))
+    y = None
+    for r, c, rows, cols in kernel_tiles(kh, kw):
+        window = padded[:, r:r + h + rows - 1, c:c + w + cols - 1, :]
+        part = ops.depthwise_conv(window, ops.expand_dims(kernel[r:r + rows, c:c + cols], -1),
+                                  padding="valid")
+        y = part if y is None else y + part
+    return y
+
+
+FORMS = {"conv": depthwise_conv, "matmul": depthwise_matmul, "fft": depthwise_fft,
+         "tiles": depthwise_tiles}
