@@ -143,8 +143,8 @@ def integrated_gradients(model, inputs, group, *, target=None, baseline="min", s
     2017), with the other inputs held at their values. The integral is the trapezoidal rule
     on ``steps`` equal intervals, so *completeness* holds up to its error, which falls as
     ``1 / steps**2`` for a smooth model (Minape's fast GELU is smooth):
-    ``attributions.sum() == F(x) - F(x')`` per observation; the tests require it within
-    0.5 % of ``|F(x) - F(x')|`` at 64 steps (it is about 1e-4 on their models).
+    ``attributions.sum() == F(x) - F(x')`` per observation, within 0.5 % of
+    ``|F(x) - F(x')|`` at 64 steps (tested).
 
     Parameters
     ----------

@@ -54,10 +54,9 @@ presets = {
         * patch 8: not in the paper; the authors' code uses 8 for the tool photo (their
           ``tool_aug_tool_opt.h5``, a 32x32 grid) and 12 for the spectrogram images
           (``mudestreda-official``).
-        * speed: a block costs ``k^2 w + w^2`` multiply-adds per grid position, so 16 blocks
-          at width 96 cost 7 % more than the former 10 blocks at width 128 (407k against 380k
-          per position). ``{**presets["mudestreda"], "patch_size": 12}`` (21x21 grid instead
-          of 32x32 on a 256x256 photo) is about twice as fast, at 0.93M parameters.""",
+        * speed: a block costs ``k^2 w + w^2`` multiply-adds per grid position (407k at width
+          96, kernel 13). ``{**presets["mudestreda"], "patch_size": 12}`` (21x21 grid instead
+          of 32x32 on a 256x256 photo) does about half the work, at 0.93M parameters.""",
         "Table 3: Minape (m), Concat", 0.9e6, learner="none", **_MUDESTREDA),
     "mudestreda-tcn": Preset(
         """Table 4, "Concat + TCN" (bold, best row: 98.2 +- 1.0 %), also Table 2's Minape.

@@ -39,8 +39,7 @@ So the two modalities fail in different places: the forces separate sharp from u
 but, saturating, confuse used and dulled under the run-to-run gain; the image separates
 used from dulled well but hardly sees the first micrometres of wear, so it confuses sharp
 and lightly used tools. Neither alone is perfect; fused, they are much better (Table 3's
-i / t / m rows). With the ``minape demo`` model, seed 0: image 86 %, forces 68 %,
-both 94 % test accuracy.
+i / t / m rows); ``minape demo`` prints the three models' test accuracies.
 
 Splits are by tool (``split_keys`` holds the tool id): with ``seed`` fixed, 60 % of the
 tools train, 20 % validate and 20 % test, and no tool is on two sides.

@@ -30,13 +30,8 @@ equipartition, :func:`balance_classes`). The predictions only seed a centroid pe
 the features that the classifier reads, each observation takes the class of the centroid
 it is nearest to, and every class holds an equal share: the observations that the training
 devices' boundary misplaces follow their neighbours, and a class that the model takes for
-another on this device still gets its targets. Measured on FSDD's unseen speakers
-(docs/unseen-devices.md,
-"Adapting to a new device without labels"): the default recipe's leave-one-speaker-out
-mean (worst) 0.80 (0.67) plain, 0.88 (0.77) with the statistics (equalisation included),
-0.93 (0.79) self-trained, 0.969 (0.878) self-trained balanced (0.945 and 0.85 with the
-predictions balanced, before the clusters); on george's recordings that the adaptation
-never saw, 0.58 -> 0.72 -> 0.75 (0.89 balanced).
+another on this device still gets its targets. What each step gains on FSDD's unseen
+speakers is in docs/unseen-devices.md ("Adapting to a new device without labels").
 """
 
 from __future__ import annotations

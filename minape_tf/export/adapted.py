@@ -5,17 +5,15 @@ a while on the new device (a new speaker, tool or machine), give those files, ge
 whose batch-norm statistics (and, for series groups with ``equalize``, equalisation) are
 the device's own; the weights stay as trained and no label is read. The files are given
 as to ``predict`` (files or folders for a one-group model, a manifest CSV otherwise) and
-checked by the same validation pass. On FSDD's unseen speakers
-it raised accuracy in 26 of 27 folds measured (docs/unseen-devices.md).
+checked by the same validation pass.
 
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
-(:func:`minape_tf.evaluation.adapt.self_train`): on an unseen FSDD speaker, 0.72 -> 0.75
-on recordings the adaptation never saw, 0.89 with ``self_training="balanced"`` (targets
-from the device's clusters balanced over the classes, for a device whose classes are about
-equally frequent; docs/unseen-devices.md, "Adapting to a new device without labels").
-It reads no label
-either, but needs more files: :data:`MIN_PER_CLASS` per class.
+(:func:`minape_tf.evaluation.adapt.self_train`); ``self_training="balanced"`` takes the
+targets from the device's clusters balanced over the classes, for a device whose classes
+are about equally frequent. It reads no label either, but needs more files:
+:data:`MIN_PER_CLASS` per class. What each gains on unseen FSDD speakers is in
+docs/unseen-devices.md ("Adapting to a new device without labels").
 
 The result is written where ``out`` says: a ``.keras`` file, or a folder that is a run
 folder again (``model.keras``, the source run's ``config.json`` and ``run.json`` when it is

@@ -47,9 +47,10 @@ FLOAT_IN_MIXED = ("GELU", "MUL", "ADD", "SUB", "MEAN", "MINIMUM", "MAXIMUM", "RE
                   "FULLY_CONNECTED", "SOFTMAX", "CONCATENATION", "BATCH_MATMUL")
 
 
-def interpreter(path=None, content=None, delegates=True):
+def interpreter(path=None, content=None, delegates=True, num_threads=None):
     """A LiteRT interpreter (``ai_edge_litert``, else ``tf.lite.Interpreter``) with its
-    tensors allocated; ``delegates=False`` leaves out the default (XNNPACK) delegate."""
+    tensors allocated; ``delegates=False`` leaves out the default (XNNPACK) delegate;
+    ``num_threads`` (default: the runtime's choice) the threads it may use."""
     try:
         from ai_edge_litert import interpreter as litert
     except ImportError:  # the deprecated TF copy still works in TF 2.21
@@ -57,6 +58,8 @@ def interpreter(path=None, content=None, delegates=True):
 
         litert = tf.lite
     kwargs = {"model_path": os.fspath(path)} if path is not None else {"model_content": content}
+    if num_threads is not None:
+        kwargs["num_threads"] = int(num_threads)
     if not delegates:
         resolver = getattr(litert, "OpResolverType", None) or litert.experimental.OpResolverType
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES

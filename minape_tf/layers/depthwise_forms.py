@@ -104,10 +104,9 @@ def _spectrum(images, cols, rows):
 def depthwise_fft(x, kernel):
     """Correlation in the frequency domain. The 2-D real DFTs are products with constant DFT
     matrices along each axis (:func:`_dft_matrices`): ``keras.ops`` has no ``rfft2``, and
-    composing ``ops.rfft`` and ``ops.fft`` with the transposes they need was measured
-    1.6-4x slower than an earlier version of these matrix products on a CPU (TensorFlow,
-    128 channels, batch 32, 32x32 / 21x21 / 36x8 grids, kernels 12-13). For grids of tens
-    of positions the O(n^2) products cost little more than an FFT."""
+    composing ``ops.rfft`` and ``ops.fft`` needs transposes that cost more than these
+    products on the grids Minape uses: for grids of tens of positions the O(n^2) products
+    cost little more than an FFT."""
     dtype = x.dtype
     _, h, w, c = x.shape
     kh, kw = kernel.shape[:2]

@@ -1,8 +1,8 @@
 """Batch-norm statistics that match the data after training on a small data set.
 
 With few steps per epoch, exponential moving averages (Keras' default momentum 0.99) are
-still far from the data when training ends: a model that scores 98 % in training mode can
-score at chance in inference mode. Minape builds its batch norms with momentum 0.9, and
+still far from the data when training ends: a model can score far better in training mode
+than in inference mode. Minape builds its batch norms with momentum 0.9, and
 :func:`reestimate_batchnorm` replaces the moving statistics by the exact statistics of
 each batch norm's input over a pass of the training data ("precise BN", Wu & Johnson
 2021): per batch the layers run in training mode (normalising with the batch's statistics,

@@ -18,9 +18,8 @@ def resolve_precision(precision: str = "auto") -> str:
 
 
 def resolve_jit(jit_compile="auto") -> bool:
-    """XLA on or off: ``auto`` turns it on with a GPU only. On a 2-core CPU, XLA made the
-    demo's training steps no faster and added compile time (measured when this was
-    written), so it stays off there."""
+    """XLA on or off: ``auto`` turns it on with a GPU only: on a CPU it adds compile time
+    without making the steps faster (``scripts/bench_cpu.py`` measures it)."""
     if jit_compile == "auto":
         return has_gpu()
     return bool(jit_compile)
