@@ -23,6 +23,9 @@ class SeriesFrames(keras.layers.Layer):
     patch, and it discards the signal's level and shape, which are what such series carry;
     the frames keep every sample as it is.
 
+    Input ``(batch, length, channels)``, ``length >= window`` and known; output
+    ``(batch, 1 + (length - window) // hop, window, channels)``.
+
     Parameters
     ----------
     window : int
@@ -31,9 +34,6 @@ class SeriesFrames(keras.layers.Layer):
         Samples between the starts of two frames.
     dtype : dtype policy, default None
         The layer computes in float32 (like the log-Mel); a 16-bit policy becomes float32.
-
-    Input ``(batch, length, channels)``, ``length >= window`` and known; output
-    ``(batch, 1 + (length - window) // hop, window, channels)``.
     """
 
     def __init__(self, window, hop, dtype=None, **kwargs):

@@ -23,6 +23,8 @@ class LogMel(keras.layers.Layer):
     ``log10(librosa.feature.melspectrogram(y, sr, n_fft=n_fft, hop_length=hop,
     center=False, n_mels=n_mels, fmin=fmin, fmax=fmax) + eps)`` to float32 round-off.
 
+    Input ``(batch, length, channels)`` float; output ``(batch, frames, n_mels, channels)``.
+
     Parameters
     ----------
     sample_rate : int
@@ -44,8 +46,6 @@ class LogMel(keras.layers.Layer):
         (max 65504) and lose the quiet bands in bfloat16's 8-bit mantissa. A 16-bit or mixed
         policy given here becomes ``"float32"`` (see ``dtype_policy``); the next layer casts
         the output to its own compute dtype.
-
-    Input ``(batch, length, channels)`` float; output ``(batch, frames, n_mels, channels)``.
     """
 
     def __init__(self, sample_rate, n_fft, hop, n_mels, fmin=0.0, fmax=None, eps=1e-6,
