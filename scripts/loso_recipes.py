@@ -5,7 +5,7 @@ on; every recipe is trained and tested once per speaker (``minape cv --leave-one
 --trials 1``), and its mean and worst speaker accuracy are printed as a JSON row, and as a
 Markdown table at the end. The same seed and folds for every row, so rows differ only by
 their changes. Each fold is also evaluated with its speaker's own batch-norm statistics
-(``accuracy_adapted``, ``minape_tf.evaluation.adapt``). A row's finished folds are reused.
+(``accuracy_adapted``, ``minape_tf.adaptation``). A row's finished folds are reused.
 
     python scripts/loso_recipes.py --data-dir ../shared/data/fsdd --out runs/loso \\
         --rows defaults small mean_var ... [--json scripts/results/loso_fsdd.json]
@@ -187,12 +187,12 @@ SUFFIXES = [key[len("accuracy_"):] for key in ADAPTATIONS]
 def _fill_adapted(out_dir, loaded, seed):
     """Add ``accuracy_adapted``, ``accuracy_self_trained`` and
     ``accuracy_self_trained_balanced`` to the ``metrics.json`` of folds evaluated without
-    them (``minape_tf.evaluation.adapt``): their test speaker's own statistics (batch norms,
+    them (``minape_tf.adaptation``): their test speaker's own statistics (batch norms,
     and equalisation where the model has it), and the model self-trained on that speaker,
     from its recordings without labels (plain, and with balanced targets)."""
     import numpy as np
 
-    from minape_tf.evaluation.adapt import adapted_probabilities
+    from minape_tf.adaptation.per_group import adapted_probabilities
     from minape_tf.evaluation.evaluate import predict_probabilities
     from minape_tf.export.load import load_minape
     from minape_tf.export.predictor import KerasPredictor

@@ -8,12 +8,13 @@ import pytest
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape
 from minape_tf.data import Source, make_dataset
-from minape_tf.evaluation import adapt
-from minape_tf.evaluation.adapt import (_most_confident, adapt_batchnorm,
-                                        adapted_probabilities, balance_classes,
-                                        cluster_classes, self_train)
+from minape_tf.adaptation import self_training as adapt
+from minape_tf.adaptation.batchnorm import batchnorm_layers
+from minape_tf.adaptation.per_group import adapted_probabilities
+from minape_tf.adaptation.self_training import (_most_confident, balance_classes,
+                                                cluster_classes, self_train)
+from minape_tf.adaptation.statistics import adapt_batchnorm
 from minape_tf.evaluation.evaluate import predict_probabilities
-from minape_tf.training.batchnorm import batchnorm_layers
 
 GROUP = ImageGroup("im", channels=1, size=(8, 8))
 

@@ -6,7 +6,7 @@ import pytest
 
 from minape_tf import ImageGroup, build_minape
 from minape_tf.layers.activation import apply_activation
-from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
+from minape_tf.adaptation.batchnorm import batchnorm_layers, reestimate_batchnorm
 
 
 def _model_and_data(n=24, seed=0):

@@ -10,7 +10,7 @@ import pytest
 from minape_tf.cli import main
 from minape_tf.data.source import Source
 from minape_tf.evaluation.evaluate import _in_model_classes, evaluate_run
-from minape_tf.layers.equalization import equalization_layers
+from minape_tf.adaptation.equalization import equalization_layers
 from minape_tf.protocol.run import train_and_evaluate as train
 from minape_tf.training import TrainConfig
 

@@ -16,14 +16,14 @@ from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.latency import latency_ms
-from minape_tf.evaluation.adapt import adapted_probabilities
+from minape_tf.adaptation.batchnorm import batchnorm_layers
+from minape_tf.adaptation.per_group import adapted_probabilities
 from minape_tf.evaluation.metrics import classification_metrics, per_group_accuracy
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
 from minape_tf.outputs.atomic import atomic_path
 from minape_tf.saving import load_model
-from minape_tf.training.batchnorm import batchnorm_layers
 from minape_tf.training.run_folder import RunFolder
 from minape_tf.builders import features_outside_model
 from minape_tf.training.setup import sequence_length
@@ -107,7 +107,7 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     ``groups`` (a key per observation, in the dataset's order: the source's
     ``split_keys``) adds ``per_group``: each speaker's / tool's accuracy and count.
     ``adapted`` (probabilities with each group's own statistics: batch norms, equalisation;
-    :func:`minape_tf.evaluation.adapt.adapted_probabilities`) adds ``accuracy_adapted``
+    :func:`minape_tf.adaptation.per_group.adapted_probabilities`) adds ``accuracy_adapted``
     and, with ``groups``, ``per_group_adapted``; ``self_trained`` (the same with the model
     self-trained on each group) ``accuracy_self_trained`` and ``per_group_self_trained``,
     and ``self_training="balanced"`` (how it was self-trained) ``"self_training":
@@ -207,7 +207,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         Loader options over the run's (e.g. another test speaker).
     self_training : bool or "balanced", default False
         Also the accuracy with the model self-trained on each group's observations, without
-        their labels (``accuracy_self_trained``; :func:`minape_tf.evaluation.adapt.self_train`;
+        their labels (``accuracy_self_trained``; :func:`minape_tf.adaptation.self_training.self_train`;
         "balanced": with the targets balanced over the classes).
     log : callable, default print
         Where the count of skipped observations goes (``skip_bad``).

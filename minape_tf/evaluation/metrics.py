@@ -20,7 +20,7 @@ SUMMARY_KEYS = ("accuracy", "accuracy_adapted", "accuracy_self_trained", "auc_ma
                 "f1_macro", "n_test", "params", "size_mb", "size_mb_with_optimizer",
                 "latency_ms_b1", "latency_ms_b32")
 
-# The accuracies adapted to each group without its labels (minape_tf.evaluation.adapt), as
+# The accuracies adapted to each group without its labels (minape_tf.adaptation), as
 # (key suffix: accuracy_<suffix>, per_group_<suffix>; label in the console and reports).
 ADAPTED = (("adapted", "adapted"), ("self_trained", "self-trained"))
 

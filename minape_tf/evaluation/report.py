@@ -79,7 +79,7 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
                   "where the model has it), re-estimated on its observations without their "
                   "labels; self-trained: the model also "
                   "fine-tuned on them with its own most confident predictions as targets "
-                  "(`minape_tf.evaluation.adapt`; n/a: not measured).", "",
+                  "(`minape_tf.adaptation`; n/a: not measured).", "",
                   "| group | accuracy | adapted | self-trained | n |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {_fmt(row['accuracy'])} | "
                   + "".join(f"{_fmt(a.get(name, {}).get('accuracy'))} | " for a in adapted)

@@ -1,6 +1,6 @@
 """``adapt``: a trained model's batch norms re-estimated on a new device's unlabelled files.
 
-The deployment form of :func:`minape_tf.evaluation.adapt.adapt_statistics` (AdaBN): record
+The deployment form of :func:`minape_tf.adaptation.statistics.adapt_statistics` (AdaBN): record
 a while on the new device (a new speaker, tool or machine), give those files, get a model
 whose batch-norm statistics (and, for series groups with ``equalize``, equalisation) are
 the device's own; the weights stay as trained and no label is read. The files are given
@@ -9,7 +9,7 @@ checked by the same validation pass.
 
 ``self_training=True`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
-(:func:`minape_tf.evaluation.adapt.self_train`); ``self_training="balanced"`` takes the
+(:func:`minape_tf.adaptation.self_training.self_train`); ``self_training="balanced"`` takes the
 targets from the device's clusters balanced over the classes, for a device whose classes
 are about equally frequent. It reads no label either, but needs more files:
 :data:`MIN_PER_CLASS` per class. What each gains on unseen FSDD speakers is in
@@ -50,11 +50,12 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     fewer than :data:`MIN_OBSERVATIONS` readable observations (with ``self_training``:
     :data:`MIN_PER_CLASS` per class of the model) raise :class:`DataError`.
     ``self_training``: False, True or "balanced" (the device's classes about equally
-    frequent; :func:`minape_tf.evaluation.adapt.self_train`). ``seed`` fixes
+    frequent; :func:`minape_tf.adaptation.self_training.self_train`). ``seed`` fixes
     self-training's shuffling. WAV files at another rate than the model's are resampled
     to it and named once, by ``say(line)`` (default: a warning).
     """
-    from minape_tf.evaluation.adapt import adapt_statistics, check_self_training, self_train
+    from minape_tf.adaptation.self_training import check_self_training, self_train
+    from minape_tf.adaptation.statistics import adapt_statistics
     from minape_tf.export.load import load_minape
     from minape_tf.export.predictor import KerasPredictor, check_histories, read_observations
 

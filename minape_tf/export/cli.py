@@ -96,7 +96,7 @@ def add_adapt_arguments(p):
 def add_self_train_flags(p, text):
     """``--self-train`` and ``--balanced`` (``minape adapt``, ``evaluate``, ``cv``); the
     command line's ``main`` turns them into ``args.self_train``: False, True or "balanced"
-    (the ``self_training`` of :func:`minape_tf.evaluation.adapt.adapted_probabilities`)."""
+    (the ``self_training`` of :func:`minape_tf.adaptation.per_group.adapted_probabilities`)."""
     p.add_argument("--self-train", action="store_true", help=text)
     p.add_argument("--balanced", action="store_true",
                    help="with --self-train, when the device's classes are about equally "

@@ -113,7 +113,7 @@ def group_rows(row: dict, runs: list) -> list:
     then the worst group. ``row`` holds the variant's cells (``model``, ``modality``,
     ``fusion``) and its ``summarise`` over ``runs``. "Adapted" is the accuracy with each
     group's own batch-norm statistics, "Self-trained" with the model self-trained on the
-    group (``minape_tf.evaluation.adapt``; n/a without)."""
+    group (``minape_tf.adaptation``; n/a without)."""
     cells = {"Model": row.get("model", "Minape"), "Modality": row["modality"],
              "Fusion-Type": row.get("fusion", "-")}
 

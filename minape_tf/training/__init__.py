@@ -1,5 +1,4 @@
-"""Training: configs, the run setup, the run loop, schedules, batch-norm re-estimation,
-MixUp / CutMix.
+"""Training: configs, the run setup, the run loop, schedules, callbacks, MixUp / CutMix.
 
 The names below are imported on first use, so that reading a config (``TrainConfig``,
 for the command line's ``--help``) does not start TensorFlow.
@@ -8,7 +7,7 @@ for the command line's ``--help``) does not start TensorFlow.
 import importlib
 
 _EXPORTS = {
-    "BatchNormReestimation": "batchnorm", "reestimate_batchnorm": "batchnorm",
+    "BatchNormReestimation": "callbacks",
     "TrainConfig": "config", "load_config": "config", "save_config": "config",
     "RunFolder": "run_folder", "RunSetup": "setup", "prepare_run": "setup",
     "WarmupCosine": "schedule", "RunResult": "run", "train": "run",

@@ -19,6 +19,7 @@ import os
 import keras
 import numpy as np
 
+from minape_tf.adaptation.batchnorm import reestimate_batchnorm
 from minape_tf.outputs.atomic import atomic_path
 from minape_tf.training.history import read_history
 
@@ -190,3 +191,22 @@ def _learning_rate(model):
         return float(keras.ops.convert_to_numpy(lr))
     except Exception:  # a schedule: evaluate it at the current step
         return float(keras.ops.convert_to_numpy(lr(optimizer.iterations)))
+
+
+class BatchNormReestimation(keras.callbacks.Callback):
+    """Re-estimate batch-norm statistics before each validation during ``fit``.
+
+    Parameters
+    ----------
+    data : tf.data.Dataset
+        Training batches without augmentation, in a fixed order.
+    max_batches : int or None, default None
+        Cap on the batches of one re-estimation.
+    """
+
+    def __init__(self, data, max_batches=None):
+        super().__init__()
+        self.data, self.max_batches = data, max_batches
+
+    def on_test_begin(self, logs=None):
+        reestimate_batchnorm(self.model, self.data, self.max_batches)

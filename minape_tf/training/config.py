@@ -108,7 +108,7 @@ class TrainConfig:
         Selects the best-validation checkpoint and drives early stopping.
     bn_reestimate : {"auto", "epoch", "end", "off"}, default "auto"
         Re-estimate batch-norm statistics on the training data (see
-        ``minape_tf.training.batchnorm``): before every validation ("epoch"), only on the
+        ``minape_tf.adaptation.batchnorm``): before every validation ("epoch"), only on the
         final weights ("end"), or never. auto: "epoch" when an epoch has at most 200 steps,
         else "end".
     steps_per_epoch : int or None, default None

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from minape_tf.adaptation.batchnorm import reestimate_batchnorm
+from minape_tf.adaptation.equalization import equalization_layers, set_reference
 from minape_tf.data.registry import modality_code
 from minape_tf.data.validate import skip_summary
-from minape_tf.layers.equalization import equalization_layers, set_reference
 from minape_tf.outputs.atomic import atomic_path, disk_full_as_error
 from minape_tf.outputs.lock import holds_lock
-from minape_tf.training.batchnorm import reestimate_batchnorm
 from minape_tf.training.callbacks import AtomicBackupAndRestore, RunMonitor, SeedStateBackup
 from minape_tf.training.run_folder import RunFolder
 from minape_tf.training.seeding import seeded

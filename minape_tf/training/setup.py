@@ -27,7 +27,7 @@ from minape_tf.data.registry import load_dataset, select_groups
 from minape_tf.data.series_settings import describe
 from minape_tf.data.validate import check_split_classes
 from minape_tf.groups import ImageGroup, SeriesGroup
-from minape_tf.training.batchnorm import BatchNormReestimation
+from minape_tf.training.callbacks import BatchNormReestimation
 from minape_tf.training.config import DEFAULT_EPOCHS, TrainConfig
 from minape_tf.training.mixing import mix_batch
 from minape_tf.training.precision import resolve_jit, resolve_precision

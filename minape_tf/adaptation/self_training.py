@@ -1,19 +1,4 @@
-"""Batch-norm statistics of each device: adapt a trained model to a new device, unlabelled.
-
-A new speaker, microphone or machine shifts the distribution of every layer's inputs; the
-batch norms' moving statistics are those of the training devices. Re-estimating them on the
-new device's own observations (AdaBN, Li et al., 2016: "Revisiting batch normalization for
-practical domain adaptation") needs no label, only some of its observations, which a
-deployment usually has: record a while, re-estimate, then predict. The weights stay as
-trained. A model whose series groups have ``equalize=True`` is equalised to the device
-first (``adapt_equalization``, which is :func:`minape_tf.layers.equalization.set_device`:
-the device's own frequency response removed); :func:`adapt_statistics` does both.
-
-:func:`adapted_probabilities` does it per group (speaker, tool, manifest ``group``) of an
-evaluation: each group's observations re-estimate the statistics that then predict them, so
-the labels are never used. Evaluations report it beside the plain accuracy
-(``accuracy_adapted``, ``per_group_adapted``); :func:`adapt_statistics` adapts a model for
-deployment.
+"""Self-training: adapt a trained model's weights to a new device without a label.
 
 :func:`self_train` goes further, still without a label: after the statistics, the weights
 are fine-tuned on the device's observations with the model's own most confident predictions
@@ -36,11 +21,11 @@ speakers is in docs/unseen-devices.md ("Adapting to a new device without labels"
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
-from minape_tf.layers.equalization import equalization_layers
-from minape_tf.layers.equalization import set_device as adapt_equalization
-from minape_tf.training.batchnorm import batchnorm_layers, reestimate_batchnorm
+from minape_tf.adaptation.batchnorm import batchnorm_layers
+from minape_tf.adaptation.statistics import adapt_batchnorm, adapt_statistics, batch_inputs
 
 # Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
 SELF_TRAIN_FRACTIONS = (0.5, 0.7, 0.9)
@@ -106,41 +91,6 @@ def _unit(rows):
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-def _adapted_variables(model):
-    """What adapting changes (besides self-training's weights): the batch norms' moving
-    statistics and the equalisations' device means."""
-    return ([v for layer in batchnorm_layers(model)
-             for v in (layer.moving_mean, layer.moving_variance)]
-            + [layer.device for layer in equalization_layers(model)])
-
-
-def _statistics(model):
-    return [v.numpy() for v in _adapted_variables(model)]
-
-
-def _restore(model, saved):
-    for variable, value in zip(_adapted_variables(model), saved):
-        variable.assign(value)
-
-
-def adapt_statistics(model, batches) -> int:
-    """Adapt ``model`` to one device's observations (``batches``: inputs, or ``(inputs,
-    labels)`` pairs whose labels are ignored): its equalisation (when it has one), then its
-    batch-norm statistics, which then see the equalised inputs. Returns the number of
-    batches the batch norms used (0: the model has no batch norm)."""
-    if equalization_layers(model):
-        batches = _batch_inputs(batches)    # read once: both passes use them
-    adapt_equalization(model, batches)
-    return adapt_batchnorm(model, batches)
-
-
-def adapt_batchnorm(model, batches, max_batches=None) -> int:
-    """Replace ``model``'s batch-norm statistics by those of ``batches`` (inputs, or
-    ``(inputs, labels)`` pairs whose labels are ignored): the observations of one new
-    device. Returns the number of batches used (0: the model has no batch norm)."""
-    return reestimate_batchnorm(model, batches, max_batches=max_batches)
-
-
 def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
                learning_rate=2e-4, batch_size=32, balanced=False, seed=0) -> list[dict]:
     """Adapt ``model`` in place to the observations of ``batches`` (one new device;
@@ -162,12 +112,10 @@ def self_train(model, batches, *, fractions=SELF_TRAIN_FRACTIONS, epochs=3,
     per round; the model has no batch norm (or, ``balanced``, no ``Dense`` layer):
     ``ValueError``.
     """
-    import keras
-
     if not batchnorm_layers(model):
         raise ValueError("the model has no batch normalisation; self-training adapts its "
                          "statistics first")
-    parts = _batch_inputs(batches)      # read once: every later pass reuses these batches
+    parts = batch_inputs(batches)      # read once: every later pass reuses these batches
     inputs = keras.tree.map_structure(
         lambda *x: np.concatenate([np.asarray(a) for a in x]), *parts)
     keras.utils.set_random_seed(seed)
@@ -208,21 +156,11 @@ def _target_probabilities(model, embedding, inputs, batch_size):
 def _with_features(model):
     """``model`` with two outputs: what its classifier (its last ``Dense`` layer) reads,
     and its probabilities; it shares ``model``'s layers."""
-    import keras
-
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     if not dense:
         raise ValueError(f"model {model.name!r} has no Dense classifier, whose inputs "
                          "self-training clusters")
     return keras.Model(model.input, [dense[-1].input, model.outputs[0]])
-
-
-def _batch_inputs(batches):
-    """The inputs of each of ``batches`` (labels dropped), in a list."""
-    parts = [batch[0] if isinstance(batch, tuple) else batch for batch in batches]
-    if not parts:
-        raise ValueError("no observations to adapt to")
-    return parts
 
 
 def _most_confident(predicted, confidence, fraction):
@@ -234,39 +172,3 @@ def _most_confident(predicted, confidence, fraction):
         count = max(1, int(round(fraction * len(members))))
         keep.extend(members[np.argsort(-confidence[members], kind="stable")[:count]])
     return np.sort(np.asarray(keep))
-
-
-def adapted_probabilities(model, source, make_data, predict, *,
-                          self_training=False) -> np.ndarray:
-    """Class probabilities of every observation of ``source`` with the statistics
-    (:func:`adapt_statistics`) of its own group (``source.split_keys``; one group when there
-    are none); with ``self_training`` (True, or "balanced": ``self_train(balanced=True)``),
-    with the model self-trained on its group (:func:`self_train`).
-
-    ``make_data(subset)`` gives the unaugmented batches of a ``Source`` in order and
-    ``predict(model, data)`` their ``(probabilities, labels)``. Each group's adaptation
-    replaces all the statistics (and weights), so they are put back once, at the end.
-    """
-    keys = (np.zeros(len(source), int) if source.split_keys is None
-            else np.asarray(source.split_keys))
-    saved = model.get_weights() if check_self_training(self_training) else _statistics(model)
-    out = None
-    try:
-        for key in np.unique(keys):
-            index = np.flatnonzero(keys == key)
-            data = make_data(source.subset(index))
-            if self_training:
-                model.set_weights(saved)
-                self_train(model, data, balanced=self_training == "balanced")
-            else:
-                adapt_statistics(model, data)
-            probabilities, _ = predict(model, data)
-            if out is None:
-                out = np.zeros((len(source), probabilities.shape[1]), probabilities.dtype)
-            out[index] = probabilities
-    finally:
-        if self_training:
-            model.set_weights(saved)
-        else:
-            _restore(model, saved)
-    return out

@@ -9,9 +9,9 @@ each batch norm's input over a pass of the training data ("precise BN", Wu & Joh
 as during training) and each layer's batch means and variances are pooled by the law of
 total variance into the population mean and variance.
 
-:class:`BatchNormReestimation` does it before every validation, so that early stopping and
-the best-validation checkpoint see the statistics the saved model will have; ``train`` does
-it once more on the final (best-validation) weights.
+Training uses it too: :class:`minape_tf.training.callbacks.BatchNormReestimation` before
+every validation, so that early stopping and the best-validation checkpoint see the
+statistics the saved model will have, and ``train`` once more on the final weights.
 """
 
 from __future__ import annotations
@@ -115,22 +115,3 @@ def reestimate_batchnorm(model, batches, max_batches: int | None = None) -> int:
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
     return len(counts)
-
-
-class BatchNormReestimation(keras.callbacks.Callback):
-    """Re-estimate batch-norm statistics before each validation during ``fit``.
-
-    Parameters
-    ----------
-    data : tf.data.Dataset
-        Training batches without augmentation, in a fixed order.
-    max_batches : int or None, default None
-        Cap on the batches of one re-estimation.
-    """
-
-    def __init__(self, data, max_batches=None):
-        super().__init__()
-        self.data, self.max_batches = data, max_batches
-
-    def on_test_begin(self, logs=None):
-        reestimate_batchnorm(self.model, self.data, self.max_batches)
