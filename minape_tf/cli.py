@@ -359,7 +359,14 @@ def build_parser():
         prog="minape", description="Minape: multimodal isotropic conv net with patch "
                                    "embedding (ICONIP 2023), Keras 3 / TensorFlow")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_AnyOrder)
+    for command in (_demo_command, _train_command, _evaluate_command, _cv_command,
+                    _tune_command, _deploy_command, _bench_command):
+        command(sub)
+    return parser
 
+
+def _demo_command(sub):
+    """``demo``."""
     p = sub.add_parser("demo", help="train and evaluate image / series / multimodal Minape "
                                     "on the embedded demo data (a few minutes on a CPU)")
     p.add_argument("--out", default="minape-demo", help="folder for the runs (default "
@@ -369,6 +376,9 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     p.set_defaults(handler=cmd_demo)
 
+
+def _train_command(sub):
+    """``train``."""
     p = sub.add_parser("train", help="train one model into a run folder")
     flags = _add_train_flags(p)
     output = _add_output_flags(p, "the run folder", "start afresh where a run is (finished, "
@@ -377,6 +387,9 @@ def build_parser():
     _add_strategy_flag(flags["training"])
     p.set_defaults(handler=cmd_train)
 
+
+def _evaluate_command(sub):
+    """``evaluate``."""
     p = sub.add_parser("evaluate", help="metrics, report and plots of a run folder")
     p.add_argument("run", help="the run folder")
     _add_data_flags(p)
@@ -389,6 +402,9 @@ def build_parser():
     export_cli.add_self_train_flags(p, SELF_TRAIN_HELP)
     p.set_defaults(handler=cmd_evaluate)
 
+
+def _cv_command(sub):
+    """``cv``."""
     p = sub.add_parser("cv", help="T trials x K-fold rotation, tables in the paper's format")
     _add_train_flags(p)
     protocol = p.add_argument_group("protocol")
@@ -406,6 +422,9 @@ def build_parser():
                                                           "otherwise reused)")
     p.set_defaults(handler=cmd_cv)
 
+
+def _tune_command(sub):
+    """``tune``."""
     p = sub.add_parser("tune", help="keras-tuner search over width, depth, kernel and patch")
     flags = _add_train_flags(p)
     search = p.add_argument_group("search")
@@ -421,8 +440,11 @@ def build_parser():
     _add_strategy_flag(flags["training"])
     p.set_defaults(handler=cmd_tune)
 
-    p = sub.add_parser("export", help="export a run as SavedModel (TF Serving layout) and "
-                                      "TFLite float32 / float16 / int8")
+
+def _deploy_command(sub):
+    """``export``, ``predict`` and ``adapt``: the deployment commands."""
+    p = sub.add_parser("export", help="export a run as SavedModel (TF Serving layout), TFLite "
+                                      "(float32, float16, dynamic, int8...) and ONNX")
     export_cli.add_export_arguments(p)
     p.set_defaults(handler=export_cli.export_main)
 
@@ -436,6 +458,9 @@ def build_parser():
     export_cli.add_adapt_arguments(p)
     p.set_defaults(handler=export_cli.adapt_main)
 
+
+def _bench_command(sub):
+    """``bench``."""
     p = sub.add_parser("bench", help="benchmarks: models (Minape against the paper's "
                                      "baselines, Table 3) or pipeline (make_dataset against "
                                      "a librosa loop); print JSON / Markdown")
@@ -444,7 +469,6 @@ def build_parser():
                    help="the benchmark's own flags (e.g. minape bench models --json out.json; "
                         "minape bench models --help lists them)")
     p.set_defaults(handler=cmd_bench)
-    return parser
 
 
 def _for_the_command_line(message: str) -> str:

@@ -221,6 +221,32 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
             features=features, drop_remainder=drop_remainder, augmentation=strengths)
     if len(source) == 0:
         raise DataError("no observations to make a dataset from")
+    series = [g for g in groups if isinstance(g, SeriesGroup)]
+    ds = _read(source, groups)
+    if features and series:
+        ds = _featurize(ds, series, feature_batch)
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if training:
+        ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
+
+    def wants(name):
+        return training and (augment.get(name, False) if isinstance(augment, dict)
+                             else bool(augment))
+
+    ds = _augment_series(ds, [g for g in series if wants(g.name) and aug.augments(g, features)],
+                         features, strengths, seed)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    normalize = spectral_normalizer(series) if features and _spectral else None
+    if normalize is not None:
+        ds = ds.map(normalize, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = _augment_images(ds, [g for g in groups if isinstance(g, ImageGroup) and wants(g.name)],
+                         seed)
+    return ds.prefetch(AUTOTUNE)
+
+
+def _read(source, groups):
+    """The observations of ``source``, each read by its groups' readers, unbatched."""
     readers = {g.name: GroupReader(g, source.inputs[g.name]) for g in groups}
     slices = {name: r.slices() for name, r in readers.items()}
     ds = tf.data.Dataset.from_tensor_slices((slices, source.labels))
@@ -228,58 +254,56 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
     def read(values, label):
         return {name: readers[name](values[name]) for name in readers}, label
 
-    ds = ds.map(read, num_parallel_calls=AUTOTUNE, deterministic=True)
-    series = [g for g in groups if isinstance(g, SeriesGroup)]
-    if features and series:
-        # The spectral normalisation comes after the cache and the augmentation.
-        extractors = {g.name: SeriesFeatures(g, spectral=False) for g in series}
+    return ds.map(read, num_parallel_calls=AUTOTUNE, deterministic=True)
 
-        def featurize(x, label):
-            x = dict(x)
-            for name, f in extractors.items():
-                x[name] = f(x[name])
-            return x, label
 
-        ds = ds.batch(feature_batch).map(featurize, num_parallel_calls=AUTOTUNE,
-                                         deterministic=True).unbatch()
-    if cache:
-        ds = ds.cache(cache if isinstance(cache, str) else "")
-    if training:
-        ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
+def _featurize(ds, series, feature_batch):
+    """The series groups' features (level normalisation, log-Mel or frames), computed
+    ``feature_batch`` observations at a time; the spectral normalisation comes later, after
+    the cache and the augmentation."""
+    extractors = {g.name: SeriesFeatures(g, spectral=False) for g in series}
 
-    def wants(name):
-        return augment.get(name, False) if isinstance(augment, dict) else bool(augment)
+    def featurize(x, label):
+        x = dict(x)
+        for name, f in extractors.items():
+            x[name] = f(x[name])
+        return x, label
 
-    aug_series = [g for g in series
-                  if training and wants(g.name) and aug.augments(g, features)]
-    if aug_series:
-        def augment_series(x, label, rnd):
-            x = dict(x)
-            for k, g in enumerate(aug_series):
-                s = tf.stack([rnd, tf.constant(k, tf.int64)])
-                x[g.name] = aug.augment_series(g, x[g.name], s, features, strengths)
-            return x, label
+    return ds.batch(feature_batch).map(featurize, num_parallel_calls=AUTOTUNE,
+                                       deterministic=True).unbatch()
 
-        rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, rnd).map(
-            lambda xy, r: augment_series(xy[0], xy[1], r),
-            num_parallel_calls=AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    normalize = spectral_normalizer(series) if features and _spectral else None
-    if normalize is not None:
-        ds = ds.map(normalize, num_parallel_calls=AUTOTUNE, deterministic=True)
-    aug_images = [g for g in groups if isinstance(g, ImageGroup) and training and wants(g.name)]
-    if aug_images:
-        layers = {g.name: aug.image_augmenter(g, seed=seed) for g in aug_images}
 
-        def augment_images(x, label):
-            x = dict(x)
-            for name, layer in layers.items():
-                x[name] = tf.clip_by_value(layer(x[name], training=True), 0.0, 1.0)
-            return x, label
+def _augment_series(ds, groups, features, strengths, seed):
+    """Each observation of the series ``groups`` augmented with its own random draw."""
+    if not groups:
+        return ds
 
-        ds = ds.map(augment_images, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.prefetch(AUTOTUNE)
+    def augment_series(x, label, rnd):
+        x = dict(x)
+        for k, g in enumerate(groups):
+            s = tf.stack([rnd, tf.constant(k, tf.int64)])
+            x[g.name] = aug.augment_series(g, x[g.name], s, features, strengths)
+        return x, label
+
+    rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip(ds, rnd).map(lambda xy, r: augment_series(xy[0], xy[1], r),
+                                            num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _augment_images(ds, groups, seed):
+    """The batches' images of ``groups`` augmented (:func:`~minape_tf.data.augment.
+    image_augmenter`) and kept in [0, 1]."""
+    if not groups:
+        return ds
+    layers = {g.name: aug.image_augmenter(g, seed=seed) for g in groups}
+
+    def augment_images(x, label):
+        x = dict(x)
+        for name, layer in layers.items():
+            x[name] = tf.clip_by_value(layer(x[name], training=True), 0.0, 1.0)
+        return x, label
+
+    return ds.map(augment_images, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def load_observations(items, groups, *, features=True):

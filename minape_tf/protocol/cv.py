@@ -90,11 +90,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     """
     config = as_config(config)
     loso = leave_one_group_out
-    settings = {"config": config.fingerprint(), "trials": trials, "folds": folds,
-                "grouped": grouped, "ablation": ablation}
-    if loso:             # only then, so that a cross-validation made before still matches
-        settings.update(folds=None, grouped=True, leave_one_group_out=True)
-    settings = as_plain_settings(settings)
+    settings = _settings(config, trials, folds, grouped, ablation, loso)
     settings_path = os.path.join(out_dir, SETTINGS_FILE)
     replace = check_folder_settings(
         settings_path, settings, overwrite, "a cross-validation",
@@ -104,9 +100,37 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
         check_config(config.updated(**variant["changes"]))
     loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                     **config.dataset_options)
-    source = loaded.source
-    if source.skipped:
-        log(skip_summary(source.skipped))
+    if loaded.source.skipped:
+        log(skip_summary(loaded.source.skipped))
+    seeds, fold_sets, split_sets = _plans(loaded.source, config, trials, folds, grouped, loso)
+    folds = len(split_sets[0])
+    if replace:
+        for variant in variant_list:
+            shutil.rmtree(os.path.join(out_dir, variant["name"]), ignore_errors=True)
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(settings_path, settings)
+    _write_folds(out_dir, loaded.source, fold_sets, seeds)
+    progress = _Progress(len(variant_list) * trials * folds, log)
+    results = [_run_variant(variant, config, out_dir, loaded, seeds, split_sets, loso,
+                            progress, strategy=strategy, latency=latency,
+                            self_training=self_training)
+               for variant in variant_list]
+    table = _write_tables(out_dir, results, ablation, trials, folds, grouped, loso)
+    log(table)
+    return {"variants": results, "table": table}
+
+
+def _settings(config, trials, folds, grouped, ablation, loso) -> dict:
+    """What a cross-validation folder is continued for (``cv.json``)."""
+    settings = {"config": config.fingerprint(), "trials": trials, "folds": folds,
+                "grouped": grouped, "ablation": ablation}
+    if loso:             # only then, so that a cross-validation made before still matches
+        settings.update(folds=None, grouped=True, leave_one_group_out=True)
+    return as_plain_settings(settings)
+
+
+def _plans(source, config, trials, folds, grouped, loso) -> tuple:
+    """``(seeds, fold of each observation per trial, each trial's fold splits)``."""
     keys = None
     if grouped or loso:
         if source.split_keys is None:
@@ -117,66 +141,67 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     seeds = trial_seeds(config.seed, trials)
     if loso:
         split_sets = [fold_plans.leave_one_group_out(source.labels, keys, seed=s) for s in seeds]
-        folds = len(split_sets[0])
         fold_sets = [np.unique(keys, return_inverse=True)[1]] * trials   # fold k: group k
     else:
         fold_sets = [assign_folds(source.labels, folds, seed=s, groups=keys) for s in seeds]
         split_sets = [rotation(fold_of, folds) for fold_of in fold_sets]
-    if replace:
-        for variant in variant_list:
-            shutil.rmtree(os.path.join(out_dir, variant["name"]), ignore_errors=True)
-    os.makedirs(out_dir, exist_ok=True)
-    write_json(settings_path, settings)
-    _write_folds(out_dir, source, fold_sets, seeds)
-    started, total = time.time(), len(variant_list) * trials * folds
-    done = 0
-    results = []
-    for variant in variant_list:
-        runs, measured = [], None
-        for t, (seed, trial_splits) in enumerate(zip(seeds, split_sets)):
-            for k, splits in enumerate(trial_splits):
-                run = RunFolder(os.path.join(out_dir, variant["name"], f"trial{t}", f"fold{k}"))
-                metrics = run.read_metrics()
-                if metrics is None:
-                    result = train_and_evaluate(
-                        config.updated(seed=seed, **variant["changes"]), run.path,
-                        strategy=strategy,
-                        loaded=Loaded(source, loaded.groups, _sides(splits)),
-                        latency=latency and measured is None, log=log,
-                        self_training=self_training,
-                        overwrite=run.finished())     # trained, killed before its metrics
-                    metrics, run_info = result.metrics, result.info
-                else:
-                    run_info = run.read_info()
-                if measured is None and metrics.get("latency_ms_b1") is not None:
-                    measured = {k: metrics[k] for k in ("latency_ms_b1", "latency_ms_b32")
-                                if k in metrics}
-                row = {"variant": variant["name"], "trial": t, "fold": k, "seed": seed,
-                       "modality": run_info.get("modality")}
-                if loso:
-                    row["group"] = splits["group"]
-                row.update({key: metrics.get(key) for key in SUMMARY_KEYS})
-                runs.append(row)
-                done += 1
-                tested = f" ({splits['group']})" if loso else ""
-                adapted = "".join(f" ({label}: {metrics[f'accuracy_{key}']:.3f})"
-                                  for key, label in ADAPTED
-                                  if metrics.get(f"accuracy_{key}") is not None)
-                log(f"[{done}/{total}] {variant['name']} trial {t + 1}/{trials} fold "
-                    f"{k + 1}/{folds}{tested}: accuracy {metrics['accuracy']:.3f}{adapted}, AUC "
-                    f"{_fmt(metrics.get('auc_macro'))} ({time.time() - started:.0f} s)")
-        for row in runs:                       # latency: one measurement per variant
-            row.update(measured or {})
-        summary = summarise(runs)
-        if loso:
-            summary["worst_group"], summary["accuracy_worst"] = worst_group(runs)
-        cells = {"model": BUILDERS[config.architecture].label, **variant["cells"]}
-        cells.setdefault("modality", runs[0]["modality"] if runs else "?")
-        results.append({"name": variant["name"], "cells": cells, "summary": summary,
-                        "runs": runs})
-    table = _write_tables(out_dir, results, ablation, trials, folds, grouped, loso)
-    log(table)
-    return {"variants": results, "table": table}
+    return seeds, fold_sets, split_sets
+
+
+class _Progress:
+    """One line per finished fold: how far, its accuracies, the time so far."""
+
+    def __init__(self, total, log):
+        self.total, self.log, self.done, self.started = total, log, 0, time.time()
+
+    def fold(self, variant, t, trials, k, folds, metrics, group=None):
+        self.done += 1
+        tested = f" ({group})" if group is not None else ""
+        adapted = "".join(f" ({label}: {metrics[f'accuracy_{key}']:.3f})"
+                          for key, label in ADAPTED
+                          if metrics.get(f"accuracy_{key}") is not None)
+        self.log(f"[{self.done}/{self.total}] {variant} trial {t + 1}/{trials} fold "
+                 f"{k + 1}/{folds}{tested}: accuracy {metrics['accuracy']:.3f}{adapted}, AUC "
+                 f"{_fmt(metrics.get('auc_macro'))} ({time.time() - self.started:.0f} s)")
+
+
+def _run_variant(variant, config, out_dir, loaded, seeds, split_sets, loso, progress, *,
+                 strategy, latency, self_training) -> dict:
+    """Every trial and fold of one variant (finished runs read back), summarised."""
+    runs, measured = [], None
+    for t, (seed, trial_splits) in enumerate(zip(seeds, split_sets)):
+        for k, splits in enumerate(trial_splits):
+            run = RunFolder(os.path.join(out_dir, variant["name"], f"trial{t}", f"fold{k}"))
+            metrics = run.read_metrics()
+            if metrics is None:
+                result = train_and_evaluate(
+                    config.updated(seed=seed, **variant["changes"]), run.path,
+                    strategy=strategy, loaded=Loaded(loaded.source, loaded.groups,
+                                                     _sides(splits)),
+                    latency=latency and measured is None, log=progress.log,
+                    self_training=self_training,
+                    overwrite=run.finished())     # trained, killed before its metrics
+                metrics, run_info = result.metrics, result.info
+            else:
+                run_info = run.read_info()
+            if measured is None and metrics.get("latency_ms_b1") is not None:
+                measured = {key: metrics[key] for key in ("latency_ms_b1", "latency_ms_b32")
+                            if key in metrics}
+            row = {"variant": variant["name"], "trial": t, "fold": k, "seed": seed,
+                   "modality": run_info.get("modality")}
+            if loso:
+                row["group"] = splits["group"]
+            runs.append({**row, **{key: metrics.get(key) for key in SUMMARY_KEYS}})
+            progress.fold(variant["name"], t, len(seeds), k, len(trial_splits), metrics,
+                          splits["group"] if loso else None)
+    for row in runs:                       # latency: one measurement per variant
+        row.update(measured or {})
+    summary = summarise(runs)
+    if loso:
+        summary["worst_group"], summary["accuracy_worst"] = worst_group(runs)
+    cells = {"model": BUILDERS[config.architecture].label, **variant["cells"]}
+    cells.setdefault("modality", runs[0]["modality"] if runs else "?")
+    return {"name": variant["name"], "cells": cells, "summary": summary, "runs": runs}
 
 
 def _fmt(value):

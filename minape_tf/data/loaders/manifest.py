@@ -303,6 +303,68 @@ def _check_header(csv_path, header):
                         "each column needs a name of its own")
 
 
+def _input_columns(csv_path, header, groups, ignore_columns) -> list:
+    """The header's input columns: the groups' inputs when given, else every column that is
+    neither reserved nor ignored; a :class:`DataError` naming what is missing."""
+    _check_header(csv_path, header)
+    if "label" not in header:
+        raise DataError(f"{csv_path}: no 'label' column in the header {header}")
+    absent = [c for c in ignore_columns if c not in header]
+    if absent:
+        raise DataError(f"{csv_path}: ignore_columns {absent} are not in the header {header}")
+    file_cols = [c for c in header if c not in RESERVED and c not in ignore_columns]
+    if groups is not None:
+        file_cols = [c for g in groups for c in (g.inputs or (g.name,))]
+        absent = [c for c in file_cols if c not in header]
+        if absent:
+            raise DataError(f"{csv_path}: the groups' input column(s) {absent} are not in "
+                            f"the header {header}")
+    if not file_cols:
+        raise DataError(f"{csv_path}: no input file columns in the header {header}")
+    return file_cols
+
+
+def _records(csv_path, header, body, file_cols, groups, classes, skip_bad) -> tuple:
+    """``(records, skipped)``: the usable rows as ``(line, {column: cell})``, and the
+    refused ones (with ``skip_bad``; else the first raises, naming its line)."""
+    records, skipped = [], []
+    for line, cells in body:
+        row = dict(zip(header, (c.strip() for c in cells)))
+        missing = [c for c in file_cols + ["label"] if not row.get(c)]
+        problem = None
+        if len(cells) != len(header):
+            problem = f"{len(cells)} fields; the header has {len(header)}"
+        elif missing:
+            problem = f"missing value(s) for column(s) {missing}"
+            if groups is None and missing != ["label"]:
+                problem += " (metadata columns that are not inputs go in ignore_columns)"
+        elif classes is not None and row["label"] not in classes:
+            problem = f"label {row['label']!r} is not one of the classes {list(classes)}"
+        if problem:
+            reject(f"{csv_path}, line {line}", problem, skipped, skip_bad)
+            continue
+        records.append((line, row))
+    if not records:
+        raise DataError(f"{csv_path}: no usable rows")
+    return records, skipped
+
+
+def _splits(csv_path, header, records, source, val_fraction, test_fraction, seed) -> dict:
+    """The ``split`` column's splits (a validation carved from train when it has none), or
+    group-aware splits of the given fractions without the column."""
+    if "split" not in header:
+        return _group_split(source.split_keys, source.labels, val_fraction, test_fraction,
+                            seed, where=str(csv_path))
+    names = np.array([r.get("split", "") for _, r in records])
+    bad = sorted(set(names) - {"train", "val", "test"})
+    if bad:
+        raise DataError(f"{csv_path}: split values {bad}; expected train, val or test")
+    splits = {s: np.flatnonzero(names == s) for s in ("train", "val", "test")}
+    if not len(splits["val"]) and val_fraction > 0:
+        splits = _carve_validation(splits, source, val_fraction, seed, str(csv_path))
+    return splits
+
+
 def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None,
              image_size=(224, 224), val_fraction=0.1, test_fraction=0.2, seed=0,
              ignore_columns=(), validate=True, skip_bad=False) -> Loaded:
@@ -372,70 +434,24 @@ def manifest(csv_path, root=None, *, groups=None, classes=None, sample_rate=None
     if not csv_path.is_file():
         raise DataError(f"{csv_path}: manifest not found")
     header, body = _read_rows(csv_path)
-    _check_header(csv_path, header)
-    if "label" not in header:
-        raise DataError(f"{csv_path}: no 'label' column in the header {header}")
-    ignore_columns = tuple(ignore_columns)
-    absent = [c for c in ignore_columns if c not in header]
-    if absent:
-        raise DataError(f"{csv_path}: ignore_columns {absent} are not in the header {header}")
-    file_cols = [c for c in header if c not in RESERVED and c not in ignore_columns]
-    if groups is not None:
-        wanted = [c for g in groups for c in (g.inputs or (g.name,))]
-        absent = [c for c in wanted if c not in header]
-        if absent:
-            raise DataError(f"{csv_path}: the groups' input column(s) {absent} are not in "
-                            f"the header {header}")
-        file_cols = wanted
-    if not file_cols:
-        raise DataError(f"{csv_path}: no input file columns in the header {header}")
-
+    file_cols = _input_columns(csv_path, header, groups, tuple(ignore_columns))
     check_label_spellings(csv_path, header, body)
     if classes is not None:        # names, whatever a YAML config made of them (0 -> "0")
         classes = [str(c) for c in classes]
-    records, skipped = [], []
-    for line, cells in body:
-        row = dict(zip(header, (c.strip() for c in cells)))
-        missing = [c for c in file_cols + ["label"] if not row.get(c)]
-        problem = None
-        if len(cells) != len(header):
-            problem = f"{len(cells)} fields; the header has {len(header)}"
-        elif missing:
-            problem = f"missing value(s) for column(s) {missing}"
-            if groups is None and missing != ["label"]:
-                problem += " (metadata columns that are not inputs go in ignore_columns)"
-        elif classes is not None and row["label"] not in classes:
-            problem = f"label {row['label']!r} is not one of the classes {list(classes)}"
-        if problem:
-            reject(f"{csv_path}, line {line}", problem, skipped, skip_bad)
-            continue
-        records.append((line, row))
-    if not records:
-        raise DataError(f"{csv_path}: no usable rows")
-
+    records, skipped = _records(csv_path, header, body, file_cols, groups, classes, skip_bad)
     if groups is None:
         groups = _infer_groups(file_cols, [r for _, r in records], root, sample_rate,
                                image_size, where=str(csv_path))
     classes = list(classes) if classes is not None else sorted({r["label"] for _, r in records})
     inputs = {g.name: [tuple(str(root / r[c]) for c in (g.inputs or (g.name,)))
                        for _, r in records] for g in groups}
-    has_group = "group" in header
     source = Source(
         inputs=inputs, labels=np.array([classes.index(r["label"]) for _, r in records]),
         classes=classes, ids=[r.get("id") or f"line {line}" for line, r in records],
-        split_keys=np.array([r.get("group", "") for _, r in records]) if has_group else None,
+        split_keys=(np.array([r.get("group", "") for _, r in records])
+                    if "group" in header else None),
         order=order_column(csv_path, records) if "order" in header else None,
         skipped=skipped)
-    if "split" in header:
-        names = np.array([r.get("split", "") for _, r in records])
-        bad = sorted(set(names) - {"train", "val", "test"})
-        if bad:
-            raise DataError(f"{csv_path}: split values {bad}; expected train, val or test")
-        splits = {s: np.flatnonzero(names == s) for s in ("train", "val", "test")}
-        if not len(splits["val"]) and val_fraction > 0:
-            splits = _carve_validation(splits, source, val_fraction, seed, str(csv_path))
-    else:
-        splits = _group_split(source.split_keys, source.labels, val_fraction, test_fraction,
-                              seed, where=str(csv_path))
+    splits = _splits(csv_path, header, records, source, val_fraction, test_fraction, seed)
     loaded = Loaded(source, list(groups), splits)
     return validate_loaded(loaded, skip_bad=skip_bad) if validate else loaded
