@@ -73,7 +73,7 @@ def models_part(rounds, tiny):
              for g in bench_common.groups(size)}
         models = {"vit": bench_common.vit(size)}
         for config in bench_common.CONFIGS:
-            for form in ("auto", "conv", "fft", "matmul"):
+            for form in ("auto", "conv", "fft", "tiles", "matmul"):
                 if form == "matmul" and config == "mudestreda":
                     continue  # 32x32 grids: 512 MiB Toeplitz per block, minutes per batch
                 models[f"{config}/{form}"] = bench_common.minape(config, form, size)

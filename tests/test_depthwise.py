@@ -103,11 +103,7 @@ def test_auto_on_this_cpu():
     assert keras.distribution.list_devices()[0].startswith("cpu")
     block = ChannelPointBlock(13)
     block.build((None, 32, 32, 128))
-    assert block.depthwise.resolved_form == auto_form(32, 32, 128, 13, device="cpu") == "fft"
-    assert auto_form(21, 21, 128, 12, device="cpu") == "fft"
-    assert auto_form(32, 32, 128, 9, device="cpu") == "conv"
-    assert auto_form(4, 4, 128, 13, device="cpu") == "conv"
-    assert auto_form(36, 8, 128, 13, device="cpu") == "conv"
+    assert block.depthwise.resolved_form == auto_form(32, 32, 128, 13, device="cpu") == "conv"
     assert auto_form(None, None, 128, 13) == "conv"
 
 

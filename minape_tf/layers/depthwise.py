@@ -35,11 +35,11 @@ def auto_form(h, w, channels, kernel_size, device=None):
       memory. TPUs follow the GPU rule. ``scripts/bench_gpu.py --forms
       conv,auto,fft,matmul`` measures the forms on the models (docs/model.md, "The depthwise
       convolution in the form each device runs best").
-    * CPU: ``"fft"`` for kernels of 12 and more on grids of at least 400 positions (21x21),
-      else ``"conv"``: the FFT form's cost hardly depends on the kernel, the grouped conv's
-      grows with its area, so the FFT form wins only for large kernels on large grids.
-      ``scripts/bench_cpu.py --part ops`` measures it (``scripts/results/bench_cpu.json``).
-      The JAX CPU backend uses the same rule.
+    * CPU: ``"conv"``: TensorFlow's grouped convolution (oneDNN) runs the whole models
+      fastest, the paper's kernel 13 on 32x32 grids included (``scripts/bench_cpu.py --part
+      models`` measures every form, ``scripts/results/bench_cpu_models.json``). LiteRT is
+      another runtime: ``minape export`` writes ``"tiles"`` for it. The JAX CPU backend uses
+      the same rule.
     * Unknown grid size (``None``): ``"conv"``.
 
     ``device`` (``"cpu"``, ``"gpu"``, ``"tpu"``) defaults to the current one (:func:`accelerator`).
@@ -49,7 +49,7 @@ def auto_form(h, w, channels, kernel_size, device=None):
     device = device or accelerator()
     if device in ("gpu", "tpu"):
         return "matmul" if toeplitz_entries(h, w, channels) <= MAX_TOEPLITZ_ENTRIES else "fft"
-    return "fft" if kernel_size >= 12 and h * w >= 400 else "conv"
+    return "conv"
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
