@@ -32,7 +32,7 @@ import yaml
 
 from minape_tf.arguments import from_dataclass, key_value
 from minape_tf.builders import BUILDERS, builder_arguments
-from minape_tf.export import cli as export_cli
+from minape_tf.deploy import cli as deploy_cli
 from minape_tf.outputs.atomic import DiskFullError
 from minape_tf.outputs.lock import FolderInUse
 from minape_tf.training.config import TrainConfig, load_config, read_config_file
@@ -399,7 +399,7 @@ def _evaluate_command(sub):
                    "with --sequence-length > 1 gets histories of these only)")
     p.add_argument("--out", help="output folder (default: the run folder or RUN/eval-...)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
-    export_cli.add_self_train_flags(p, SELF_TRAIN_HELP)
+    deploy_cli.add_self_train_flags(p, SELF_TRAIN_HELP)
     p.set_defaults(handler=cmd_evaluate)
 
 
@@ -417,7 +417,7 @@ def _cv_command(sub):
                                "tested once by a model trained on the others; --folds unused")
     protocol.add_argument("--ablation", default="none",
                           choices=("none", "modalities", "fusion", "learner"))
-    export_cli.add_self_train_flags(protocol, SELF_TRAIN_HELP)
+    deploy_cli.add_self_train_flags(protocol, SELF_TRAIN_HELP)
     _add_output_flags(p, "folder of the runs and tables", "run afresh (finished folds are "
                                                           "otherwise reused)")
     p.set_defaults(handler=cmd_cv)
@@ -445,18 +445,18 @@ def _deploy_command(sub):
     """``export``, ``predict`` and ``adapt``: the deployment commands."""
     p = sub.add_parser("export", help="export a run as SavedModel (TF Serving layout), TFLite "
                                       "(float32, float16, dynamic, int8...) and ONNX")
-    export_cli.add_export_arguments(p)
-    p.set_defaults(handler=export_cli.export_main)
+    deploy_cli.add_export_arguments(p)
+    p.set_defaults(handler=deploy_cli.export_main)
 
     p = sub.add_parser("predict", help="classify files with a run or an export folder")
-    export_cli.add_predict_arguments(p)
-    p.set_defaults(handler=export_cli.predict_main)
+    deploy_cli.add_predict_arguments(p)
+    p.set_defaults(handler=deploy_cli.predict_main)
 
     p = sub.add_parser("adapt", help="re-estimate a model's batch norms (and equalisation) "
                                      "on a new device's unlabelled files (AdaBN), with "
                                      "--self-train its weights too, for deployment there")
-    export_cli.add_adapt_arguments(p)
-    p.set_defaults(handler=export_cli.adapt_main)
+    deploy_cli.add_adapt_arguments(p)
+    p.set_defaults(handler=deploy_cli.adapt_main)
 
 
 def _bench_command(sub):

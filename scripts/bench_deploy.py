@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 from minape_tf import build_minape, presets  # noqa: E402
 from minape_tf.baselines.vit import build_vit  # noqa: E402
-from minape_tf.export import tflite  # noqa: E402
+from minape_tf.deploy import tflite  # noqa: E402
 
 CONFIGS = {"mudestreda": dict(presets["mudestreda"]),
            "mudestreda-fast": {**presets["mudestreda"], "patch_size": 12},

@@ -31,9 +31,9 @@ def main():
     import tensorflow as tf
 
     from minape_tf.data import make_dataset
-    from minape_tf.export.exporter import EXPORT_FILE
-    from minape_tf.export.load import load_minape
-    from minape_tf.export.tflite import interpreter, run_model
+    from minape_tf.deploy.exporter import EXPORT_FILE
+    from minape_tf.deploy.load import load_minape
+    from minape_tf.deploy.tflite import interpreter, run_model
     from minape_tf.training.config import TrainConfig
     from minape_tf.data.registry import load_dataset
 
@@ -63,7 +63,7 @@ def main():
                       "accuracy": float(np.mean(expected == y)), "latency_ms_b1": keras_ms}}
     for key, entry in files.items():
         if key == "onnx":
-            from minape_tf.export import onnx
+            from minape_tf.deploy import onnx
 
             handle, run = onnx.session(os.path.join(args.export_dir, entry["path"])), onnx.run_model
         elif key.startswith("tflite_") and key not in ("tflite_raw_float32", "tflite_head"):

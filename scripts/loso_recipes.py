@@ -194,8 +194,8 @@ def _fill_adapted(out_dir, loaded, seed):
 
     from minape_tf.adaptation.per_group import adapted_probabilities
     from minape_tf.evaluation.evaluate import predict_probabilities
-    from minape_tf.export.load import load_minape
-    from minape_tf.export.predictor import KerasPredictor
+    from minape_tf.deploy.load import load_minape
+    from minape_tf.deploy.predictor import KerasPredictor
 
     source = loaded.source
     for k, fold in enumerate(_folds(source, seed)[1]):

@@ -125,9 +125,9 @@ def test_a_group_says_whether_it_equalises():
 @pytest.mark.slow
 def test_minape_adapt_saves_the_devices_equalisation(fsdd_dir, tmp_path):
     from minape_tf.data import make_dataset
-    from minape_tf.export.adapted import adapt
-    from minape_tf.export.load import load_minape
-    from minape_tf.export.predictor import files_source
+    from minape_tf.deploy.adapted import adapt
+    from minape_tf.deploy.load import load_minape
+    from minape_tf.deploy.predictor import files_source
     from minape_tf.adaptation.equalization import measured_means
 
     group = SeriesGroup("audio", channels=1, sample_rate=8000, source_rate=8000, length=6000,

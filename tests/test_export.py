@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape
 from minape_tf.data import Source, make_dataset
-from minape_tf.export import export, load_minape
-from minape_tf.export.tflite import interpreter, run_model
+from minape_tf.deploy import export, load_minape
+from minape_tf.deploy.tflite import interpreter, run_model
 
 TINY = dict(width=8, depth=1, patch_size=4, kernel_size=3)
 AUDIO = SeriesGroup("audio", channels=1, sample_rate=16000, source_rate=8000, length=12000,
@@ -211,7 +211,7 @@ def test_quantized_variants_keep_the_predictions_on_a_held_out_speaker(tmp_path,
 @pytest.mark.slow
 def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudestreda_dir,
                                                                 fsdd_files):
-    from minape_tf.export import predict
+    from minape_tf.deploy import predict
 
     source, expected, _ = _exported_multimodal(tmp_path, mudestreda_dir, fsdd_files)
     lines = ["id,tool,spec.x,spec.y,spec.z,audio"]
@@ -250,8 +250,8 @@ np.save(sys.argv[3], model.run(["probabilities"], features)[0])
 
 def test_onnx_runtime_equals_keras_on_real_files_and_its_feature_stage_the_pipeline(
         tmp_path, mudestreda_dir, fsdd_files):
-    from minape_tf.export import predict
-    from minape_tf.export.onnx import run_model, session
+    from minape_tf.deploy import predict
+    from minape_tf.deploy.onnx import run_model, session
 
     model = _multimodal()
     source = _real_observations(mudestreda_dir, fsdd_files)
@@ -283,7 +283,7 @@ def test_onnx_runtime_equals_keras_on_real_files_and_its_feature_stage_the_pipel
 
 
 def test_a_model_with_features_inside_exports_onnx_with_the_features_outside(tmp_path):
-    from minape_tf.export.onnx import run_model, session
+    from minape_tf.deploy.onnx import run_model, session
 
     keras.utils.set_random_seed(4)
     inside = build_minape([AUDIO], 3, class_names=CLASSES, features_in_model=True, **TINY)

@@ -12,8 +12,8 @@ from PIL import Image
 
 from minape_tf.cli import main
 from minape_tf.data.demo import demo
-from minape_tf.export import export, load_minape, predict
-from minape_tf.export.histories import DeviceHistories, split_model
+from minape_tf.deploy import export, load_minape, predict
+from minape_tf.deploy.histories import DeviceHistories, split_model
 
 L = 4
 MODEL = ["--sequence-length", str(L), "--learner", "tempmixer", "--width", "8", "--depth", "1",
@@ -129,7 +129,7 @@ def test_a_history_model_without_devices_or_order_is_refused_naming_the_columns(
         with pytest.raises(ValueError, match=r"sequence_length=4.*'group' column.*'order'"):
             predict(where, [root / f"{test[0]['id']}.png"], progress=False)
     with pytest.raises(ValueError, match="adapt takes models of single observations"):
-        from minape_tf.export.adapted import adapt
+        from minape_tf.deploy.adapted import adapt
 
         adapt(out, manifest=root / "test.csv", out=root / "adapted.keras")
 

@@ -145,7 +145,7 @@ def test_a_full_disk_while_checkpointing_is_named_and_the_rerun_resumes(tmp_path
 @pytest.mark.slow
 def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_path,
                                                                          monkeypatch):
-    from minape_tf.export import exporter
+    from minape_tf.deploy import exporter
 
     run = tmp_path / "run"
     train(TrainConfig(**DEMO, epochs=1), run)
@@ -166,7 +166,7 @@ def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_pat
                         verbose=False)
     assert not (out / "export.json").exists() and _partials(out) == []
     assert sorted(os.listdir(out)) == sorted([LOCK_FILE, os.path.basename(written[0])])
-    from minape_tf.export.predictor import load_predictor
+    from minape_tf.deploy.predictor import load_predictor
 
     with pytest.raises(FileNotFoundError, match="exported files but no export.json"):
         load_predictor(out)
@@ -189,7 +189,7 @@ def _mount_tmpfs(folder, size):
 
 @pytest.mark.slow
 def test_a_real_full_disk_during_export_is_named_with_the_bytes_needed(tmp_path):
-    from minape_tf.export.exporter import export
+    from minape_tf.deploy.exporter import export
 
     run = tmp_path / "run"
     train(TrainConfig(**DEMO, epochs=1), run)

@@ -14,9 +14,9 @@ from minape_tf.cli import main
 from minape_tf.data import DataError, make_dataset
 from minape_tf.adaptation.batchnorm import batchnorm_layers
 from minape_tf.adaptation.statistics import adapt_batchnorm
-from minape_tf.export import export, load_minape, predict
-from minape_tf.export.adapted import adapt
-from minape_tf.export.predictor import files_source
+from minape_tf.deploy import export, load_minape, predict
+from minape_tf.deploy.adapted import adapt
+from minape_tf.deploy.predictor import files_source
 
 GROUP = SeriesGroup("audio", channels=1, sample_rate=8000, source_rate=8000, length=6000,
                     n_fft=256, hop=128, n_mels=24, normalize="peak", inputs=("audio",))

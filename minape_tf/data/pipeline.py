@@ -16,7 +16,7 @@ Per observation (in the graph, ``AUTOTUNE`` parallel, deterministic order):
   ``build_minape(features_in_model=True)`` puts in the model.
 
 The exported SavedModel applies the same group layers to its requests
-(:mod:`minape_tf.export.serving`): one definition, used for training and for serving.
+(:mod:`minape_tf.deploy.serving`): one definition, used for training and for serving.
 
 These deterministic stages are cached; then (training only) shuffling and augmentation
 (:mod:`minape_tf.data.augment`), batching and prefetching.

@@ -68,7 +68,7 @@ class DepthwiseConv(keras.layers.DepthwiseConv2D):
         ``"conv"``: Keras' grouped convolution. ``"matmul"``: a per-channel Toeplitz matrix
         product (fastest on GPUs for small grids). ``"fft"``: FFT correlation (faster than
         conv on CPUs for large kernels). ``"tiles"``: the kernel in pieces of at most 25 taps
-        (the form LiteRT's XNNPACK runs fastest; :func:`minape_tf.export.tflite` export
+        (the form LiteRT's XNNPACK runs fastest; :func:`minape_tf.deploy.tflite` export
         writes it). ``"auto"`` chooses when the layer is built, from the
         device and the grid (:func:`auto_form`); the chosen form is ``resolved_form`` and is
         not saved, so a model saved on a GPU chooses again on a CPU.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from minape_tf.export.histories import split_model
-from minape_tf.export.serving import (SIGNATURES, encoder_function, head_function,
+from minape_tf.deploy.histories import split_model
+from minape_tf.deploy.serving import (SIGNATURES, encoder_function, head_function,
                                       serving_function)
 from minape_tf.outputs.atomic import atomic_path
 
@@ -13,7 +13,7 @@ from minape_tf.outputs.atomic import atomic_path
 def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
     """Write ``model`` as a SavedModel at ``out_dir/name/version`` and return that path.
 
-    Signatures (see :mod:`minape_tf.export.serving`): ``serving_default`` takes encoded
+    Signatures (see :mod:`minape_tf.deploy.serving`): ``serving_default`` takes encoded
     image bytes and raw float32 series, ``serving_arrays`` uint8 image arrays and raw
     series; both return ``probabilities``, ``class`` and ``class_names``. A model of device
     histories has them return the observations' ``vectors`` and a third, ``head``, from
@@ -24,7 +24,7 @@ def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
     ----------
     model : Minape
         Built with ``features_in_model=False`` (see
-        :func:`minape_tf.export.load.feature_model`).
+        :func:`minape_tf.deploy.load.feature_model`).
     out_dir : path
     name : str, default "minape"
     version : int, default 1

@@ -53,8 +53,8 @@ def convert_model(model) -> bytes:
     """The feature-input model (``features_in_model=False``) as ONNX bytes: one input per
     group, ``(batch, *feature_shape)`` float32; output ``probabilities``. For a model of
     device histories, its encoder (output ``vectors``; the head is :func:`convert_head`)."""
-    from minape_tf.export.histories import split_model
-    from minape_tf.export.tflite import inference_function, model_specs
+    from minape_tf.deploy.histories import split_model
+    from minape_tf.deploy.tflite import inference_function, model_specs
 
     specs = model_specs(model)
     if model.arguments.get("sequence_length", 1) > 1:
@@ -66,8 +66,8 @@ def convert_model(model) -> bytes:
 def convert_head(model) -> bytes:
     """The temporal head of a model of device histories as ONNX bytes: ``steps`` ``(batch,
     L, vector)`` -> ``probabilities``."""
-    from minape_tf.export.histories import split_model
-    from minape_tf.export.tflite import head_spec, inference_function
+    from minape_tf.deploy.histories import split_model
+    from minape_tf.deploy.tflite import head_spec, inference_function
 
     _, head = split_model(model)
     spec = head_spec(head)

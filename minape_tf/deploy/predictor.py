@@ -7,7 +7,7 @@ column per group (or ``group.part`` columns, or the group's input names, in chan
 and optional ``id``, ``group`` (the device) and ``order`` columns; paths are relative to the
 CSV's folder. A model of device histories (``sequence_length`` > 1) needs ``group`` and
 ``order``: each observation is predicted from its device's last observations
-(:mod:`minape_tf.export.histories`), and its row says its ``device`` and ``history`` (the
+(:mod:`minape_tf.deploy.histories`), and its row says its ``device`` and ``history`` (the
 observations its window holds; fewer than ``sequence_length``: padded). Files are read by
 the training readers and checked by the same validation pass: an unreadable or unfit file
 is reported by name and left out (``strict=True``: it stops the run instead).
@@ -35,7 +35,7 @@ from minape_tf.data.rates import describe as describe_resampled
 from minape_tf.data.source import Source
 from minape_tf.data.loaders.manifest import order_column
 from minape_tf.data.validate import DataError, validate
-from minape_tf.export.exporter import EXPORT_FILE
+from minape_tf.deploy.exporter import EXPORT_FILE
 from minape_tf.outputs.atomic import write_text
 
 _EXTENSIONS = {"image": decode.IMAGE_EXTENSIONS, "series": decode.SERIES_EXTENSIONS}
@@ -133,7 +133,7 @@ def _warn(line):
 class KerasPredictor:
     """A Keras :class:`~minape_tf.model.Minape` fed the training pipeline's features; a
     model of device histories (``sequence_length`` > 1) as its encoder and head
-    (:mod:`minape_tf.export.histories`): :meth:`run` gives vectors, :meth:`head` the
+    (:mod:`minape_tf.deploy.histories`): :meth:`run` gives vectors, :meth:`head` the
     probabilities of windows of them."""
 
     def __init__(self, model):
@@ -142,7 +142,7 @@ class KerasPredictor:
         self.sequence_length = model.arguments.get("sequence_length", 1)
         self.model, self.head_model = model, None
         if self.sequence_length > 1:
-            from minape_tf.export.histories import split_model
+            from minape_tf.deploy.histories import split_model
 
             self.model, self.head_model = split_model(model)
 
@@ -185,13 +185,13 @@ class _Runtime(KerasPredictor):
 
 
 def _litert():
-    from minape_tf.export.tflite import interpreter, run_model
+    from minape_tf.deploy.tflite import interpreter, run_model
 
     return interpreter, run_model
 
 
 def _onnxruntime():
-    from minape_tf.export.onnx import run_model, session
+    from minape_tf.deploy.onnx import run_model, session
 
     return session, run_model
 
@@ -217,7 +217,7 @@ class _SavedModel:
         return self.head_signature(steps=steps)["probabilities"].numpy()
 
     def _request(self, source, i):
-        from minape_tf.export.serving import input_names
+        from minape_tf.deploy.serving import input_names
 
         request = {}
         for g in self.groups:
@@ -268,7 +268,7 @@ def load_predictor(path, use=None):
     if not os.path.isfile(described):
         if use:
             raise ValueError(f"--use {use!r} needs an export folder; {path} has no {EXPORT_FILE}")
-        from minape_tf.export.load import load_minape
+        from minape_tf.deploy.load import load_minape
 
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "model.keras")):
             unfinished = any(f.endswith(".tflite") or f == "saved_model.pb"
@@ -365,7 +365,7 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
         outputs[index] = values
     if length == 1:
         return _rows(source.ids, outputs, classes), source.skipped, classes
-    from minape_tf.export.histories import windows_of
+    from minape_tf.deploy.histories import windows_of
 
     steps, observed = windows_of(outputs, source, length)
     probabilities = np.concatenate([predictor.head(steps[i:i + batch_size])

@@ -32,7 +32,7 @@ def add_export_arguments(p):
 
 
 def export_main(args, config=None) -> int:
-    from minape_tf.export.exporter import export
+    from minape_tf.deploy.exporter import export
 
     export(args.run, args.out, formats=args.format, name=args.name,
            quantizations=[q.strip() for q in args.quantize.split(",") if q.strip()],
@@ -57,7 +57,7 @@ def add_predict_arguments(p):
 def predict_main(args, config=None) -> int:
     """Rows to stdout or ``--out``; skipped files to stderr; exit status 1 when some were
     skipped (the other rows are still written)."""
-    from minape_tf.export.predictor import predict, write_rows
+    from minape_tf.deploy.predictor import predict, write_rows
 
     rows, skipped, classes = predict(args.model, args.files, manifest=args.manifest,
                                      batch_size=args.batch_size, strict=args.strict,
@@ -106,7 +106,7 @@ def add_self_train_flags(p, text):
 
 def adapt_main(args, config=None) -> int:
     """Adapt, say where it went; skipped files to stderr (exit status 1 when some were)."""
-    from minape_tf.export.adapted import adapt
+    from minape_tf.deploy.adapted import adapt
 
     info = adapt(args.model, args.files, manifest=args.manifest, out=args.out,
                  batch_size=args.batch_size, strict=args.strict, overwrite=args.overwrite,

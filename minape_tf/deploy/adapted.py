@@ -56,8 +56,8 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     """
     from minape_tf.adaptation.self_training import check_self_training, self_train
     from minape_tf.adaptation.statistics import adapt_statistics
-    from minape_tf.export.load import load_minape
-    from minape_tf.export.predictor import KerasPredictor, check_histories, read_observations
+    from minape_tf.deploy.load import load_minape
+    from minape_tf.deploy.predictor import KerasPredictor, check_histories, read_observations
 
     check_self_training(self_training)
 

@@ -159,7 +159,7 @@ def convert_model(model, quantization="float32", representative=None,
     ``representative``: for int8 and int16x8, a callable returning an iterable of
     ``{group name: float32 (1, *feature_shape)}`` dicts.
     """
-    from minape_tf.export.histories import split_model
+    from minape_tf.deploy.histories import split_model
 
     if model.arguments.get("sequence_length", 1) > 1:
         encoder, _ = split_model(model)
@@ -180,7 +180,7 @@ def head_spec(head) -> dict:
 def convert_head(model) -> bytes:
     """The temporal head of a model of device histories as float32 ``.tflite`` bytes:
     ``steps`` ``(batch, L, vector)`` -> ``probabilities``."""
-    from minape_tf.export.histories import split_model
+    from minape_tf.deploy.histories import split_model
 
     _, head = split_model(model)
     return convert_function(head, inference_function(head, head_spec(head)))

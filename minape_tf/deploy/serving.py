@@ -20,7 +20,7 @@ float32, ``class`` ``(batch,)`` the most probable class name, and ``class_names`
 as TF Serving's row format wants).
 
 A model of device histories (``sequence_length > 1``) is served in its two parts
-(:mod:`minape_tf.export.histories`): ``serving_default`` / ``serving_arrays`` take single
+(:mod:`minape_tf.deploy.histories`): ``serving_default`` / ``serving_arrays`` take single
 observations and return their ``vectors``; ``head`` takes ``steps`` ``(batch, L, vector)``, a
 device's last ``L`` vectors oldest first, and returns the three outputs above.
 
@@ -161,7 +161,7 @@ def serving_function(model, encoded_images=True):
 def encoder_function(encoder, groups, encoded_images=True):
     """A ``tf.function`` from a raw request of single observations to ``vectors``
     ``(batch, vector)``: the encoder of a model of device histories
-    (:func:`minape_tf.export.histories.split_model`)."""
+    (:func:`minape_tf.deploy.histories.split_model`)."""
     features = _features(list(groups), encoded_images)
 
     def serve(request):
@@ -174,7 +174,7 @@ def encoder_function(encoder, groups, encoded_images=True):
 def head_function(head, class_names):
     """A ``tf.function`` from ``steps`` ``(batch, L, vector)`` float32 (a device's last
     ``L`` vectors, oldest first) to ``probabilities``, ``class`` and ``class_names``."""
-    from minape_tf.export.tflite import head_spec
+    from minape_tf.deploy.tflite import head_spec
 
     names = tf.constant(list(class_names))
     spec = head_spec(head)["steps"]

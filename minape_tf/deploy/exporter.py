@@ -4,9 +4,9 @@
 ``DIR/export.json`` holds the classes, the groups (their preprocessing settings: image size,
 series rates, length, log-Mel parameters), the request inputs, and per written file its
 path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses. ONNX files
-(:mod:`minape_tf.export.onnx`) are the model and each series group's feature stage, as for
+(:mod:`minape_tf.deploy.onnx`) are the model and each series group's feature stage, as for
 TFLite. A model of device histories (``sequence_length`` > 1) is written as its encoder and
-its head (:mod:`minape_tf.export.histories`), and ``histories`` says how to feed them.
+its head (:mod:`minape_tf.deploy.histories`), and ``histories`` says how to feed them.
 
 An export holds the folder's lock (:mod:`minape_tf.outputs.lock`) and writes every file
 atomically, ``export.json`` last (an old one is removed first): a killed export leaves a
@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 
-from minape_tf.export.load import feature_model, load_minape, representative_set
-from minape_tf.export.serving import expected_shape, input_names
-from minape_tf.export.tflite import QUANTIZATIONS
+from minape_tf.deploy.load import feature_model, load_minape, representative_set
+from minape_tf.deploy.serving import expected_shape, input_names
+from minape_tf.deploy.tflite import QUANTIZATIONS
 from minape_tf.layers.depthwise import check_form
 from minape_tf.outputs.atomic import disk_full_as_error, size_of, write_bytes, write_json
 from minape_tf.outputs.lock import locked
@@ -56,7 +56,7 @@ def export(path, out_dir, *, formats="all",
         ``onnx`` needs ``tf2onnx`` and ``onnxruntime`` (``pip install "minape-tf[onnx]"``).
     quantizations : sequence of {"float32", "float16", "dynamic", "int8", "int8_mixed", \
 "int16x8"}, default ("float32", "float16", "dynamic", "int8")
-        TFLite variants (see :mod:`minape_tf.export.tflite`). int8, int8_mixed and int16x8
+        TFLite variants (see :mod:`minape_tf.deploy.tflite`). int8, int8_mixed and int16x8
         are calibrated on ``calibration`` training observations of the run and so need a run
         folder.
     name : str or None, default None
@@ -95,7 +95,7 @@ def export(path, out_dir, *, formats="all",
 
 def _export(model, run_dir, path, out_dir, name, formats, quantizations, features_inside,
             select_ops, calibration, depthwise) -> dict:
-    from minape_tf.export.savedmodel import export_savedmodel
+    from minape_tf.deploy.savedmodel import export_savedmodel
 
     with contextlib.suppress(FileNotFoundError):   # describes files about to be replaced
         os.remove(os.path.join(out_dir, EXPORT_FILE))
@@ -130,7 +130,7 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
 
 def _export_tflite(model, run_dir, out_dir, name, quantizations, select_ops, calibration,
                    features_inside) -> dict:
-    from minape_tf.export import tflite
+    from minape_tf.deploy import tflite
 
     representative, files = None, {}
     calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
@@ -160,7 +160,7 @@ def _export_tflite(model, run_dir, out_dir, name, quantizations, select_ops, cal
 
 def _export_onnx(model, out_dir, name) -> dict:
     try:
-        from minape_tf.export import onnx
+        from minape_tf.deploy import onnx
     except ImportError as exc:   # pragma: no cover - the extra is in requirements.txt
         raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
                          "'minape-tf[onnx]', or --format savedmodel / tflite") from exc
@@ -176,8 +176,8 @@ def _export_onnx(model, out_dir, name) -> dict:
 
 
 def _histories(model, length) -> dict:
-    """How to feed a model of device histories (:mod:`minape_tf.export.histories`)."""
-    from minape_tf.export.histories import split_model
+    """How to feed a model of device histories (:mod:`minape_tf.deploy.histories`)."""
+    from minape_tf.deploy.histories import split_model
 
     encoder, _ = split_model(model)
     return {"vector": int(encoder.output.shape[-1]), "steps": length,
@@ -192,7 +192,7 @@ def _write(out_dir, filename, content, **extra) -> dict:
     write_bytes(os.path.join(out_dir, filename), content)
     if not filename.endswith(".tflite"):
         return {"path": filename, "bytes": len(content), **extra}
-    from minape_tf.export.tflite import op_names
+    from minape_tf.deploy.tflite import op_names
 
     ops = op_names(content)
     return {"path": filename, "bytes": len(content), "ops": ops,
