@@ -220,7 +220,7 @@ def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, poolin
            learner, sequence_length, features_in_model, backbone, dropout, activation,
            bn_momentum, learner_units, learner_dropout, attention_heads, dtype, depthwise):
     """The functional graph of :func:`build_minape`: ``(inputs dict, probabilities)``."""
-    groups = _check_arguments(groups, num_classes, fusion=fusion, learner=learner,
+    groups = check_arguments(groups, num_classes, fusion=fusion, learner=learner,
                               backbone=backbone, pooling=pooling, activation=activation,
                               sequence_length=sequence_length, dropout=dropout,
                               learner_dropout=learner_dropout)
@@ -229,7 +229,7 @@ def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, poolin
     inputs, vectors = {}, []
     for group in groups:
         settings = _group_settings(group, defaults)
-        _check_patch_fits(group, settings["patch_size"])
+        check_patch_fits(group, settings["patch_size"])
         shape = group.input_shape(features_in_model)
         if sequence_length > 1:
             shape = (sequence_length, *shape)
@@ -312,7 +312,9 @@ def _group_settings(group, defaults):
     return settings
 
 
-def _check_patch_fits(group, patch):
+def check_patch_fits(group, patch):
+    """Raise ``ValueError`` when ``patch`` does not fit ``group``'s input (its image, or its
+    series' frames and bands), naming the flags that would make it fit."""
     if isinstance(group, ImageGroup):
         height, width = group.size
         if min(height, width) < patch:
@@ -336,8 +338,10 @@ def _check_patch_fits(group, patch):
                              f"{group.name}.{what}={patch} or more, or --patch-size {bands}")
 
 
-def _check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,
+def check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,
                      sequence_length, dropout, learner_dropout):
+    """``groups`` as a list after :func:`build_minape`'s checks of its arguments
+    (``ValueError`` naming the argument and what is allowed)."""
     choices = {"fusion": (fusion, FUSIONS), "learner": (learner, LEARNERS),
                "pooling": (pooling, POOLINGS)}
     for parameter, (value, allowed) in choices.items():

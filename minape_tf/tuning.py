@@ -52,7 +52,7 @@ import warnings
 import keras_tuner
 
 from minape_tf.builders import builder_arguments
-from minape_tf.model import _check_patch_fits
+from minape_tf.model import check_patch_fits
 from minape_tf.training.config import as_plain_settings
 from minape_tf.outputs.atomic import write_json
 from minape_tf.outputs.lock import holds_lock
@@ -220,7 +220,7 @@ def resolve_search_space(search_space, groups) -> dict:
         if spec == "fitting":
             if name != "patch_size":
                 raise ValueError(f"search_space[{name!r}]='fitting' is for patch_size only")
-            spec = [p for p in PATCH_CANDIDATES if _fits(_check_patch_fits, groups, p)]
+            spec = [p for p in PATCH_CANDIDATES if _fits(check_patch_fits, groups, p)]
             if not spec:
                 raise ValueError(f"search_space['patch_size']: none of {PATCH_CANDIDATES} "
                                  f"fits the inputs of {[g.name for g in groups]}; give "

@@ -59,10 +59,10 @@ ROWS = {
 
 def resolve(name):
     """The full changes of a row: its base's, then its own (dicts merged)."""
-    from minape_tf.training.config import _merge
+    from minape_tf.training.config import merge_settings
 
     base, changes, _ = ROWS[name]
-    return _merge(resolve(base), changes) if base else dict(changes)
+    return merge_settings(resolve(base), changes) if base else dict(changes)
 
 
 def main(argv=None):

@@ -12,16 +12,16 @@ import inspect
 
 import keras
 
-from minape_tf.model import _check_arguments, _check_patch_fits, build_minape
+from minape_tf.model import check_arguments, check_patch_fits, build_minape
 
 def check_groups(groups, num_classes) -> list:
     """``groups`` as a list, after Minape's checks (non-empty, distinct names, at least
     two classes); Minape's other settings are checked at their defaults."""
     defaults = inspect.signature(build_minape).parameters
     settings = {name: defaults[name].default
-                for name, p in inspect.signature(_check_arguments).parameters.items()
+                for name, p in inspect.signature(check_arguments).parameters.items()
                 if p.kind is p.KEYWORD_ONLY}
-    return _check_arguments(groups, num_classes, **settings)
+    return check_arguments(groups, num_classes, **settings)
 
 
 def group_input(group, features_in_model=False):
@@ -46,7 +46,7 @@ def check_dtype(dtype, model):
 
 def check_patch(group, patch_size):
     """A ``ValueError`` naming the group when one ``patch_size`` patch does not fit."""
-    _check_patch_fits(group, patch_size)
+    check_patch_fits(group, patch_size)
 
 
 def check_positive(**values):

@@ -145,7 +145,7 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
 
 def table_rows(rows) -> list:
     """The Markdown table's cells of the result ``rows``."""
-    from minape_tf.protocol.tables import _num, _params, _pm
+    from minape_tf.protocol.tables import number, param_count, plus_minus
 
     cells = []
     for r in rows:
@@ -153,14 +153,15 @@ def table_rows(rows) -> list:
         cells.append({
             "Model": r["label"], "Modality": r.get("modality", "-"),
             "Fusion-Type": r.get("fusion", "-"),
-            "ms/img": _num(r.get("latency_ms_b1", float("nan")), 2),
-            "ms/img b32": _num(r.get("latency_ms_b32", float("nan")), 2),
+            "ms/img": number(r.get("latency_ms_b1", float("nan")), 2),
+            "ms/img b32": number(r.get("latency_ms_b32", float("nan")), 2),
             "× Minape (b1)": ratio("latency_ratio_b1"),
             "× Minape (b32)": ratio("latency_ratio_b32"),
-            "Size(MB)": _num(r.get("size_mb", float("nan")), 1),
-            "#Params": _params(r.get("params", float("nan"))),
-            "AUC": _num(r.get("auc_macro_mean", float("nan")), 3),
-            "Accuracy": (_pm(r["accuracy_mean"], r.get("accuracy_std", 0.0), n=r.get("n_runs"))
+            "Size(MB)": number(r.get("size_mb", float("nan")), 1),
+            "#Params": param_count(r.get("params", float("nan"))),
+            "AUC": number(r.get("auc_macro_mean", float("nan")), 3),
+            "Accuracy": (plus_minus(r["accuracy_mean"], r.get("accuracy_std", 0.0),
+                                    n=r.get("n_runs"))
                          if "accuracy_mean" in r else r.get("skipped", "n/a")),
         })
     return cells

@@ -24,7 +24,8 @@ def summarise(runs: list) -> dict:
     return summary
 
 
-def _pm(mean, std, scale=100.0, digits=1, n=None):
+def plus_minus(mean, std, scale=100.0, digits=1, n=None):
+    """``mean +- std`` as a table cell (times ``scale``), "n/a" for a missing mean."""
     if mean is None or not math.isfinite(mean):
         return "n/a"
     if n == 1:                                 # one run: no spread to report
@@ -32,13 +33,15 @@ def _pm(mean, std, scale=100.0, digits=1, n=None):
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
-def _num(value, digits):
+def number(value, digits):
+    """``value`` with ``digits`` decimals as a table cell, "n/a" when missing."""
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{value:,.{digits}f}"
 
 
-def _params(value):
+def param_count(value):
+    """A parameter count as a table cell (``1.23M`` or ``45.6K``), "n/a" when missing."""
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value / 1e3:.1f}K"
@@ -60,10 +63,10 @@ def table3_rows(rows: list) -> list:
         out.append({
             "Model": r.get("model", "Minape"), "Modality": r["modality"],
             "Fusion-Type": r.get("fusion", "-"),
-            "ms/img": _num(r["latency_ms_b1_mean"], 2), "Size(MB)": _num(r["size_mb_mean"], 2),
-            "Size+opt(MB)": _num(r["size_mb_with_optimizer_mean"], 2),
-            "#Params": _params(r["params_mean"]), "AUC": _num(r["auc_macro_mean"], 3),
-            "Accuracy": _pm(r["accuracy_mean"], r["accuracy_std"], n=r.get("n_runs")),
+            "ms/img": number(r["latency_ms_b1_mean"], 2), "Size(MB)": number(r["size_mb_mean"], 2),
+            "Size+opt(MB)": number(r["size_mb_with_optimizer_mean"], 2),
+            "#Params": param_count(r["params_mean"]), "AUC": number(r["auc_macro_mean"], 3),
+            "Accuracy": plus_minus(r["accuracy_mean"], r["accuracy_std"], n=r.get("n_runs")),
         })
     return out
 
@@ -78,11 +81,11 @@ def table4_rows(rows: list, base: int = 0) -> list:
         out.append({
             "Minape": r.get("label", ""), "Fusion-Type": r.get("fusion", "-"),
             "Prime Learner": r.get("learner", "×"),
-            "ms/img": _num(r["latency_ms_b1_mean"], 2), "Size(MB)": _num(r["size_mb_mean"], 2),
-            "Size+opt(MB)": _num(r["size_mb_with_optimizer_mean"], 2),
-            "#Param(M)": _num(r["params_mean"] / 1e6, 3) if math.isfinite(r["params_mean"])
+            "ms/img": number(r["latency_ms_b1_mean"], 2), "Size(MB)": number(r["size_mb_mean"], 2),
+            "Size+opt(MB)": number(r["size_mb_with_optimizer_mean"], 2),
+            "#Param(M)": number(r["params_mean"] / 1e6, 3) if math.isfinite(r["params_mean"])
             else "n/a",
-            "Accuracy": _pm(r["accuracy_mean"], r["accuracy_std"], n=r.get("n_runs")),
+            "Accuracy": plus_minus(r["accuracy_mean"], r["accuracy_std"], n=r.get("n_runs")),
             "Δ(%)": "base" if r is rows[base] else (f"{delta:+.1f}" if math.isfinite(delta)
                                                    else "n/a"),
         })
@@ -118,20 +121,21 @@ def group_rows(row: dict, runs: list) -> list:
              "Fusion-Type": row.get("fusion", "-")}
 
     def line(group, s):
-        return {**cells, "Group": group, "n_test": _num(s["n_test_mean"], 0),
-                "AUC": _num(s["auc_macro_mean"], 3),
-                "Accuracy": _pm(s["accuracy_mean"], s["accuracy_std"], n=s["n_runs"]),
-                "Adapted": _pm(s["accuracy_adapted_mean"], s["accuracy_adapted_std"],
+        return {**cells, "Group": group, "n_test": number(s["n_test_mean"], 0),
+                "AUC": number(s["auc_macro_mean"], 3),
+                "Accuracy": plus_minus(s["accuracy_mean"], s["accuracy_std"], n=s["n_runs"]),
+                "Adapted": plus_minus(s["accuracy_adapted_mean"], s["accuracy_adapted_std"],
                                n=s["n_runs"]),
-                "Self-trained": _pm(s["accuracy_self_trained_mean"],
+                "Self-trained": plus_minus(s["accuracy_self_trained_mean"],
                                     s["accuracy_self_trained_std"], n=s["n_runs"])}
 
     groups = per_group(runs)
     out = [line(name, s) for name, s in groups.items()]
     mean = line(f"mean of {len(groups)}", row)
-    mean.update({"n_test": _num(row["n_test_mean"], 1),
-                 "ms/img": _num(row["latency_ms_b1_mean"], 2),
-                 "Size(MB)": _num(row["size_mb_mean"], 2), "#Params": _params(row["params_mean"])})
+    mean.update({"n_test": number(row["n_test_mean"], 1),
+                 "ms/img": number(row["latency_ms_b1_mean"], 2),
+                 "Size(MB)": number(row["size_mb_mean"], 2),
+                 "#Params": param_count(row["params_mean"])})
     name, _ = worst_group(runs)
     return out + [mean, line(f"worst: {name}", groups[name])]
 

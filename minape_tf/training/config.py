@@ -229,16 +229,17 @@ class TrainConfig:
             if value is None:
                 continue
             if isinstance(values.get(key), dict) and isinstance(value, dict):
-                value = _merge(values[key], value)
+                value = merge_settings(values[key], value)
             values[key] = value
         return TrainConfig.from_dict(values)
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge_settings(base: dict, extra: dict) -> dict:
+    """``base`` updated by ``extra``, nested dicts merged key by key."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(merged.get(key), dict) and isinstance(value, dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_settings(merged[key], value)
         else:
             merged[key] = value
     return merged
