@@ -172,3 +172,27 @@ def test_benchmark_scripts_run_tiny(script, backend):
     rates = report["models"]["batch_1"] if script == "bench_cpu.py" \
         else report["samples_per_s"]["mixed_bfloat16/train_b2"]
     assert {"vit", "official/conv"} <= set(rates)
+
+
+@pytest.mark.slow
+def test_bench_deploy_runs_tiny_and_reports_every_path():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, str(root / "scripts" / "bench_deploy.py"), "--tiny"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout)["rows"]
+    paths = {(r["model"], r["path"], r["batch"]) for r in rows}
+    for model in ("mudestreda", "official", "vit"):
+        for batch in (1, 32):
+            assert (model, "keras", batch) in paths and (model, "tflite_int8", batch) in paths
+    assert ("mudestreda", "tflite_float32_conv", 1) in paths
+    assert all(r["gflop_per_sample"] > 0 and r["ms"] > 0 for r in rows)
+    assert all(r["vit_over_minape"] is not None for r in rows
+               if r["model"] != "vit" and r["path"] != "tflite_float32_conv")
