@@ -19,14 +19,14 @@ class ChannelPointBlock(keras.layers.Layer):
     ----------
     kernel_size : int
         Depthwise kernel side; large kernels (the paper uses 5 to 13) mix distant positions.
-    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
+    activation : {"gelu", "gelu_approx", "relu"}, default "gelu"
     bn_momentum : float, default 0.9
     depthwise : {"auto", "conv", "matmul", "fft", "tiles"}, default "auto"
         How the depthwise convolution is computed (:class:`DepthwiseConv`): the same weights
         and results in every form, so a model saved with one runs with any other.
     """
 
-    def __init__(self, kernel_size, activation="gelu_approx", bn_momentum=0.9, depthwise="auto",
+    def __init__(self, kernel_size, activation="gelu", bn_momentum=0.9, depthwise="auto",
                  **kwargs):
         super().__init__(**kwargs)
         self.kernel_size = int(kernel_size)

@@ -20,13 +20,13 @@ class PatchEmbedding(keras.layers.Layer):
         Embedding channels (the isotropic width of the pathway).
     patch_size : int
         Patch side in pixels (or in frames x mel bands for spectrograms).
-    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
+    activation : {"gelu", "gelu_approx", "relu"}, default "gelu"
     bn_momentum : float, default 0.9
         Batch-norm momentum. Lower than Keras' 0.99 so that the moving statistics follow the
         data on small data sets with few steps per epoch.
     """
 
-    def __init__(self, width, patch_size, activation="gelu_approx", bn_momentum=0.9, **kwargs):
+    def __init__(self, width, patch_size, activation="gelu", bn_momentum=0.9, **kwargs):
         super().__init__(**kwargs)
         self.width = int(width)
         self.patch_size = int(patch_size)

@@ -23,10 +23,10 @@ class TempMixer(keras.layers.Layer):
     kernel_size : int, default 3
         Temporal kernel; with dilations 1, 2, 4, 8 the receptive field is 31 steps.
     layers : int, default 4
-    activation : {"gelu_approx", "gelu", "relu"}, default "gelu_approx"
+    activation : {"gelu", "gelu_approx", "relu"}, default "gelu"
     """
 
-    def __init__(self, filters=64, kernel_size=3, layers=4, activation="gelu_approx", **kwargs):
+    def __init__(self, filters=64, kernel_size=3, layers=4, activation="gelu", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
