@@ -69,7 +69,7 @@ class DeviceHistories:
     --------
     >>> histories = DeviceHistories(4)
     >>> steps, observed = histories.window("press-3", encoder(x)[0])   # doctest: +SKIP
-    >>> probabilities = head(steps[None])[0]                           # doctest: +SKIP
+    >>> probabilities = head({"steps": steps[None]})[0]                # doctest: +SKIP
     """
 
     def __init__(self, length):
