@@ -57,7 +57,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     from minape_tf.adaptation.self_training import check_self_training, self_train
     from minape_tf.adaptation.statistics import adapt_statistics
     from minape_tf.deploy.load import load_minape
-    from minape_tf.deploy.predictor import KerasPredictor, check_histories, read_observations
+    from minape_tf.deploy.predictor import KerasPredictor, read_observations
 
     check_self_training(self_training)
 
@@ -66,7 +66,10 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     out, model_path = os.fspath(out), os.path.abspath(os.fspath(path))
     _check_out(out, model_path, overwrite)
     model, run_dir = load_minape(path)
-    check_histories(model.arguments.get("sequence_length", 1), what="adapt")
+    length = model.arguments.get("sequence_length", 1)
+    if length > 1:
+        raise ValueError(f"the model reads device histories (sequence_length={length}): adapt "
+                         "takes models of single observations")
     predictor = KerasPredictor(model)
     source = read_observations(predictor.groups, files, manifest, strict, say)
     need, why = MIN_OBSERVATIONS, "to estimate the batch-norm statistics"

@@ -38,13 +38,14 @@ def _register_erfc():
                                           name=utils.make_name(node.name))
 
 
-def _onnx_bytes(function, signature) -> bytes:
-    """A ``tf.function`` of ``signature`` (a list of specs) as ONNX bytes; its variables are
-    frozen into constants."""
+def _onnx_bytes(function) -> bytes:
+    """A ``tf.function`` with an input signature as ONNX bytes; its variables are frozen
+    into constants."""
     import tf2onnx
 
     _register_erfc()
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature,
+    proto, _ = tf2onnx.convert.from_function(function,
+                                             input_signature=list(function.input_signature),
                                              opset=OPSET)
     return proto.SerializeToString()
 
@@ -53,25 +54,19 @@ def convert_model(model) -> bytes:
     """The feature-input model (``features_in_model=False``) as ONNX bytes: one input per
     group, ``(batch, *feature_shape)`` float32; output ``probabilities``. For a model of
     device histories, its encoder (output ``vectors``; the head is :func:`convert_head`)."""
-    from minape_tf.deploy.histories import split_model
-    from minape_tf.deploy.tflite import inference_function, model_specs
+    from minape_tf.deploy.tflite import model_inference
 
-    specs = model_specs(model)
-    if model.arguments.get("sequence_length", 1) > 1:
-        encoder, _ = split_model(model)
-        return _onnx_bytes(inference_function(encoder, specs, "vectors"), [specs])
-    return _onnx_bytes(inference_function(model, specs), [specs])
+    _, function = model_inference(model)
+    return _onnx_bytes(function)
 
 
 def convert_head(model) -> bytes:
     """The temporal head of a model of device histories as ONNX bytes: ``steps`` ``(batch,
     L, vector)`` -> ``probabilities``."""
-    from minape_tf.deploy.histories import split_model
-    from minape_tf.deploy.tflite import head_spec, inference_function
+    from minape_tf.deploy.tflite import head_inference
 
-    _, head = split_model(model)
-    spec = head_spec(head)
-    return _onnx_bytes(inference_function(head, spec), [spec])
+    _, function = head_inference(model)
+    return _onnx_bytes(function)
 
 
 def _logmel_by_dft(layer, x):
@@ -84,12 +79,12 @@ def _logmel_by_dft(layer, x):
 
     n = np.arange(layer.n_fft)
     angle = 2 * np.pi * np.outer(n, np.arange(layer.n_fft // 2 + 1)) / layer.n_fft
-    window = layer._window.astype(np.float64)[:, None]
+    window = layer.window.astype(np.float64)[:, None]
     cosine = tf.constant((window * np.cos(angle)).astype(np.float32))
     sine = tf.constant((window * np.sin(angle)).astype(np.float32))
     frames = tf.signal.frame(tf.transpose(x, (0, 2, 1)), layer.n_fft, layer.hop)
     power = tf.square(tf.matmul(frames, cosine)) + tf.square(tf.matmul(frames, sine))
-    mel = tf.matmul(power, tf.constant(layer._mel_bank))
+    mel = tf.matmul(power, tf.constant(layer.mel_bank))
     return tf.transpose(tf.math.log(mel + layer.eps) / np.log(10.0), (0, 2, 3, 1))
 
 
@@ -109,7 +104,7 @@ def convert_features(group) -> bytes:
         return {"features": x}
 
     spec = tf.TensorSpec([None, group.length, group.channels], tf.float32, name="series")
-    return _onnx_bytes(tf.function(run, input_signature=[spec], autograph=False), [spec])
+    return _onnx_bytes(tf.function(run, input_signature=[spec], autograph=False))
 
 
 def session(path):

@@ -97,14 +97,11 @@ def _source(inputs, ids, devices=None, order=None):
                   split_keys=devices, order=order)
 
 
-def check_histories(sequence_length, source=None, what="predict"):
-    """Refuse to ``what`` with a model of device histories where ``source`` (``None``:
-    loose files) does not say each observation's device and order."""
+def check_histories(sequence_length, source=None):
+    """Refuse to predict with a model of device histories where ``source`` (``None``: loose
+    files) does not say each observation's device and order."""
     if (sequence_length or 1) < 2:
         return
-    if what != "predict":
-        raise ValueError(f"the model reads device histories (sequence_length="
-                         f"{sequence_length}): {what} takes models of single observations")
     if source is None or source.split_keys is None or source.order is None:
         raise DataError(f"the model reads device histories (sequence_length={sequence_length}): "
                         "give the observations in a --manifest CSV with a 'group' column "
@@ -171,7 +168,8 @@ class _Runtime(KerasPredictor):
     """An exported model file (and a history model's head file) fed the pipeline's
     features, by a runtime's ``open(path)`` and ``run(handle, {name: array})``."""
 
-    def __init__(self, path, groups, classes, head, runtime):
+    def __init__(self, path, groups, classes, sequence_length, head, runtime):
+        self.sequence_length = sequence_length
         self.open, self.call = runtime()
         self.handle = self.open(path)
         self.head_handle = self.open(head) if head else None
@@ -200,18 +198,19 @@ class _SavedModel:
     """Feeds the raw files to the ``serving_default`` signature, batching observations
     whose series have the same number of samples."""
 
-    def __init__(self, path, groups, classes, head=None):
+    def __init__(self, path, groups, classes, sequence_length=1):
         import tensorflow as tf
 
         signatures = tf.saved_model.load(path).signatures
-        missing = [k for k in ("serving_default", "head" if head else None)
-                   if k and k not in signatures]
+        histories = sequence_length > 1
+        missing = [k for k in ("serving_default", *(("head",) if histories else ()))
+                   if k not in signatures]
         if missing:
             raise ValueError(f"no {missing} signature, which its export.json says it has")
         self.signature = signatures["serving_default"]
-        self.head_signature = signatures["head"] if head else None
-        self.output = "vectors" if head else "probabilities"
-        self.groups, self.classes = groups, classes
+        self.head_signature = signatures["head"] if histories else None
+        self.output = "vectors" if histories else "probabilities"
+        self.groups, self.classes, self.sequence_length = groups, classes, sequence_length
 
     def head(self, steps):
         return self.head_signature(steps=steps)["probabilities"].numpy()
@@ -290,25 +289,24 @@ def load_predictor(path, use=None):
     groups = [group_from_config(g) for g in info["groups"]]
     target = _listed(path, described, files[use])
     length = info.get("sequence_length", 1)
-    head = None
-    if length > 1 and use != "savedmodel":
-        key = "onnx_head" if use == "onnx" else "tflite_head"
-        if key not in files:
-            raise DataError(f"{described}: sequence_length={length} without the {key!r} file "
-                            "that such a model's export holds; run `minape export` again")
-        head = _listed(path, described, files[key])
-    head = head or (length > 1)
     try:
-        if use == "savedmodel":
-            predictor = _SavedModel(target, groups, info["classes"], head)
-        else:
-            runtime = _onnxruntime if use == "onnx" else _litert
-            predictor = _Runtime(target, groups, info["classes"], head, runtime)
+        if use == "savedmodel":                   # a history model's head is a signature
+            return _SavedModel(target, groups, info["classes"], length)
+        head = _head_file(path, described, files, use, length) if length > 1 else None
+        runtime = _onnxruntime if use == "onnx" else _litert
+        return _Runtime(target, groups, info["classes"], length, head, runtime)
     except (ValueError, OSError) as exc:
         raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "
                         "`minape export` again") from exc
-    predictor.sequence_length = length
-    return predictor
+
+
+def _head_file(path, described, files, use, length) -> str:
+    """The head file beside ``use``'s model file of a history model's export."""
+    key = "onnx_head" if use == "onnx" else "tflite_head"
+    if key not in files:
+        raise DataError(f"{described}: sequence_length={length} without the {key!r} file "
+                        "that such a model's export holds; run `minape export` again")
+    return _listed(path, described, files[key])
 
 
 def _listed(path, described, entry) -> str:
@@ -346,7 +344,7 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
         raise ValueError("give either FILE... or --manifest CSV")
     predictor = load_predictor(path, use)
     classes, length = predictor.classes, predictor.sequence_length
-    if length > 1 and not manifest:
+    if not manifest:                 # loose files: refused before any is read
         check_histories(length)
     source = read_observations(predictor.groups, files, manifest, strict, say)
     check_histories(length, source)

@@ -150,23 +150,38 @@ def model_specs(model, features_in_model=False) -> dict:
                                   name=g.name) for g in model.groups}
 
 
+def model_inference(model) -> tuple:
+    """``(owner, function)``: what the converters trace for a feature-input model
+    (``features_in_model=False``): its inference from the groups' features to
+    ``probabilities``, or for a model of device histories its encoder's, to ``vectors``
+    (the head is :func:`head_inference`); ``owner`` is the Keras model holding the weights."""
+    from minape_tf.deploy.histories import split_model
+
+    specs = model_specs(model)
+    if model.arguments.get("sequence_length", 1) > 1:
+        encoder, _ = split_model(model)
+        return encoder, inference_function(encoder, specs, "vectors")
+    return model, inference_function(model, specs)
+
+
+def head_inference(model) -> tuple:
+    """``(head, function)``: the temporal head of a model of device histories and its
+    inference from ``steps`` ``(batch, L, vector)`` to ``probabilities``."""
+    from minape_tf.deploy.histories import split_model
+
+    _, head = split_model(model)
+    return head, inference_function(head, head_spec(head))
+
+
 def convert_model(model, quantization="float32", representative=None,
                   select_ops=False) -> bytes:
-    """The feature-input model (``features_in_model=False``) as ``.tflite`` bytes; for a
-    model of device histories its encoder (single observations in, output ``vectors``; the
-    head is :func:`convert_head`).
+    """The feature-input model as ``.tflite`` bytes (:func:`model_inference`: for a model of
+    device histories its encoder; the head is :func:`convert_head`).
 
     ``representative``: for int8 and int16x8, a callable returning an iterable of
     ``{group name: float32 (1, *feature_shape)}`` dicts.
     """
-    from minape_tf.deploy.histories import split_model
-
-    if model.arguments.get("sequence_length", 1) > 1:
-        encoder, _ = split_model(model)
-        function = inference_function(encoder, model_specs(model), "vectors")
-        return convert_function(encoder, function, quantization, representative, select_ops)
-    function = inference_function(model, model_specs(model), "probabilities")
-    return convert_function(model, function, quantization, representative, select_ops)
+    return convert_function(*model_inference(model), quantization, representative, select_ops)
 
 
 def head_spec(head) -> dict:
@@ -180,10 +195,7 @@ def head_spec(head) -> dict:
 def convert_head(model) -> bytes:
     """The temporal head of a model of device histories as float32 ``.tflite`` bytes:
     ``steps`` ``(batch, L, vector)`` -> ``probabilities``."""
-    from minape_tf.deploy.histories import split_model
-
-    _, head = split_model(model)
-    return convert_function(head, inference_function(head, head_spec(head)))
+    return convert_function(*head_inference(model))
 
 
 def feature_stage(group):

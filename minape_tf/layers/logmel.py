@@ -66,6 +66,16 @@ class LogMel(keras.layers.Layer):
         self._mel_bank = np.ascontiguousarray(
             mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax).T)
 
+    @property
+    def window(self) -> np.ndarray:
+        """The periodic Hann window, float32 ``(n_fft,)``."""
+        return self._window
+
+    @property
+    def mel_bank(self) -> np.ndarray:
+        """The mel filter bank, float32 ``(n_fft // 2 + 1, n_mels)``."""
+        return self._mel_bank
+
     @classmethod
     def from_group(cls, group, **kwargs):
         """The layer for a :class:`~minape_tf.groups.SeriesGroup`."""

@@ -19,7 +19,8 @@ import warnings
 import keras
 import tensorflow as tf
 
-from minape_tf.builders import BUILDERS, features_outside_model, get_builder, groups_read_by
+from minape_tf import builders
+from minape_tf.builders import BUILDERS, features_outside_model, groups_read_by
 from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.leakage import check_duplicates
 from minape_tf.data.pipeline import make_dataset
@@ -53,9 +54,9 @@ def build_model(config, groups, num_classes, kwargs=None, policy="float32", clas
     The only place where a precision policy is applied: it is given to the builder
     (``dtype=``), which gives it to every layer, so no global policy is set or left behind.
     ``class_names`` are kept in the model's config."""
-    builder = get_builder(config.architecture)
     kwargs = config.model_arguments() if kwargs is None else kwargs
-    return builder(groups, num_classes, dtype=policy, class_names=class_names, **kwargs)
+    return builders.build_model(config.architecture, groups, num_classes, dtype=policy,
+                                class_names=class_names, **kwargs)
 
 
 def check_config(config) -> dict:
