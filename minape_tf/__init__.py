@@ -8,20 +8,32 @@ build_minape`` works as usual.
 
 import importlib
 
-from minape_tf.groups import ImageGroup, SeriesGroup
-from minape_tf.presets import presets
+
+def lazy_names(package: str, table: dict):
+    """``(__getattr__, __dir__)`` for a package whose public names are imported on first
+    use: ``table`` maps each name to the module that defines it. The one lazy-import
+    pattern of minape-tf (PEP 562): a package's face names what it offers without importing
+    TensorFlow or Keras before one of them is asked for."""
+    module = importlib.import_module(package)
+
+    def __getattr__(name):
+        if name in table:
+            value = getattr(importlib.import_module(table[name]), name)
+            setattr(module, name, value)
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted(set(vars(module)) | set(table))
+
+    return __getattr__, __dir__
+
+
+from minape_tf.groups import ImageGroup, SeriesGroup  # noqa: E402
+from minape_tf.models.presets import presets  # noqa: E402
 
 __version__ = "0.1.0"
-_LAZY = {"build_minape": "minape_tf.model", "load_model": "minape_tf.saving"}
 __all__ = ["ImageGroup", "SeriesGroup", "build_minape", "load_model", "presets",
            "__version__"]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'minape_tf' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, {"build_minape": "minape_tf.models.minape",
+                                             "load_model": "minape_tf.models.saving"})

@@ -1,5 +1,5 @@
 import sys
 
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 
 sys.exit(main())

@@ -3,7 +3,7 @@
 Models (the paper's Mudestreda inputs: tool photo 256x256x3 and force spectrogram image
 256x256x9, 3 classes): the ``mudestreda`` preset (the paper's configuration), the same
 with patch 12 (``mudestreda-fast``), the authors' official configuration, and the paper's
-ViT (m) (:func:`minape_tf.baselines.vit.build_vit`, its defaults). Paths:
+ViT (m) (:func:`minape_tf.models.baselines.vit.build_vit`, its defaults). Paths:
 
 * Keras: a traced ``tf.function``, the model's own depthwise form (``auto``);
 * TFLite from ``minape export``'s converter (LiteRT, XNNPACK, ``--threads``): float32 with
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from minape_tf import build_minape, presets  # noqa: E402
-from minape_tf.baselines.vit import build_vit  # noqa: E402
+from minape_tf.models.baselines.vit import build_vit  # noqa: E402
 from minape_tf.deploy import tflite  # noqa: E402
 
 CONFIGS = {"mudestreda": dict(presets["mudestreda"]),

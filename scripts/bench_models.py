@@ -1,5 +1,5 @@
 """Minape against the paper's baselines (Table 3's columns); see
-``minape_tf.bench.models`` (also ``minape bench models``).
+``minape_tf.bench.model_speed`` (also ``minape bench models``).
 
     python scripts/bench_models.py [--models minape,vit,...] [--json PATH]
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minape_tf.bench.models import main  # noqa: E402
+from minape_tf.bench.model_speed import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,5 +1,5 @@
 """Throughput of ``make_dataset`` against a librosa loop; see
-``minape_tf.bench.pipeline`` (also ``minape bench pipeline``).
+``minape_tf.bench.pipeline_speed`` (also ``minape bench pipeline``).
 
     python scripts/bench_pipeline.py [--n-force 96] [--n-fsdd 2500] [--out FILE]
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from minape_tf.bench.pipeline import main  # noqa: E402
+from minape_tf.bench.pipeline_speed import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main(["--fsdd-dir", str(ROOT.parent / "shared" / "data" / "fsdd"),

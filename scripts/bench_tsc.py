@@ -67,7 +67,7 @@ def minirocket(manifest, seed):
 
 def minape(manifest, extra, out):
     """Test accuracy and seconds of the newcomer's ``minape train`` on the set."""
-    command = [sys.executable, "-m", "minape_tf.cli", "train", "--dataset", "manifest",
+    command = [sys.executable, "-m", "minape_tf", "train", "--dataset", "manifest",
                "--data-dir", str(manifest), "-D", "sample_rate=100", "--out", str(out),
                "--verbose", "0", *extra]
     start = time.perf_counter()

@@ -139,7 +139,7 @@ def _some_folds(config, out_dir, loaded, test_groups):
     import numpy as np
 
     from minape_tf.data.source import Loaded
-    from minape_tf.protocol.run import train_and_evaluate
+    from minape_tf.protocol.train_evaluate import train_and_evaluate
 
     seed, folds = _folds(loaded.source, config.seed)
     for k, fold in enumerate(folds):

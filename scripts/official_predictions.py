@@ -1,10 +1,10 @@
 """The authors' checkpoint on the nine Mudestreda sample observations, two preparations.
 
 Loads ``../shared/data/official/spec_aug_tool_opt.h5`` with
-:func:`minape_tf.official.load_checkpoint` and predicts every observation of
+:func:`minape_tf.models.official.load_checkpoint` and predicts every observation of
 ``../shared/data/mudestreda-sample`` (all three splits) from
 
-* ``authors``: :func:`minape_tf.official.authors_spec_images` (BGR, OpenCV bicubic, divided
+* ``authors``: :func:`minape_tf.models.official.authors_spec_images` (BGR, OpenCV bicubic, divided
   by the maximum, their ``(3N, S, S, 3) -> (N, S, S, 9)`` reshape), as their notebooks fed
   the model; the maximum is taken per split, as their ``read_specs`` was called per split;
 * ``ours``: :func:`minape_tf.data.mudestreda` + ``make_dataset`` (RGB, antialiased bilinear,
@@ -32,7 +32,7 @@ DATA = ROOT.parent / "shared" / "data"
 
 def main():
     from minape_tf.data import make_dataset, mudestreda
-    from minape_tf.official import CLASSES, authors_spec_images, load_checkpoint
+    from minape_tf.models.official import CLASSES, authors_spec_images, load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")

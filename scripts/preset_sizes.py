@@ -18,7 +18,7 @@ import tempfile
 from minape_tf import ImageGroup, build_minape, presets
 from minape_tf.evaluation.evaluate import size_mb_with_optimizer
 from minape_tf.data.loaders.mudestreda import mudestreda_force_group
-from minape_tf.official import SPEC_GROUP
+from minape_tf.models.official import SPEC_GROUP
 
 GROUPS = [ImageGroup("tool", channels=3, size=(256, 256)), mudestreda_force_group()]
 

@@ -53,7 +53,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from minape_tf.protocol.run import train_and_evaluate
+    from minape_tf.protocol.train_evaluate import train_and_evaluate
     from minape_tf.training.config import TrainConfig
 
     rows = []

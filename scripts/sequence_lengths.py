@@ -1,6 +1,6 @@
 """Does a device's history help? Test accuracy on the demo for L = 1, 4, 8 x prime learners.
 
-For every seed, the demo data set (``minape_tf.data.demo``, tools that wear along a
+For every seed, the demo data set (``minape_tf.data.loaders.demo``, tools that wear along a
 trajectory, split by tool) is made with that seed, and one small Minape per (L, learner) is
 trained with that seed on ``make_dataset(..., sequence_length=L)`` (short histories padded)
 and evaluated on the test tools' windows: every test observation, labelled by the last one

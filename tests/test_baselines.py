@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
-from minape_tf.baselines.embracenet import Embracement
-from minape_tf.baselines.mulmix import MultiplicativeCombination, mixtures
-from minape_tf.baselines.slvit import LocalitySelfAttention, ShiftedPatchTokenization
-from minape_tf.baselines.tcn import stem_stride
-from minape_tf.baselines.vit import build_vit, patches
-from minape_tf.builders import BUILDERS as BASELINES
-from minape_tf.builders import build_model, features_outside_model, groups_read_by
+from minape_tf.models.baselines.embracenet import Embracement
+from minape_tf.models.baselines.mulmix import MultiplicativeCombination, mixtures
+from minape_tf.models.baselines.slvit import LocalitySelfAttention, ShiftedPatchTokenization
+from minape_tf.models.baselines.tcn import stem_stride
+from minape_tf.models.baselines.vit import build_vit, patches
+from minape_tf.models.registry import BUILDERS as BASELINES
+from minape_tf.models.registry import build_model, features_outside_model, groups_read_by
 
 IMAGE = ImageGroup("tool", channels=3, size=(16, 16))
 SPEC_IMAGE = ImageGroup("spec", channels=2, size=(16, 16), modality="series")
@@ -225,7 +225,7 @@ def test_paper_configurations_match_table_3():
 
 
 def test_bench_arguments_always_include_minape_and_parse_builder_arguments():
-    from minape_tf.bench.models import model_kwargs, parse_args
+    from minape_tf.bench.model_speed import model_kwargs, parse_args
 
     args = parse_args(["--models", "vit,tcn", "--set", "vit.patch_size=8",
                        "--set", "minape.width=64"])
@@ -243,7 +243,7 @@ def test_bench_arguments_always_include_minape_and_parse_builder_arguments():
 
 
 def test_bench_times_every_model_and_batch_size():
-    from minape_tf.bench.models import interleaved_latency, paper_groups
+    from minape_tf.bench.model_speed import interleaved_latency, paper_groups
 
     models = {name: build_model(name, [IMAGE, SERIES], 3, **SMALL[name])
               for name in ("minape", "tcn")}
@@ -275,10 +275,10 @@ def test_every_registered_model_is_a_training_architecture_built_when_asked():
         TrainConfig(architecture="nonsense")
     with pytest.raises(ValueError, match="unknown minape arguments"):
         build_model("minape", [IMAGE], 3, projection_dim=8)
-    script = ("import sys; import minape_tf.cli, minape_tf.training.run, "
+    script = ("import sys; import minape_tf.cli.main, minape_tf.training.run, "
               "minape_tf.evaluation.evaluate, minape_tf.protocol.cv; "
-              "from minape_tf.builders import get_builder; get_builder('minape'); "
-              "print(sorted(m for m in sys.modules if m.startswith('minape_tf.baselines.')))")
+              "from minape_tf.models.registry import get_builder; get_builder('minape'); "
+              "print(sorted(m for m in sys.modules if m.startswith('minape_tf.models.baselines.')))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
@@ -293,7 +293,7 @@ def test_baselines_train_evaluate_and_cross_validate_from_the_command_line(tmp_p
 
     import yaml
 
-    from minape_tf.cli import main
+    from minape_tf.cli.main import main
 
     demo = ["--dataset", "demo", "-D", "n_tools=6", "-D", "runs_per_tool=6", "--batch-size",
             "8", "--epochs", "1", "--verbose", "0"]

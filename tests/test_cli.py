@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from minape_tf.cli import build_parser, config_from_args, main
+from minape_tf.cli.main import build_parser, config_from_args, main
 from minape_tf.protocol.tables import TABLE3_COLUMNS
 
 SMALL = ["--dataset", "demo", "-D", "n_tools=6", "-D", "runs_per_tool=6", "--width", "16",
@@ -191,7 +191,7 @@ HEAVY = "sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras',
 def test_help_and_argument_errors_do_not_import_tensorflow():
     code = f"""
 import sys
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 for argv in (["--help"], ["train", "--help"], ["cv", "--help"],
              ["train", "--dataset", "demo", "--fusion", "nonsense", "--out", "x"]):
     try:
@@ -311,7 +311,7 @@ def test_cv_rerun_reuses_the_same_model_and_refuses_another(tmp_path, capsys):
 def test_quiet_console_and_load_model_in_a_fresh_process(tmp_path):
     run = tmp_path / "run"
     code = f"""
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 main({["train", *SMALL, "--epochs", "1", "--no-evaluate", "--out", str(run)]!r})
 """
     status, out, err = _python(code)
@@ -335,7 +335,7 @@ def test_a_training_with_its_evaluation_prints_no_tensorflow_warning(tmp_path):
     traced prediction serves them all, so TensorFlow has no retracing to warn of."""
     args = [*SMALL, "-D", "n_tools=20", "-D", "runs_per_tool=3", "--epochs", "1"]
     status, out, err = _python(f"""
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 main({["train", *args, "--out", str(tmp_path / "run")]!r})
 """)
     assert status == 0, err

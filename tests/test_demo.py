@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minape_tf.data.demo import CLASSES, demo
+from minape_tf.data.loaders.demo import CLASSES, demo
 from minape_tf.data.pipeline import make_dataset
 
 

@@ -204,7 +204,7 @@ class _Replicas:
 
 
 def test_replicated_training_uses_only_full_batches():
-    from minape_tf.data.demo import demo
+    from minape_tf.data.loaders.demo import demo
     from minape_tf.data.source import Loaded
     from minape_tf.training.config import TrainConfig
     from minape_tf.training.setup import prepare_run

@@ -7,9 +7,9 @@ import pytest
 
 from minape_tf import SeriesGroup, build_minape
 from minape_tf.data import Source
-from minape_tf.adaptation.equalization import (band_means, band_statistics,
+from minape_tf.adaptation.frequency_response import (band_means, band_statistics,
                                                equalization_layers, set_reference)
-from minape_tf.adaptation.equalization import set_device as adapt_equalization
+from minape_tf.adaptation.frequency_response import set_device as adapt_equalization
 from minape_tf.adaptation.per_group import adapted_probabilities
 from minape_tf.layers.equalization import DeviceEqualization
 
@@ -128,7 +128,7 @@ def test_minape_adapt_saves_the_devices_equalisation(fsdd_dir, tmp_path):
     from minape_tf.deploy.adapted import adapt
     from minape_tf.deploy.load import load_minape
     from minape_tf.deploy.predictor import files_source
-    from minape_tf.adaptation.equalization import measured_means
+    from minape_tf.adaptation.frequency_response import measured_means
 
     group = SeriesGroup("audio", channels=1, sample_rate=8000, source_rate=8000, length=6000,
                         n_fft=256, hop=128, n_mels=24, normalize="peak", equalize=True,

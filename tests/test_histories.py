@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minape_tf.cli import main
-from minape_tf.data.demo import demo
+from minape_tf.cli.main import main
+from minape_tf.data.loaders.demo import demo
 from minape_tf.deploy import export, load_minape, predict
 from minape_tf.deploy.histories import DeviceHistories, split_model
 
@@ -135,7 +135,7 @@ def test_a_history_model_without_devices_or_order_is_refused_naming_the_columns(
 
 
 def test_split_model_refuses_a_model_of_single_observations():
-    from minape_tf.model import build_minape
+    from minape_tf.models.minape import build_minape
 
     loaded = demo(seed=0, n_tools=3, runs_per_tool=2)
     keras.utils.set_random_seed(0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 from minape_tf.data import Source
 from minape_tf.data.errors import DataError
 from minape_tf.data.leakage import check_duplicates, find_duplicates

@@ -12,7 +12,7 @@ import pytest
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
 from minape_tf.layers import FUSIONS
-from minape_tf.model import LEARNERS
+from minape_tf.models.minape import LEARNERS
 
 pytestmark = pytest.mark.backend
 

@@ -1,4 +1,4 @@
-"""The authors' checkpoint and their input preparation (minape_tf.official)."""
+"""The authors' checkpoint and their input preparation (minape_tf.models.official)."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from conftest import require_data
 from minape_tf import build_minape, presets
-from minape_tf.official import (CLASSES, SPEC_GROUP, authors_spec_images, authors_stack,
+from minape_tf.models.official import (CLASSES, SPEC_GROUP, authors_spec_images, authors_stack,
                                 load_checkpoint, opencv_cubic_resize)
 
 CHECKPOINT = "official/spec_aug_tool_opt.h5"

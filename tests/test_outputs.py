@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 from minape_tf.outputs.atomic import DiskFullError, atomic_path, write_bytes
 from minape_tf.outputs.lock import HOLDER_FILE, LOCK_FILE, FolderInUse, locked
 from minape_tf.training import TrainConfig, train

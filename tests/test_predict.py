@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from minape_tf import SeriesGroup, build_minape
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 from minape_tf.data import DataError, make_dataset
 from minape_tf.adaptation.batchnorm import batchnorm_layers
 from minape_tf.adaptation.statistics import adapt_batchnorm

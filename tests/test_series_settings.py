@@ -9,7 +9,7 @@ import pytest
 
 from conftest import require_data
 from minape_tf import build_minape
-from minape_tf.cli import main as cli_main
+from minape_tf.cli.main import main as cli_main
 from minape_tf.data.loaders.manifest import manifest
 from minape_tf.data.registry import select_groups
 from minape_tf.data.series_settings import infer_settings, refit, typical_length

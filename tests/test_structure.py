@@ -11,8 +11,8 @@ import yaml
 
 import minape_tf
 from minape_tf import arguments
-from minape_tf.builders import BUILDERS, NOT_ARGUMENTS, Entry, builder_arguments
-from minape_tf.cli import build_parser, config_from_args
+from minape_tf.models.registry import BUILDERS, NOT_ARGUMENTS, Entry, builder_arguments
+from minape_tf.cli.main import build_parser, config_from_args
 from minape_tf.training.config import TrainConfig, load_config
 
 PACKAGE = Path(minape_tf.__file__).parent
@@ -103,7 +103,7 @@ def test_the_find_cycle_check_finds_cycles():
 
 
 def test_builder_arguments_read_from_source_match_the_function():
-    from minape_tf.model import build_minape
+    from minape_tf.models.minape import build_minape
 
     live = arguments.from_function(build_minape, skip=NOT_ARGUMENTS)
     assert list(builder_arguments("minape")) == live
@@ -115,7 +115,7 @@ def _option_strings(parser, command):
 
 
 def test_every_builder_argument_and_config_field_has_a_flag():
-    from minape_tf.model import build_minape
+    from minape_tf.models.minape import build_minape
 
     parameters = set(inspect.signature(build_minape).parameters) - set(NOT_ARGUMENTS)
     parser = build_parser()

@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from minape_tf.cli import main
+from minape_tf.cli.main import main
 from minape_tf.data.source import Source
 from minape_tf.evaluation.evaluate import _in_model_classes, evaluate_run
-from minape_tf.adaptation.equalization import equalization_layers
-from minape_tf.protocol.run import train_and_evaluate as train
+from minape_tf.adaptation.frequency_response import equalization_layers
+from minape_tf.protocol.train_evaluate import train_and_evaluate as train
 from minape_tf.training import TrainConfig
 
 TINY = dict(width=16, depth=1, patch_size=8, kernel_size=3, dropout=0.2)
@@ -237,7 +237,7 @@ def _unfinished_run(folder, config, epoch=2):
 
 
 def test_run_folder_plans_new_resume_replace_and_refuses_another_configuration(tmp_path):
-    from minape_tf.training.run_folder import RunFolder
+    from minape_tf.outputs.run_folder import RunFolder
 
     config = _demo_config()
     folder = RunFolder(tmp_path / "run")

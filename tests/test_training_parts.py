@@ -188,7 +188,7 @@ def test_a_run_setup_makes_device_histories_for_every_dataset_and_keeps_folds_wh
 
 
 def test_a_data_set_without_a_named_preset_gets_its_own():
-    from minape_tf.presets import presets
+    from minape_tf.models.presets import presets
     from minape_tf.training.config import TrainConfig
 
     fsdd = TrainConfig(dataset="fsdd", model={"width": 32})

@@ -6,7 +6,7 @@ import pytest
 
 from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.training import TrainConfig
-from minape_tf.tuning import DEFAULT_SEARCH_SPACE, resolve_search_space, tune
+from minape_tf.protocol.tuning import DEFAULT_SEARCH_SPACE, resolve_search_space, tune
 
 SPACE = {"width": [8, 16], "depth": {"min": 1, "max": 2}, "kernel_size": [3],
          "patch_size": [8, 16]}

@@ -6,7 +6,7 @@ new device's own observations (AdaBN, Li et al., 2016: "Revisiting batch normali
 practical domain adaptation") needs no label, only some of its observations, which a
 deployment usually has: record a while, re-estimate, then predict. The weights stay as
 trained. A model whose series groups have ``equalize=True`` is equalised to the device
-first (:func:`minape_tf.adaptation.equalization.set_device`: the device's own frequency
+first (:func:`minape_tf.adaptation.frequency_response.set_device`: the device's own frequency
 response removed); :func:`adapt_statistics` does both, for deployment;
 :func:`minape_tf.adaptation.per_group.adapted_probabilities` does it per group of an
 evaluation.
@@ -15,7 +15,7 @@ evaluation.
 from __future__ import annotations
 
 from minape_tf.adaptation.batchnorm import batchnorm_layers, reestimate_batchnorm
-from minape_tf.adaptation.equalization import equalization_layers, set_device
+from minape_tf.adaptation.frequency_response import equalization_layers, set_device
 
 
 def adapted_variables(model) -> list:

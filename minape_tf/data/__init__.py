@@ -13,16 +13,13 @@ Readers for single files, as numpy: ``read_image(path, channels=None)`` (float32
 
 from minape_tf.data.decode import read_image, read_series
 from minape_tf.data.errors import DataError
-from minape_tf.data.loaders import avdigits, fsdd, manifest, mudestreda
+from minape_tf.data.loaders import avdigits, demo, fsdd, manifest, mudestreda
 from minape_tf.data.pipeline import load_observations, make_dataset
 from minape_tf.data.registry import DATASETS, load_dataset, modality_code, select_groups
 from minape_tf.data.source import Loaded, Source
 from minape_tf.data.validate import validate
 from minape_tf.groups import ImageGroup, SeriesGroup
 
-
-# Bound after the submodule import, so that ``minape_tf.data.demo`` is the function.
-from minape_tf.data.demo import demo  # noqa: E402
 
 __all__ = ["DATASETS", "DataError", "ImageGroup", "Loaded", "SeriesGroup", "Source", "avdigits",
            "demo", "fsdd", "load_dataset", "load_observations", "make_dataset", "manifest",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 
-from minape_tf.data.demo import demo
+from minape_tf.data.loaders.demo import demo
 from minape_tf.data.loaders import avdigits, fsdd, manifest, mudestreda
 from minape_tf.data.series_settings import refit
 from minape_tf.data.source import Loaded

@@ -1,21 +1,16 @@
 """Deployment: a trained model that stands alone. Export (SavedModel in the TF Serving
 layout, TFLite, ONNX, ``export.json``), ``predict`` on files (device histories included),
-``adapt`` to a new device's files, and the three commands' flags.
+``adapt`` to a new device's files.
 
 ``export(run_dir, out_dir)`` writes the files; ``predict(path, files)`` classifies files
 with a run folder, a ``.keras`` file or an export folder; ``adapt(path, files, out=...)``
-saves a model adapted to a device. TensorFlow only; imported
-lazily, so that ``minape_tf.deploy.cli`` (the command line's flags) does not start it.
+saves a model adapted to a device. TensorFlow only; imported on first use, so that the
+command line's flags (:mod:`minape_tf.cli.deploy`) do not start it.
 """
 
-_PUBLIC = {"export": "minape_tf.deploy.exporter", "load_minape": "minape_tf.deploy.load",
-           "predict": "minape_tf.deploy.predictor", "adapt": "minape_tf.deploy.adapted"}
-__all__ = sorted(_PUBLIC)
+from minape_tf import lazy_names
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        import importlib
-
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'minape_tf.deploy' has no attribute {name!r}")
+__all__ = ["adapt", "export", "predict"]
+__getattr__, __dir__ = lazy_names(__name__, {
+    "export": "minape_tf.deploy.exporter", "predict": "minape_tf.deploy.predictor",
+    "adapt": "minape_tf.deploy.adapted"})

@@ -31,7 +31,7 @@ import shutil
 from minape_tf.data.validate import DataError
 from minape_tf.outputs.atomic import atomic_path, write_json
 from minape_tf.outputs.lock import contents, holds_lock
-from minape_tf.training.run_folder import FILES
+from minape_tf.outputs.run_folder import FILES
 
 ADAPTATION_FILE = "adaptation.json"
 # Fewer observations estimate the statistics poorly; adapting is refused below this count.

@@ -24,7 +24,7 @@ from minape_tf.data.sequences import history_windows
 
 
 def split_model(model) -> tuple:
-    """``(encoder, head)`` of a :class:`~minape_tf.model.Minape` with ``sequence_length >
+    """``(encoder, head)`` of a :class:`~minape_tf.models.minape.Minape` with ``sequence_length >
     1``, sharing its layers and weights.
 
     ``encoder``: ``{group name: (batch, *input_shape)}`` -> ``(batch, vector)`` float32.

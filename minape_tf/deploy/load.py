@@ -9,15 +9,15 @@ from minape_tf.data.errors import DataError
 
 
 def load_minape(path):
-    """``(model, run_dir)``: the :class:`~minape_tf.model.Minape` of a run folder (its
+    """``(model, run_dir)``: the :class:`~minape_tf.models.minape.Minape` of a run folder (its
     ``model.keras``) or of a ``.keras`` file, and the run folder (``None`` for a file).
 
     A run folder written before models described themselves (its ``model.keras`` a plain
     functional model) is rebuilt from its ``run.json`` (groups, classes, model arguments)
     with the same weights.
     """
-    from minape_tf.model import Minape
-    from minape_tf.saving import load_model
+    from minape_tf.models.minape import Minape
+    from minape_tf.models.saving import load_model
 
     path = os.fspath(path)
     run_dir = path if os.path.isdir(path) else None

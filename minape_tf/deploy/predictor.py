@@ -128,7 +128,7 @@ def _warn(line):
 
 
 class KerasPredictor:
-    """A Keras :class:`~minape_tf.model.Minape` fed the training pipeline's features; a
+    """A Keras :class:`~minape_tf.models.minape.Minape` fed the training pipeline's features; a
     model of device histories (``sequence_length`` > 1) as its encoder and head
     (:mod:`minape_tf.deploy.histories`): :meth:`run` gives vectors, :meth:`head` the
     probabilities of windows of them."""

@@ -144,7 +144,7 @@ def serving_function(model, encoded_images=True):
     """A ``tf.function`` from a raw request to ``probabilities``, ``class`` and
     ``class_names``; its input signature is :func:`request_specs`.
 
-    ``model`` is a :class:`~minape_tf.model.Minape` built with ``features_in_model=False``
+    ``model`` is a :class:`~minape_tf.models.minape.Minape` built with ``features_in_model=False``
     (features are computed here, from the group layers).
     """
     groups = list(model.groups)

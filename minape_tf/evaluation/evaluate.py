@@ -23,9 +23,10 @@ from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
 from minape_tf.outputs.atomic import atomic_path
-from minape_tf.saving import load_model
-from minape_tf.training.run_folder import RunFolder
-from minape_tf.builders import features_outside_model
+from minape_tf.models.saving import load_model
+from minape_tf.outputs.run_folder import RunFolder
+from minape_tf.models.registry import features_outside_model
+from minape_tf.training.config import TrainConfig
 from minape_tf.training.setup import sequence_length
 
 SPLITS = ("test", "val", "train", "all")
@@ -160,7 +161,7 @@ def load_run(run_dir):
     if not folder.finished():
         raise FileNotFoundError(f"{run_dir}: no model.keras; is it a finished `minape train` "
                                 "run folder?")
-    return load_model(folder.model), folder.read_config(), folder.read_info()
+    return load_model(folder.model), TrainConfig.from_dict(folder.read_config()), folder.read_info()
 
 
 def evaluate_training(result, *, latency=True, self_training=False) -> dict | None:

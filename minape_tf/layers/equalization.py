@@ -9,7 +9,7 @@ model trained on four of them has seen.
 :class:`DeviceEqualization` adds ``reference - device`` to each band's log power (multiplies
 the power by ``10 ** (reference - device)``), where ``reference`` is the training data's
 mean log-Mel per band and ``device`` the mean of the device being predicted, both estimated
-from unlabelled observations (:mod:`minape_tf.adaptation.equalization`). A model is built
+from unlabelled observations (:mod:`minape_tf.adaptation.frequency_response`). A model is built
 with both equal (the layer passes its input through) and training sets both to the training
 data's means (``set_reference``); adapting to a device (``minape adapt``, the adapted
 accuracy of evaluations) sets ``device`` from the device's own observations

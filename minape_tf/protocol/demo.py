@@ -9,7 +9,7 @@ import time
 from minape_tf.data.registry import load_dataset
 from minape_tf.outputs.atomic import write_text
 from minape_tf.protocol.ablations import variants
-from minape_tf.protocol.run import train_and_evaluate
+from minape_tf.protocol.train_evaluate import train_and_evaluate
 from minape_tf.protocol.tables import TABLE3_COLUMNS, markdown, summarise, table3_rows
 from minape_tf.training.config import TrainConfig
 

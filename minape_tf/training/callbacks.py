@@ -21,7 +21,8 @@ import numpy as np
 
 from minape_tf.adaptation.batchnorm import reestimate_batchnorm
 from minape_tf.outputs.atomic import atomic_path
-from minape_tf.training.history import read_history
+from minape_tf.outputs.history import read_history
+from minape_tf.outputs.run_folder import restored_epoch
 
 
 class RunMonitor(keras.callbacks.Callback):
@@ -171,17 +172,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 json.dump(state, f)
 
 
-def restored_epoch(backup_dir):
-    """The epoch ``BackupAndRestore`` resumes at from ``backup_dir`` (0: no backup)."""
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        path = os.path.join(backup_dir, name)
-        if os.path.exists(path):
-            try:
-                with open(path) as f:
-                    return int(json.load(f)["epoch"])
-            except (ValueError, KeyError, OSError):
-                continue
-    return 0
 
 
 def _learning_rate(model):

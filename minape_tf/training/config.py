@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from minape_tf.builders import BUILDERS, builder_arguments, check_model_arguments
+from minape_tf.models.registry import BUILDERS, builder_arguments, check_model_arguments
 from minape_tf.outputs.atomic import write_json, write_text
-from minape_tf.presets import DATASET_PRESETS, presets
+from minape_tf.models.presets import DATASET_PRESETS, presets
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Settings that leave the trained weights as they are: a run may resume under others.
@@ -58,10 +58,10 @@ class TrainConfig:
     Model
     -----
     architecture : str, default "minape"
-        The model builder by name (``minape_tf.builders.BUILDERS``).
+        The model builder by name (``minape_tf.models.registry.BUILDERS``).
     preset : str or None, default None
-        A key of ``minape_tf.presets``; its arguments come first. None: the data set's
-        preset (``minape_tf.presets.DATASET_PRESETS``: fsdd and avdigits get "fsdd") for
+        A key of ``minape_tf.models.presets``; its arguments come first. None: the data set's
+        preset (``minape_tf.models.presets.DATASET_PRESETS``: fsdd and avdigits get "fsdd") for
         Minape, else none; "none": no preset.
     model : dict, default {}
         ``build_minape`` keyword arguments over the preset (width, depth, patch_size, ...).
@@ -251,16 +251,6 @@ def as_plain_settings(values):
     return json.loads(json.dumps(values, default=str))
 
 
-def differences(old: dict, new: dict, prefix="") -> list:
-    """``"key: old -> new"`` for every setting that differs (nested keys as ``a.b``)."""
-    found = []
-    for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            found.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return found
 
 
 def read_config_file(path: str) -> dict:

@@ -1,5 +1,5 @@
 """``train``: one training run, from a config to a run folder (see
-:mod:`minape_tf.training.run_folder` for its files).
+:mod:`minape_tf.outputs.run_folder` for its files).
 
 A killed run, started again with the same folder and configuration, resumes from its last
 finished epoch and ends with the same weights as an uninterrupted run: the weights,
@@ -24,13 +24,13 @@ import keras
 import numpy as np
 
 from minape_tf.adaptation.batchnorm import reestimate_batchnorm
-from minape_tf.adaptation.equalization import equalization_layers, set_reference
+from minape_tf.adaptation.frequency_response import equalization_layers, set_reference
 from minape_tf.data.registry import modality_code
 from minape_tf.data.validate import skip_summary
 from minape_tf.outputs.atomic import atomic_path, disk_full_as_error
 from minape_tf.outputs.lock import holds_lock
 from minape_tf.training.callbacks import AtomicBackupAndRestore, RunMonitor, SeedStateBackup
-from minape_tf.training.run_folder import RunFolder
+from minape_tf.outputs.run_folder import RunFolder
 from minape_tf.training.seeding import seeded
 from minape_tf.training.setup import as_config, prepare_run
 

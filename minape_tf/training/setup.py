@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from minape_tf import builders
-from minape_tf.builders import BUILDERS, features_outside_model, groups_read_by
+from minape_tf.models.registry import BUILDERS, features_outside_model, groups_read_by
 from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.leakage import check_duplicates
 from minape_tf.data.pipeline import make_dataset

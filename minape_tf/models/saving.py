@@ -9,7 +9,7 @@ import zipfile
 import keras
 
 import minape_tf.layers  # noqa: F401  (registers Minape's custom layers)
-from minape_tf.builders import BUILDERS
+from minape_tf.models.registry import BUILDERS
 from minape_tf.data.errors import DataError
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import keras
 
-from minape_tf.baselines.common import check_dtype, check_groups, check_rate, classify
-from minape_tf.builders import groups_read
-from minape_tf.model import BACKBONES
+from minape_tf.models.baselines.common import check_dtype, check_groups, check_rate, classify
+from minape_tf.models.registry import groups_read
+from minape_tf.models.minape import BACKBONES
 
 
 def build_efficientnet(groups, num_classes, *, backbone="efficientnetv2-m", dropout=0.2,
@@ -31,7 +31,7 @@ def build_efficientnet(groups, num_classes, *, backbone="efficientnetv2-m", drop
         Only image groups of photos are read (a ``ValueError`` if there is none).
     num_classes : int
     backbone : str, default "efficientnetv2-m"
-        One of ``minape_tf.model.BACKBONES`` ("efficientnetv2-b0" .. "efficientnetv2-l");
+        One of ``minape_tf.models.minape.BACKBONES`` ("efficientnetv2-b0" .. "efficientnetv2-l");
         the same names as ``build_minape(backbone=...)`` (Minape-S).
     dropout : float, default 0.2
     features_in_model : bool, default False

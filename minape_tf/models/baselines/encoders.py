@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from minape_tf.baselines.common import check_positive, group_input
+from minape_tf.models.baselines.common import check_positive, group_input
 
 ENCODER_FILTERS = (32, 64, 128, 256)
 

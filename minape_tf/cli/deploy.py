@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from minape_tf.cli.flags import add_self_train_flags
+
 
 def add_export_arguments(p):
     p.add_argument("run", help="run folder of `minape train` (or a .keras file)")
@@ -93,15 +95,6 @@ def add_adapt_arguments(p):
     p.add_argument("--batch-size", type=int, default=32)
 
 
-def add_self_train_flags(p, text):
-    """``--self-train`` and ``--balanced`` (``minape adapt``, ``evaluate``, ``cv``); the
-    command line's ``main`` turns them into ``args.self_train``: False, True or "balanced"
-    (the ``self_training`` of :func:`minape_tf.adaptation.per_group.adapted_probabilities`)."""
-    p.add_argument("--self-train", action="store_true", help=text)
-    p.add_argument("--balanced", action="store_true",
-                   help="with --self-train, when the device's classes are about equally "
-                        "frequent (every speaker says every digit): the targets are the "
-                        "device's own clusters, balanced over the classes")
 
 
 def adapt_main(args, config=None) -> int:
@@ -115,3 +108,21 @@ def adapt_main(args, config=None) -> int:
     for line in info["skipped"]:
         print(f"minape adapt: skipped {line}", file=sys.stderr)
     return 1 if info["skipped"] else 0
+
+
+def deploy_commands(sub):
+    """``export``, ``predict`` and ``adapt``: the deployment commands."""
+    p = sub.add_parser("export", help="export a run as SavedModel (TF Serving layout), TFLite "
+                                      "(float32, float16, dynamic, int8...) and ONNX")
+    add_export_arguments(p)
+    p.set_defaults(handler=export_main)
+
+    p = sub.add_parser("predict", help="classify files with a run or an export folder")
+    add_predict_arguments(p)
+    p.set_defaults(handler=predict_main)
+
+    p = sub.add_parser("adapt", help="re-estimate a model's batch norms (and equalisation) "
+                                     "on a new device's unlabelled files (AdaBN), with "
+                                     "--self-train its weights too, for deployment there")
+    add_adapt_arguments(p)
+    p.set_defaults(handler=adapt_main)

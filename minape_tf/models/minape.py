@@ -94,7 +94,7 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
         ``"gelu"`` is the exact GELU, ``x * (1 + erf(x / sqrt(2))) / 2``: the paper's Eq. 4
         writes this form, and the authors' code (``layers.Activation("gelu")`` in Keras 2,
         ``approximate=False``) trained their published weights with it, so
-        :func:`minape_tf.official.load_checkpoint` reproduces them only with it. The paper's
+        :func:`minape_tf.models.official.load_checkpoint` reproduces them only with it. The paper's
         prose calls it "the fast version of the GELU"; that tanh approximation is
         ``"gelu_approx"`` (a little cheaper on some devices; the two differ by at most 4.7e-4).
         ``"relu"`` is the paper's ablation.

@@ -32,7 +32,7 @@ import platform
 import tempfile
 import time
 
-from minape_tf.builders import BUILDERS, build_model, groups_read_by
+from minape_tf.models.registry import BUILDERS, build_model, groups_read_by
 from minape_tf.data.loaders.mudestreda import FORCE_LENGTH, FORCE_RATE
 from minape_tf.groups import ImageGroup, SeriesGroup
 
@@ -52,7 +52,7 @@ def model_kwargs(name, overrides, minape_preset="mudestreda") -> dict:
     """The builder's arguments of ``name``: for Minape the preset ``minape_preset`` (None:
     ``build_minape``'s defaults), for a baseline its builder's defaults (the paper's
     configuration); then ``overrides[name]``."""
-    from minape_tf.presets import presets
+    from minape_tf.models.presets import presets
 
     kwargs = dict(presets[minape_preset]) if name == "minape" and minape_preset else {}
     kwargs.update(overrides.get(name, {}))
@@ -124,7 +124,7 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
     from minape_tf.protocol.cv import cross_validate
     from minape_tf.protocol.tables import summarise
     from minape_tf.training.config import TrainConfig
-    from minape_tf.protocol.run import train_and_evaluate
+    from minape_tf.protocol.train_evaluate import train_and_evaluate
 
     groups = groups_read_by(name, loaded.groups)
     config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
@@ -169,7 +169,7 @@ def table_rows(rows) -> list:
 
 def parse_args(argv=None):
     from minape_tf.arguments import key_value
-    from minape_tf.presets import presets
+    from minape_tf.models.presets import presets
 
     parser = argparse.ArgumentParser(
         prog="minape bench models",

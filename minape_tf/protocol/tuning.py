@@ -51,12 +51,12 @@ import warnings
 
 import keras_tuner
 
-from minape_tf.builders import builder_arguments
-from minape_tf.model import check_patch_fits
+from minape_tf.models.registry import builder_arguments
+from minape_tf.models.minape import check_patch_fits
 from minape_tf.training.config import as_plain_settings
 from minape_tf.outputs.atomic import write_json
 from minape_tf.outputs.lock import holds_lock
-from minape_tf.training.run_folder import check_folder_settings
+from minape_tf.outputs.run_folder import check_folder_settings
 from minape_tf.training.seeding import seeded
 from minape_tf.training.setup import as_config, prepare_run
 

@@ -12,7 +12,7 @@ import inspect
 
 import keras
 
-from minape_tf.model import check_arguments, check_patch_fits, build_minape
+from minape_tf.models.minape import check_arguments, check_patch_fits, build_minape
 
 def check_groups(groups, num_classes) -> list:
     """``groups`` as a list, after Minape's checks (non-empty, distinct names, at least

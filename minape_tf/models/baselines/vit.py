@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import (check_dtype, check_groups, check_patch, check_positive,
+from minape_tf.models.baselines.common import (check_dtype, check_groups, check_patch, check_positive,
                                         check_rate, classify, group_input)
 
 

@@ -43,14 +43,14 @@ class Entry:
 
 
 BUILDERS = {
-    "minape": Entry("minape_tf.model:build_minape", "all", "Minape"),
-    "vit": Entry("minape_tf.baselines.vit:build_vit", "all", "ViT"),
-    "sl-vit": Entry("minape_tf.baselines.slvit:build_sl_vit", "all", "SL-ViT"),
-    "tcn": Entry("minape_tf.baselines.tcn:build_tcn", "raw series", "TCN"),
-    "efficientnetv2-m": Entry("minape_tf.baselines.efficientnet:build_efficientnet", "image",
+    "minape": Entry("minape_tf.models.minape:build_minape", "all", "Minape"),
+    "vit": Entry("minape_tf.models.baselines.vit:build_vit", "all", "ViT"),
+    "sl-vit": Entry("minape_tf.models.baselines.slvit:build_sl_vit", "all", "SL-ViT"),
+    "tcn": Entry("minape_tf.models.baselines.tcn:build_tcn", "raw series", "TCN"),
+    "efficientnetv2-m": Entry("minape_tf.models.baselines.efficientnet:build_efficientnet", "image",
                               "EfficientNetV2-M"),
-    "mulmix": Entry("minape_tf.baselines.mulmix:build_mulmix", "all", "Mulmix"),
-    "embracenet": Entry("minape_tf.baselines.embracenet:build_embracenet", "all", "EmbraceNet"),
+    "mulmix": Entry("minape_tf.models.baselines.mulmix:build_mulmix", "all", "Mulmix"),
+    "embracenet": Entry("minape_tf.models.baselines.embracenet:build_embracenet", "all", "EmbraceNet"),
 }
 #: Which groups a single-modality model reads.
 READS = {
@@ -87,7 +87,7 @@ def builder_arguments(name: str = "minape") -> tuple:
 
 def _source_file(module: str) -> str:
     """The file of ``module``, found without importing it or its parent packages
-    (``minape_tf.baselines`` imports Keras)."""
+    (``minape_tf.models.baselines`` imports Keras)."""
     package, *parts = module.split(".")
     if not parts:                                   # a top-level module
         return importlib.util.find_spec(module).origin

@@ -28,10 +28,8 @@ import os
 import shutil
 
 from minape_tf.outputs.atomic import write_json
+from minape_tf.outputs.history import read_history
 from minape_tf.outputs.lock import contents
-from minape_tf.training.callbacks import restored_epoch
-from minape_tf.training.config import TrainConfig, differences, save_config
-from minape_tf.training.history import read_history
 
 FILES = {"config": "config.json", "info": "run.json", "model": "model.keras",
          "history": "history.csv", "best": "best.weights.h5", "backup": "backup",
@@ -40,6 +38,31 @@ FILES = {"config": "config.json", "info": "run.json", "model": "model.keras",
          "curves": "training_curves.png"}
 FOLDERS = ("backup", "logs")
 EVALUATIONS = "eval-"        # RUN/eval-<data set>-<split>: evaluations on other data
+
+
+def differences(old: dict, new: dict, prefix="") -> list:
+    """``"key: old -> new"`` for every setting that differs (nested keys as ``a.b``)."""
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return found
+
+
+def restored_epoch(backup_dir):
+    """The epoch ``BackupAndRestore`` resumes at from ``backup_dir`` (0: no backup)."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        path = os.path.join(backup_dir, name)
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    return int(json.load(f)["epoch"])
+            except (ValueError, KeyError, OSError):
+                continue
+    return 0
 
 
 def read_json(path):
@@ -94,8 +117,10 @@ class RunFolder:
     def finished(self) -> bool:
         return os.path.exists(self.model)
 
-    def read_config(self) -> TrainConfig:
-        return TrainConfig.from_dict(read_json(self.config))
+    def read_config(self) -> dict:
+        """``config.json``: the settings the run was started with, as a dict
+        (``TrainConfig.from_dict`` makes them a config)."""
+        return read_json(self.config)
 
     def read_info(self) -> dict:
         return read_json(self.info)
@@ -112,7 +137,7 @@ class RunFolder:
     def read_history(self) -> list:
         return read_history(self.history)
 
-    def plan(self, config: TrainConfig, overwrite: bool = False) -> str:
+    def plan(self, config, overwrite: bool = False) -> str:
         """What a run of ``config`` does here: ``"new"``, ``"resume"`` or ``"replace"``.
 
         Raises
@@ -126,7 +151,7 @@ class RunFolder:
         hint = "pass overwrite=True to replace it, or choose another folder"
         replace = os.path.exists(self.config) and check_folder_settings(
             self.config, config.fingerprint(), overwrite, "a run", hint,
-            saved=self.read_config().fingerprint())
+            saved=type(config).from_dict(self.read_config()).fingerprint())
         if replace or (overwrite and os.path.isdir(self.path) and contents(self.path)):
             return "replace"
         if self.finished():
@@ -134,7 +159,7 @@ class RunFolder:
                                   f"{hint}")
         return "resume" if self.resume_epoch() and os.path.exists(self.config) else "new"
 
-    def start(self, config: TrainConfig, plan: str):
+    def start(self, config, plan: str):
         """Make the folder ready for the run ``plan`` says, except when resuming: clear what
         an earlier run left (for ``"replace"`` also its evaluations ``eval-*``) and write
         ``config.json``."""
@@ -151,4 +176,4 @@ class RunFolder:
             for entry in os.listdir(self.path):
                 if entry.startswith(EVALUATIONS):
                     shutil.rmtree(os.path.join(self.path, entry), ignore_errors=True)
-        save_config(config, self.config)
+        write_json(self.config, config.to_dict())

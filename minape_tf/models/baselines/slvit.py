@@ -9,8 +9,8 @@ import math
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import check_dtype, classify
-from minape_tf.baselines.vit import PatchEncoder, check_vit_arguments, patches, vit_pathways
+from minape_tf.models.baselines.common import check_dtype, classify
+from minape_tf.models.baselines.vit import PatchEncoder, check_vit_arguments, patches, vit_pathways
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -118,7 +118,7 @@ def build_sl_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_h
                  transformer_layers=8, transformer_units=(128, 64),
                  mlp_head_units=(2048, 1024), dropout=0.1, head_dropout=0.5,
                  features_in_model=False, dtype=None, class_names=None, name="sl_vit"):
-    """SL-ViT: :func:`~minape_tf.baselines.vit.build_vit` with Shifted Patch Tokenization
+    """SL-ViT: :func:`~minape_tf.models.baselines.vit.build_vit` with Shifted Patch Tokenization
     (:class:`ShiftedPatchTokenization`) and Locality Self-Attention
     (:class:`LocalitySelfAttention`); the paper: "The SL-ViT parameters are set as ViT
     with flags spt = true, lsa = true".
@@ -131,7 +131,7 @@ def build_sl_vit(groups, num_classes, *, patch_size=16, projection_dim=64, num_h
 
     Parameters
     ----------
-    See :func:`~minape_tf.baselines.vit.build_vit`; ``name`` defaults to "sl_vit".
+    See :func:`~minape_tf.models.baselines.vit.build_vit`; ``name`` defaults to "sl_vit".
 
     Returns
     -------

@@ -9,8 +9,8 @@ import itertools
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import check_dtype, check_groups, check_positive, softmax_model
-from minape_tf.baselines.encoders import encode_groups
+from minape_tf.models.baselines.common import check_dtype, check_groups, check_positive, softmax_model
+from minape_tf.models.baselines.encoders import encode_groups
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -51,7 +51,7 @@ def build_mulmix(groups, num_classes, *, units=256, encoder_filters=None,
                  features_in_model=False, dtype=None, class_names=None, name="mulmix"):
     """Mulmix: per-group encoders, additive mixture candidates, multiplicative combination.
 
-    Each group is read by its own :func:`~minape_tf.baselines.encoders.conv_encoder`.
+    Each group is read by its own :func:`~minape_tf.models.baselines.encoders.conv_encoder`.
     Mixture candidates (Liu et al.'s "mixture of modalities") are every non-empty subset of
     the groups: a single group's candidate is its encoder's vector; a subset's is the
     additive merge of its members (a ``Dense(units)`` of their concatenation, which is the

@@ -84,8 +84,8 @@ def load_checkpoint(path, group=None):
     """
     import h5py
 
-    from minape_tf.model import build_minape
-    from minape_tf.presets import presets
+    from minape_tf.models.minape import build_minape
+    from minape_tf.models.presets import presets
 
     path = Path(path)
     if not path.is_file():

@@ -9,9 +9,9 @@ import math
 
 import keras
 
-from minape_tf.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
+from minape_tf.models.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
                                         classify)
-from minape_tf.builders import groups_read
+from minape_tf.models.registry import groups_read
 from minape_tf.layers.level import LevelNormalization
 
 

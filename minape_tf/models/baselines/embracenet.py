@@ -6,9 +6,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from minape_tf.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
+from minape_tf.models.baselines.common import (check_dtype, check_groups, check_positive, check_rate,
                                         classify)
-from minape_tf.baselines.encoders import encode_groups
+from minape_tf.models.baselines.encoders import encode_groups
 
 
 @keras.saving.register_keras_serializable(package="minape_tf")
@@ -66,7 +66,7 @@ def build_embracenet(groups, num_classes, *, embracement_size=256, modality_drop
                      dtype=None, class_names=None, name="embracenet"):
     """EmbraceNet: per-group encoders, docking layers, embracement, classifier.
 
-    Each group is read by its own :func:`~minape_tf.baselines.encoders.conv_encoder`;
+    Each group is read by its own :func:`~minape_tf.models.baselines.encoders.conv_encoder`;
     a docking layer (``Dense(embracement_size)``, ReLU) brings every group's vector to one
     width; :class:`Embracement` merges them (a random modality per feature in training,
     with modality dropout; the expectation in inference); a dense softmax classifies.

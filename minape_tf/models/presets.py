@@ -82,7 +82,7 @@ presets = {
 
         Read from the file: width 128, depth 4, patch 12, kernel 12, exact GELU, global average
         pooling, no prime learner; 311,299 parameters on the 256x256x9 spectrogram images
-        (:data:`minape_tf.official.SPEC_GROUP`). :func:`minape_tf.official.load_checkpoint`
+        (:data:`minape_tf.models.official.SPEC_GROUP`). :func:`minape_tf.models.official.load_checkpoint`
         builds this configuration and loads the weights. The paper reports no row for it
         (Table 3's "Minape, t" has 0.4M parameters).""",
         "authors' checkpoint spec_aug_tool_opt.h5", None, width=128, depth=4, patch_size=12,
