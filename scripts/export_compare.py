@@ -30,12 +30,13 @@ def _median_ms(call, inputs, repeats=50):
 def main():
     import tensorflow as tf
 
-    from minape_tf.data import make_dataset
-    from minape_tf.deploy.exporter import EXPORT_FILE
-    from minape_tf.deploy.load import load_minape
-    from minape_tf.deploy.tflite import interpreter, run_model
-    from minape_tf.training.config import TrainConfig
     from minape_tf.data.registry import load_dataset
+    from minape_tf.deploy.tflite import interpreter, run_model
+    from minape_tf.models.inputs import ModelInputs, model_dataset
+    from minape_tf.models.saving import load_minape
+    from minape_tf.outputs.export_folder import ExportFolder, model_keys
+    from minape_tf.outputs.run_folder import RunFolder
+    from minape_tf.training.config import TrainConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
@@ -44,29 +45,27 @@ def main():
     parser.add_argument("--json", help="also write the JSON there")
     args = parser.parse_args()
     model, _ = load_minape(args.run)
-    with open(os.path.join(args.run, "config.json")) as f:
-        config = TrainConfig.from_dict(json.load(f))
-    with open(os.path.join(args.export_dir, EXPORT_FILE)) as f:
-        files = json.load(f)["files"]
+    run = RunFolder(args.run)
+    config = TrainConfig.from_dict(run.read_config())
+    files = ExportFolder(args.export_dir).read()["files"]
     loaded = load_dataset(config.dataset, config.data_dir, seed=config.seed,
                           **config.dataset_options)
     index = loaded.splits["test"][:args.limit]
     test = loaded.source.subset(index, model.groups)
-    x, y = next(iter(make_dataset(test, list(model.groups), training=False,
-                                  batch_size=len(test), cache=False)))
+    x, y = next(iter(model_dataset(test, ModelInputs.of_model(model), batch_size=len(test))))
     x, y = {k: v.numpy() for k, v in x.items()}, y.numpy()
     one = {k: v[:1] for k, v in x.items()}
     forward = tf.function(lambda inputs: model(inputs, training=False))
     expected = np.asarray(forward(x)).argmax(-1)
     keras_ms = _median_ms(forward, one)
-    rows = {"keras": {"bytes": os.path.getsize(os.path.join(args.run, "model.keras")),
+    rows = {"keras": {"bytes": os.path.getsize(run.model),
                       "accuracy": float(np.mean(expected == y)), "latency_ms_b1": keras_ms}}
     for key, entry in files.items():
         if key == "onnx":
             from minape_tf.deploy import onnx
 
             handle, run = onnx.session(os.path.join(args.export_dir, entry["path"])), onnx.run_model
-        elif key.startswith("tflite_") and key not in ("tflite_raw_float32", "tflite_head"):
+        elif key in model_keys(files) and key.startswith("tflite_"):
             handle, run = interpreter(os.path.join(args.export_dir, entry["path"])), run_model
         else:
             continue

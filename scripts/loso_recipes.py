@@ -194,7 +194,7 @@ def _fill_adapted(out_dir, loaded, seed):
 
     from minape_tf.adaptation.per_group import adapted_probabilities
     from minape_tf.evaluation.evaluate import predict_probabilities
-    from minape_tf.deploy.load import load_minape
+    from minape_tf.models.saving import load_minape
     from minape_tf.deploy.predictor import KerasPredictor
 
     source = loaded.source

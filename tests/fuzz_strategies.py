@@ -1057,7 +1057,7 @@ def _check_decoded(case, source, groups, rows, paths, truths):
 
     if not rows:
         try:
-            make_dataset(source, groups, training=False, features=False, cache=False)
+            make_dataset(source, groups, training=False, features_in_model=True, cache=False)
         except DataError as exc:
             if "no observations" in str(exc):
                 return "refused"
@@ -1130,12 +1130,12 @@ def _file_refusal(case, exc, paths, truths, per_input, rate, limit):
 def _decode(case, source, groups):
     from minape_tf.data.pipeline import make_dataset
 
-    ds = make_dataset(source, groups, training=False, features=False, cache=False,
+    ds = make_dataset(source, groups, training=False, features_in_model=True, cache=False,
                       batch_size=64)
     x, _ = next(iter(ds))
     out = x[groups[0].name].numpy()
     if case.features:
-        ds = make_dataset(source, groups, training=False, features=True, cache=False,
+        ds = make_dataset(source, groups, training=False, features_in_model=False, cache=False,
                           batch_size=64)
         f, _ = next(iter(ds))
         f = f[groups[0].name].numpy()
@@ -1489,7 +1489,7 @@ def _check_manifest_load(case, loaded, expected, gray):
         return
     from minape_tf.data.pipeline import make_dataset
 
-    x, _ = next(iter(make_dataset(source, loaded.groups, training=False, features=False,
+    x, _ = next(iter(make_dataset(source, loaded.groups, training=False, features_in_model=True,
                                   cache=False, batch_size=64)))
     for g in loaded.groups:
         for i, (_, _, _, fs, _) in enumerate(kept):
@@ -1619,7 +1619,7 @@ def run_array_case(case):
         if problems:
             bad[f"observation {ident!r}"] = problems
     try:
-        ds = make_dataset(src, [group], training=False, features=False, cache=False,
+        ds = make_dataset(src, [group], training=False, features_in_model=True, cache=False,
                           batch_size=64, skip_bad=case.skip_bad)
         x, _ = next(iter(ds))
     except Exception as exc:  # noqa: BLE001 - classified below

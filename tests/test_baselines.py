@@ -18,7 +18,8 @@ from minape_tf.models.baselines.slvit import LocalitySelfAttention, ShiftedPatch
 from minape_tf.models.baselines.tcn import stem_stride
 from minape_tf.models.baselines.vit import build_vit, patches
 from minape_tf.models.registry import BUILDERS as BASELINES
-from minape_tf.models.registry import build_model, features_outside_model, groups_read_by
+from minape_tf.models.inputs import ModelInputs
+from minape_tf.models.registry import build_model, groups_read_by
 
 IMAGE = ImageGroup("tool", channels=3, size=(16, 16))
 SPEC_IMAGE = ImageGroup("spec", channels=2, size=(16, 16), modality="series")
@@ -84,8 +85,8 @@ def test_multimodal_models_take_exactly_minapes_inputs(name, features_in_model):
     model = build_model(name, groups, 3, features_in_model=features_in_model, **SMALL[name])
     shapes = lambda m: {t.name.split(":")[0]: tuple(t.shape) for t in m.inputs}  # noqa: E731
     assert shapes(model) == shapes(reference)
-    assert features_outside_model({"features_in_model": features_in_model}, name) != \
-        features_in_model
+    assert ModelInputs.of_arguments(groups, {"features_in_model": features_in_model},
+                                    name).features_in_model == features_in_model
     assert to_numpy(model(random_inputs(reference, 2))).shape == (2, 3)
 
 
@@ -94,7 +95,8 @@ def test_tcn_reads_the_raw_series_groups_only():
     model = build_model("tcn", [IMAGE, SERIES], 3, **SMALL["tcn"])
     assert [(t.name.split(":")[0], tuple(t.shape[1:])) for t in model.inputs] == \
         [("force", (1024, 2))]
-    assert not features_outside_model({}, "tcn") and features_outside_model({}, "vit")
+    assert ModelInputs.of_arguments([IMAGE, SERIES], {}, "tcn").features_in_model
+    assert not ModelInputs.of_arguments([IMAGE, SERIES], {}, "vit").features_in_model
     assert groups_read_by("tcn", [IMAGE, SERIES]) == [SERIES]
     # the stem shortens 1024 samples to 64 steps; without it every sample is a step
     assert stem_stride(1024, 64) == 16 and stem_stride(1000, 64) == 16
@@ -262,14 +264,14 @@ def test_every_registered_model_is_a_training_architecture_built_when_asked():
     import subprocess
     import sys
 
-    from minape_tf import builders
+    from minape_tf.models import registry
     from minape_tf.training.config import TrainConfig
 
     for name, entry in BASELINES.items():
         module, function = entry.builder.split(":")
-        assert builders.get_builder(name).__name__ == function, name
+        assert registry.get_builder(name).__name__ == function, name
     config = TrainConfig(architecture="tcn", model={"filters": 4, "levels": 1})
-    model = builders.get_builder("tcn")([IMAGE, SERIES], 3, **config.model)
+    model = registry.get_builder("tcn")([IMAGE, SERIES], 3, **config.model)
     assert model.name == "tcn" and model.get_layer("force_block_0_conv_1").filters == 4
     with pytest.raises(ValueError, match="architecture"):
         TrainConfig(architecture="nonsense")

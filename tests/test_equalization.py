@@ -126,7 +126,7 @@ def test_a_group_says_whether_it_equalises():
 def test_minape_adapt_saves_the_devices_equalisation(fsdd_dir, tmp_path):
     from minape_tf.data import make_dataset
     from minape_tf.deploy.adapted import adapt
-    from minape_tf.deploy.load import load_minape
+    from minape_tf.models.saving import load_minape
     from minape_tf.deploy.predictor import files_source
     from minape_tf.adaptation.frequency_response import measured_means
 

@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape
 from minape_tf.data import Source, make_dataset
-from minape_tf.deploy import export, load_minape
+from minape_tf.deploy import export
+from minape_tf.models.saving import load_minape
 from minape_tf.deploy.tflite import interpreter, run_model
 
 TINY = dict(width=8, depth=1, patch_size=4, kernel_size=3)
@@ -161,7 +162,7 @@ def test_tflite_float32_equals_keras_and_the_feature_stage_the_pipeline(tmp_path
                      {"audio": x["audio"].numpy()})
     assert np.max(np.abs(half - expected)) <= 1e-2
     raw, _ = next(iter(make_dataset(source, [AUDIO], training=False, batch_size=len(source),
-                                    features=False)))
+                                    features_in_model=True)))
     stage = interpreter(tmp_path / "out" / files["features_audio"]["path"])
     features = stage.get_signature_runner()(series=raw["audio"].numpy())["features"]
     assert np.max(np.abs(features - x["audio"].numpy())) <= 1e-3
@@ -268,7 +269,7 @@ def test_onnx_runtime_equals_keras_on_real_files_and_its_feature_stage_the_pipel
                    check=True, env=env, cwd=tmp_path, capture_output=True)
     assert np.max(np.abs(np.load(tmp_path / "p.npy") - expected)) <= 1e-5
     raw, _ = next(iter(make_dataset(source, [AUDIO], training=False, batch_size=len(source),
-                                    features=False)))
+                                    features_in_model=True)))
     stage = session(tmp_path / "out" / "m_audio_features.onnx")
     features = run_model(stage, {"series": raw["audio"].numpy()})
     assert np.max(np.abs(features - x["audio"].numpy())) <= 1e-4

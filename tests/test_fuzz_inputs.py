@@ -55,7 +55,7 @@ def test_a_series_is_never_transposed(tmp_path):
                  ids=["o"])
     twelve = SeriesGroup("sensor", channels=12, sample_rate=100, length=16, n_fft=16, hop=8,
                          n_mels=4)
-    got, _ = next(iter(make_dataset(src, [twelve], training=False, features=False)))
+    got, _ = next(iter(make_dataset(src, [twelve], training=False, features_in_model=True)))
     np.testing.assert_array_equal(got["sensor"][0, :8].numpy(), x)
     with pytest.raises(DataError, match=r"obs\.npy.*12 channels; expected 8 \(shape \(8, 12\) "
                                         r"is read as \(samples, channels\).*save it transposed"):

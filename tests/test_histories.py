@@ -12,7 +12,8 @@ from PIL import Image
 
 from minape_tf.cli.main import main
 from minape_tf.data.loaders.demo import demo
-from minape_tf.deploy import export, load_minape, predict
+from minape_tf.deploy import export, predict
+from minape_tf.models.saving import load_minape
 from minape_tf.deploy.histories import DeviceHistories, split_model
 
 L = 4

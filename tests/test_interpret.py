@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from minape_tf import ImageGroup, build_minape
-from minape_tf import interpret
+from minape_tf.evaluation import interpret
 
 # The computations run under every backend (CI runs them again with KERAS_BACKEND=jax); the
 # figures are drawn from numpy arrays, so their test runs once.

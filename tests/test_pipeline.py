@@ -83,7 +83,7 @@ def test_series_readers_resample_and_trim(tmp_path):
     g = SeriesGroup("force", channels=3, sample_rate=6000, source_rate=4000, length=1600,
                     n_fft=256, hop=128, n_mels=16, inputs=("Fx", "Fy", "Fz"))
     items = [(str(tmp_path / f),) for f in ("s0.npy", "s1.npy", "s2.csv", "s3.wav")]
-    x, _ = _all(make_dataset(_src({"force": items}, 4), [g], training=False, features=False))
+    x, _ = _all(make_dataset(_src({"force": items}, 4), [g], training=False, features_in_model=True))
     assert x["force"].shape == (4, 1600, 3)
     for k, s in enumerate([sig[0], sig[1], sig[0], sig[1]]):
         ref = resample_poly(s.astype(np.float64), 3, 2, axis=0)[:1600]
@@ -95,7 +95,7 @@ def test_pcm16_wav_read_by_tf_audio_equals_soundfile(fsdd_files):
     g = SeriesGroup("audio", channels=1, sample_rate=8000, length=8000, n_fft=256, hop=128,
                     n_mels=32)
     x, _ = _all(make_dataset(_src({"audio": [(f,) for f in fsdd_files]}, len(fsdd_files)),
-                             [g], training=False, features=False, batch_size=4))
+                             [g], training=False, features_in_model=True, batch_size=4))
     for k, f in enumerate(fsdd_files):
         y, _ = sf.read(f, dtype="float32")
         y = np.pad(y, (0, max(0, 8000 - len(y))))[:8000]
@@ -108,7 +108,7 @@ def test_pipeline_features_equal_in_model_features(fsdd_files, normalize):
                     n_fft=512, hop=160, n_mels=40, normalize=normalize)
     src = _src({"audio": [(f,) for f in fsdd_files]}, len(fsdd_files))
     feats, _ = _all(make_dataset(src, [g], training=False, batch_size=4))
-    raw, _ = _all(make_dataset(src, [g], training=False, batch_size=4, features=False))
+    raw, _ = _all(make_dataset(src, [g], training=False, batch_size=4, features_in_model=True))
     inputs = keras.Input((g.length, g.channels))
     model = keras.Model(inputs, LogMel.from_group(g)(LevelNormalization(g.normalize)(inputs)))
     in_model = model.predict(raw["audio"], verbose=0)
@@ -157,7 +157,7 @@ def test_training_shuffles_augments_and_is_reproducible():
 def test_raw_training_augmentation_keeps_shape():
     src = _src({"s": [(np.ones((500, 2), np.float32),)] * 4}, 4)
     g = SeriesGroup("s", channels=2, sample_rate=100, length=400, n_fft=64, hop=32, n_mels=4)
-    x, _ = _all(make_dataset(src, [g], training=True, features=False, batch_size=4))
+    x, _ = _all(make_dataset(src, [g], training=True, features_in_model=True, batch_size=4))
     assert x["s"].shape == (4, 400, 2)
     assert np.all((x["s"] == 0) | (x["s"] > 0.4))  # gain within +-6 dB, masks are zeros
 

@@ -14,7 +14,8 @@ from minape_tf.cli.main import main
 from minape_tf.data import DataError, make_dataset
 from minape_tf.adaptation.batchnorm import batchnorm_layers
 from minape_tf.adaptation.statistics import adapt_batchnorm
-from minape_tf.deploy import export, load_minape, predict
+from minape_tf.deploy import export, predict
+from minape_tf.models.saving import load_minape
 from minape_tf.deploy.adapted import adapt
 from minape_tf.deploy.predictor import files_source
 

@@ -35,7 +35,7 @@ On log-Mel features, in this order, before the group's spectral normalisation
   neutral fill).
 
 Padding (stretch, warp, shift) uses the observation's minimum log-Mel, i.e. its silence.
-Raw series (``features=False``) get the gain and the time masks (set to zero) only. Raw
+Raw series (``make_dataset(features_in_model=True)``) get the gain and the time masks (set to zero) only. Raw
 frames (``representation="frames"``: short series, small sets) get none: the gain and time
 masks trained worse models on the UCR sets (``scripts/bench_tsc.py``).
 

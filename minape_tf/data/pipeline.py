@@ -11,7 +11,7 @@ Per observation (in the graph, ``AUTOTUNE`` parallel, deterministic order):
 * series group: each input is decoded (WAV, ``.npy``, CSV, or memory), resampled from
   ``group.source_rate`` to ``group.sample_rate`` and trimmed or zero-padded at the end to
   ``group.length`` (Eq. 8) by ``group.preprocessing()``, and stacked along channels;
-  with ``features=True`` it is level-normalised (``group.normalize``) and turned into
+  unless ``features_in_model`` it is level-normalised (``group.normalize``) and turned into
   log-Mel spectrograms (Eqs. 9-10) by ``group.feature_layers()``, the same layers that
   ``build_minape(features_in_model=True)`` puts in the model.
 
@@ -149,8 +149,8 @@ def spectral_normalizer(groups):
 
 
 def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment=True,
-                 seed=0, features=True, validate=True, skip_bad=False, drop_remainder=False,
-                 feature_batch=16, sequence_length=1, short_histories="pad",
+                 seed=0, features_in_model=False, validate=True, skip_bad=False,
+                 drop_remainder=False, feature_batch=16, sequence_length=1, short_histories="pad",
                  augmentation=None, _spectral=True):
     """A ``tf.data.Dataset`` of ``(dict of group tensors, label)`` batches.
 
@@ -172,10 +172,11 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
         to bools. Ignored when ``training`` is ``False``.
     seed : int, default 0
         Fixes shuffling and augmentation.
-    features : bool, default True
-        Series as log-Mel ``(frames, n_mels, channels)``. ``False``: raw
-        ``(length, channels)`` at the group's rate and length, *not* level-normalised, for
-        a model built with ``features_in_model=True`` (which normalises itself).
+    features_in_model : bool, default False
+        ``False``: series as their features, log-Mel ``(frames, n_mels, channels)`` (or
+        frames). ``True``: raw ``(length, channels)`` at the group's rate and length, *not*
+        level-normalised, for a model built with ``features_in_model=True`` (which
+        computes its features and normalises itself).
     validate : bool, default True
         Run :func:`minape_tf.data.validate` first, unless ``source.validated``.
     skip_bad : bool, default False
@@ -205,14 +206,15 @@ def make_dataset(source, groups, *, training, batch_size=32, cache=True, augment
         [0, 1], series ``(batch, frames, n_mels, c)`` or ``(batch, length, c)``; with
         ``sequence_length=L > 1``, ``(batch, L, ...)``.
     """
-    groups = list(groups)
+    groups, features = list(groups), not features_in_model
     if validate and not source.validated:
         source = _validate(source, groups, skip_bad=skip_bad)
     strengths = aug.SeriesAugmentation.make(augmentation)
     if sequence_length != 1:
         def read_steps(subset, spectral=True):
             return make_dataset(subset, groups, training=False, batch_size=sequence_length,
-                                cache=cache, augment=False, features=features, validate=False,
+                                cache=cache, augment=False, features_in_model=features_in_model,
+                                validate=False,
                                 feature_batch=feature_batch, _spectral=spectral)
 
         return make_sequence_dataset(
@@ -306,7 +308,7 @@ def _augment_images(ds, groups, seed):
     return ds.map(augment_images, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def load_observations(items, groups, *, features=True):
+def load_observations(items, groups, *, features_in_model=False):
     """Features of observations without a training pipeline (e.g. for ``predict``).
 
     Parameters
@@ -315,7 +317,7 @@ def load_observations(items, groups, *, features=True):
         Group name -> one observation's tuple of inputs (paths or arrays), or a list of
         such tuples for several observations.
     groups : list of ImageGroup / SeriesGroup
-    features : bool, default True
+    features_in_model : bool, default False
         As in :func:`make_dataset`.
 
     Returns
@@ -333,6 +335,6 @@ def load_observations(items, groups, *, features=True):
     src = Source(inputs=inputs, labels=np.zeros(n, np.int64), classes=["?"],
                  ids=[f"input {i}" for i in range(n)])
     ds = make_dataset(src, groups, training=False, batch_size=max(n, 1), cache=False,
-                      augment=False, features=features)
+                      augment=False, features_in_model=features_in_model)
     x, _ = next(iter(ds))
     return {k: v.numpy() for k, v in x.items()}

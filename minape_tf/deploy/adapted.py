@@ -33,7 +33,6 @@ from minape_tf.outputs.atomic import atomic_path, write_json
 from minape_tf.outputs.lock import contents, holds_lock
 from minape_tf.outputs.run_folder import FILES
 
-ADAPTATION_FILE = "adaptation.json"
 # Fewer observations estimate the statistics poorly; adapting is refused below this count.
 MIN_OBSERVATIONS = 8
 # Self-training takes a share of each predicted class as targets: it needs a few of each.
@@ -56,8 +55,8 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     """
     from minape_tf.adaptation.self_training import check_self_training, self_train
     from minape_tf.adaptation.statistics import adapt_statistics
-    from minape_tf.deploy.load import load_minape
     from minape_tf.deploy.predictor import KerasPredictor, read_observations
+    from minape_tf.models.saving import load_minape
 
     check_self_training(self_training)
 
@@ -134,4 +133,4 @@ def _save(model, out, run_dir, info):
             shutil.copy2(os.path.join(run_dir, FILES[key]), os.path.join(out, FILES[key]))
     with atomic_path(os.path.join(out, FILES["model"])) as temporary:
         model.save(temporary)
-    write_json(os.path.join(out, ADAPTATION_FILE), info)
+    write_json(os.path.join(out, FILES["adaptation"]), info)

@@ -3,7 +3,8 @@
 
 ``DIR/export.json`` holds the classes, the groups (their preprocessing settings: image size,
 series rates, length, log-Mel parameters), the request inputs, and per written file its
-path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses. ONNX files
+path (relative to ``DIR``), size in bytes and, for TFLite, the operators it uses; the
+folder's layout is :mod:`minape_tf.outputs.export_folder`'s. ONNX files
 (:mod:`minape_tf.deploy.onnx`) are the model and each series group's feature stage, as for
 TFLite. A model of device histories (``sequence_length`` > 1) is written as its encoder and
 its head (:mod:`minape_tf.deploy.histories`), and ``histories`` says how to feed them.
@@ -16,18 +17,18 @@ complete but is not.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
-from minape_tf.deploy.load import feature_model, load_minape, representative_set
+from minape_tf.deploy.calibration import representative_set
 from minape_tf.deploy.serving import expected_shape, input_names
 from minape_tf.deploy.tflite import QUANTIZATIONS
 from minape_tf.layers.depthwise import check_form
-from minape_tf.outputs.atomic import disk_full_as_error, size_of, write_bytes, write_json
+from minape_tf.models.saving import load_minape
+from minape_tf.outputs.atomic import disk_full_as_error, size_of
+from minape_tf.outputs.export_folder import ExportFolder
 from minape_tf.outputs.lock import locked
 
 FORMATS = ("savedmodel", "tflite", "onnx", "all")
-EXPORT_FILE = "export.json"
 
 
 def _inputs(groups) -> dict:
@@ -82,23 +83,23 @@ def export(path, out_dir, *, formats="all",
         raise ValueError(f"--quantize {','.join(unknown)}: expected some of {QUANTIZATIONS}")
     check_form(depthwise)
     model, run_dir = load_minape(path)
-    model = feature_model(model)
+    if model.arguments.get("features_in_model"):   # the exported files take the features
+        model = model.with_arguments(features_in_model=False)
     name = name or _default_name(path)
-    out_dir = os.fspath(out_dir)
-    with locked(out_dir), disk_full_as_error(out_dir):
-        described = _export(model, run_dir, path, out_dir, name, formats, quantizations,
+    folder = ExportFolder(out_dir)
+    with locked(folder.path), disk_full_as_error(folder.path):
+        described = _export(model, run_dir, path, folder, name, formats, quantizations,
                             features_inside, select_ops, calibration, depthwise)
     if verbose:
-        _print(described, out_dir)
+        _print(described, folder.path)
     return described
 
 
-def _export(model, run_dir, path, out_dir, name, formats, quantizations, features_inside,
+def _export(model, run_dir, path, folder, name, formats, quantizations, features_inside,
             select_ops, calibration, depthwise) -> dict:
     from minape_tf.deploy.savedmodel import export_savedmodel
 
-    with contextlib.suppress(FileNotFoundError):   # describes files about to be replaced
-        os.remove(os.path.join(out_dir, EXPORT_FILE))
+    folder.forget()                      # it would describe files about to be replaced
     length = model.arguments.get("sequence_length", 1)
     if length > 1 and features_inside:
         raise ValueError("--features-inside is written for models of single observations; "
@@ -111,8 +112,8 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
         described["histories"] = _histories(model, length)
     files = described["files"]
     if formats in ("savedmodel", "all"):
-        saved = export_savedmodel(model, out_dir, name)
-        files["savedmodel"] = {"path": os.path.relpath(saved, out_dir),
+        saved = export_savedmodel(model, folder.savedmodel_path(name))
+        files["savedmodel"] = {"path": os.path.relpath(saved, folder.path),
                                "bytes": size_of(saved),
                                "signatures": ["serving_default", "serving_arrays"]}
     if formats != "savedmodel":
@@ -120,19 +121,19 @@ def _export(model, run_dir, path, out_dir, name, formats, quantizations, feature
         if depthwise != "auto" and model.arguments.get("depthwise", "auto") != depthwise:
             model = model.with_arguments(depthwise=depthwise)
     if formats in ("tflite", "all"):
-        files.update(_export_tflite(model, run_dir, out_dir, name, quantizations, select_ops,
+        files.update(_export_tflite(model, run_dir, folder, name, quantizations, select_ops,
                                     calibration, features_inside))
     if formats in ("onnx", "all"):
-        files.update(_export_onnx(model, out_dir, name))
-    write_json(os.path.join(out_dir, EXPORT_FILE), described)
+        files.update(_export_onnx(model, folder, name))
+    folder.describe(described)
     return described
 
 
-def _export_tflite(model, run_dir, out_dir, name, quantizations, select_ops, calibration,
+def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, calibration,
                    features_inside) -> dict:
     from minape_tf.deploy import tflite
 
-    representative, files = None, {}
+    representative = None
     calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
     if calibrated:
         if run_dir is None:
@@ -140,39 +141,32 @@ def _export_tflite(model, run_dir, out_dir, name, quantizations, select_ops, cal
                              "data for calibration: export a run folder, or leave them "
                              "out of --quantize (dynamic needs none)")
         representative = representative_set(run_dir, model, calibration)
-    for q in quantizations:
-        content = tflite.convert_model(model, q, representative, select_ops)
-        files[f"tflite_{q}"] = _write(out_dir, f"{name}_{q}.tflite", content,
-                                      features="outside")
+    written = [_lite(folder, "tflite", tflite.convert_model(model, q, representative,
+                                                            select_ops),
+                     name, variant=q, features="outside") for q in quantizations]
     if model.arguments.get("sequence_length", 1) > 1:
-        files["tflite_head"] = _write(out_dir, f"{name}_head_float32.tflite",
-                                      tflite.convert_head(model))
-    for g in model.groups:
-        if g.kind == "series":
-            files[f"features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.tflite",
-                                                 tflite.convert_features(g, select_ops))
+        written.append(_lite(folder, "tflite_head", tflite.convert_head(model), name))
+    written += [_lite(folder, "tflite_features", tflite.convert_features(g, select_ops), name,
+                      group=g.name) for g in model.groups if g.kind == "series"]
     if features_inside:
-        files["tflite_raw_float32"] = _write(out_dir, f"{name}_raw_float32.tflite",
-                                             tflite.convert_with_features(model, select_ops),
-                                             features="inside")
-    return files
+        written.append(_lite(folder, "tflite_raw", tflite.convert_with_features(
+            model, select_ops), name, features="inside"))
+    return dict(written)
 
 
-def _export_onnx(model, out_dir, name) -> dict:
+def _export_onnx(model, folder, name) -> dict:
     try:
         from minape_tf.deploy import onnx
     except ImportError as exc:   # pragma: no cover - the extra is in requirements.txt
         raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
                          "'minape-tf[onnx]', or --format savedmodel / tflite") from exc
-    files = {"onnx": _write(out_dir, f"{name}.onnx", onnx.convert_model(model),
-                            features="outside")}
+    written = [folder.write("onnx", onnx.convert_model(model), name,
+                            extra={"features": "outside"})]
     if model.arguments.get("sequence_length", 1) > 1:
-        files["onnx_head"] = _write(out_dir, f"{name}_head.onnx", onnx.convert_head(model))
-    for g in model.groups:
-        if g.kind == "series":
-            files[f"onnx_features_{g.name}"] = _write(out_dir, f"{name}_{g.name}_features.onnx",
-                                                      onnx.convert_features(g))
-    return files
+        written.append(folder.write("onnx_head", onnx.convert_head(model), name))
+    written += [folder.write("onnx_features", onnx.convert_features(g), name, group=g.name)
+                for g in model.groups if g.kind == "series"]
+    return dict(written)
 
 
 def _histories(model, length) -> dict:
@@ -188,15 +182,14 @@ def _histories(model, length) -> dict:
                     "short history padded at the old end with copies of its oldest vector"}
 
 
-def _write(out_dir, filename, content, **extra) -> dict:
-    write_bytes(os.path.join(out_dir, filename), content)
-    if not filename.endswith(".tflite"):
-        return {"path": filename, "bytes": len(content), **extra}
+def _lite(folder, role, content, name, variant=None, group=None, **extra) -> tuple:
+    """Write a TFLite file; its entry names the operators it uses."""
     from minape_tf.deploy.tflite import op_names
 
     ops = op_names(content)
-    return {"path": filename, "bytes": len(content), "ops": ops,
-            "select_ops": any(op.startswith("Flex") for op in ops), **extra}
+    fields = {k: v for k, v in (("variant", variant), ("group", group)) if v is not None}
+    return folder.write(role, content, name, **fields, extra={
+        "ops": ops, "select_ops": any(op.startswith("Flex") for op in ops), **extra})
 
 
 def _default_name(path) -> str:

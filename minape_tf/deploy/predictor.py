@@ -35,8 +35,12 @@ from minape_tf.data.rates import describe as describe_resampled
 from minape_tf.data.source import Source
 from minape_tf.data.loaders.manifest import order_column
 from minape_tf.data.validate import DataError, validate
-from minape_tf.deploy.exporter import EXPORT_FILE
+from minape_tf.models.inputs import ModelInputs, model_dataset
+from minape_tf.models.saving import load_minape
 from minape_tf.outputs.atomic import write_text
+from minape_tf.outputs.export_folder import (PREFERRED, DESCRIPTION, ExportFolder, head_key,
+                                             model_keys)
+from minape_tf.outputs.run_folder import FILES
 
 _EXTENSIONS = {"image": decode.IMAGE_EXTENSIONS, "series": decode.SERIES_EXTENSIONS}
 
@@ -135,7 +139,7 @@ class KerasPredictor:
 
     def __init__(self, model):
         self.groups, self.classes = list(model.groups), model.class_names
-        self.features = not model.arguments.get("features_in_model", False)
+        self.inputs = ModelInputs.of_model(model).one_at_a_time()
         self.sequence_length = model.arguments.get("sequence_length", 1)
         self.model, self.head_model = model, None
         if self.sequence_length > 1:
@@ -144,11 +148,9 @@ class KerasPredictor:
             self.model, self.head_model = split_model(model)
 
     def data(self, source, batch_size):
-        """Unaugmented batches of ``source`` in order, as the model reads them."""
-        from minape_tf.data.pipeline import make_dataset
-
-        return make_dataset(source, self.groups, training=False, batch_size=batch_size,
-                            cache=False, augment=False, features=self.features)
+        """Unaugmented batches of ``source`` in order, as the model (one observation at a
+        time) reads them."""
+        return model_dataset(source, self.inputs, batch_size=batch_size)
 
     def batches(self, source, batch_size):
         start = 0
@@ -173,7 +175,8 @@ class _Runtime(KerasPredictor):
         self.open, self.call = runtime()
         self.handle = self.open(path)
         self.head_handle = self.open(head) if head else None
-        self.groups, self.classes, self.features = groups, classes, True
+        self.groups, self.classes = groups, classes
+        self.inputs = ModelInputs(tuple(groups))
 
     def run(self, x):
         return self.call(self.handle, {k: v.numpy() for k, v in x.items()})
@@ -260,74 +263,44 @@ def load_predictor(path, use=None):
     """The model at ``path`` (run folder, ``.keras`` file or export folder) as a predictor;
     ``use`` picks an export folder's file: ``savedmodel`` (default when written), ``onnx``
     or ``tflite_float32`` / ``tflite_float16`` / ``tflite_int8``."""
+    path = os.fspath(path)
+    folder = ExportFolder(path)
+    if not folder.described():
+        if use:
+            raise ValueError(f"--use {use!r} needs an export folder; {path} has no "
+                             f"{DESCRIPTION}")
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, FILES["model"])):
+            raise FileNotFoundError(
+                f"{path}: neither an export folder ({DESCRIPTION}) nor a run folder "
+                f"({FILES['model']})" + (f"; it holds exported files but no {DESCRIPTION}, "
+                                         "which an export writes last: run `minape export` "
+                                         "again" if folder.unfinished() else ""))
+        return KerasPredictor(load_minape(path)[0])
+    return _exported(folder, use)
+
+
+def _exported(folder, use):
+    """The predictor of export folder ``folder``'s file ``use``."""
     from minape_tf.groups import group_from_config
 
-    path = os.fspath(path)
-    described = os.path.join(path, EXPORT_FILE)
-    if not os.path.isfile(described):
-        if use:
-            raise ValueError(f"--use {use!r} needs an export folder; {path} has no {EXPORT_FILE}")
-        from minape_tf.deploy.load import load_minape
-
-        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "model.keras")):
-            unfinished = any(f.endswith(".tflite") or f == "saved_model.pb"
-                             for _, _, names in os.walk(path) for f in names)
-            raise FileNotFoundError(
-                f"{path}: neither an export folder ({EXPORT_FILE}) nor a run folder "
-                "(model.keras)" + ("; it holds exported files but no export.json, which an "
-                                   "export writes last: run `minape export` again"
-                                   if unfinished else ""))
-        return KerasPredictor(load_minape(path)[0])
-    info = _read_description(described)
-    files = info["files"]
-    models = [k for k in files if k in ("savedmodel", "onnx") or k.startswith("tflite_")
-              and k not in ("tflite_raw_float32", "tflite_head")]
-    use = use or next((k for k in ("savedmodel", "tflite_float32") if k in files),
+    info = folder.read()
+    models = model_keys(info["files"])
+    use = use or next((k for k in PREFERRED if k in info["files"]),
                       models[0] if models else None)
     if use not in models:
-        raise ValueError(f"--use {use!r}: the export folder {path} holds {models}")
+        raise ValueError(f"--use {use!r}: the export folder {folder.path} holds {models}")
     groups = [group_from_config(g) for g in info["groups"]]
-    target = _listed(path, described, files[use])
+    target = folder.path_of(info, use)
     length = info.get("sequence_length", 1)
     try:
         if use == "savedmodel":                   # a history model's head is a signature
             return _SavedModel(target, groups, info["classes"], length)
-        head = _head_file(path, described, files, use, length) if length > 1 else None
+        head = folder.path_of(info, head_key(use)) if length > 1 else None
         runtime = _onnxruntime if use == "onnx" else _litert
         return _Runtime(target, groups, info["classes"], length, head, runtime)
     except (ValueError, OSError) as exc:
         raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "
                         "`minape export` again") from exc
-
-
-def _head_file(path, described, files, use, length) -> str:
-    """The head file beside ``use``'s model file of a history model's export."""
-    key = "onnx_head" if use == "onnx" else "tflite_head"
-    if key not in files:
-        raise DataError(f"{described}: sequence_length={length} without the {key!r} file "
-                        "that such a model's export holds; run `minape export` again")
-    return _listed(path, described, files[key])
-
-
-def _listed(path, described, entry) -> str:
-    target = os.path.join(path, entry["path"])
-    if not os.path.exists(target):
-        raise FileNotFoundError(f"{target}: listed in {described} but missing; run "
-                                "`minape export` again")
-    return target
-
-
-def _read_description(described) -> dict:
-    """``export.json``, refused by name when it is not what an export writes."""
-    try:
-        with open(described, encoding="utf-8") as f:
-            info = json.load(f)
-        missing = [k for k in ("files", "groups", "classes") if k not in info]
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{described}: corrupt ({exc}); run `minape export` again") from exc
-    if missing:
-        raise DataError(f"{described}: corrupt, without {missing}; run `minape export` again")
-    return info
 
 
 def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=None,

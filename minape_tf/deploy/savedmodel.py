@@ -10,28 +10,28 @@ from minape_tf.deploy.serving import (SIGNATURES, encoder_function, head_functio
 from minape_tf.outputs.atomic import atomic_path
 
 
-def export_savedmodel(model, out_dir, name="minape", version=1) -> str:
-    """Write ``model`` as a SavedModel at ``out_dir/name/version`` and return that path.
+def export_savedmodel(model, served, version=1) -> str:
+    """Write ``model`` as a SavedModel at ``served/version`` and return that path.
 
     Signatures (see :mod:`minape_tf.deploy.serving`): ``serving_default`` takes encoded
     image bytes and raw float32 series, ``serving_arrays`` uint8 image arrays and raw
     series; both return ``probabilities``, ``class`` and ``class_names``. A model of device
     histories has them return the observations' ``vectors`` and a third, ``head``, from
-    ``steps`` to the three outputs. TF Serving serves the folder ``out_dir/name`` (it picks
+    ``steps`` to the three outputs. TF Serving serves the folder ``served`` (it picks
     the highest version).
 
     Parameters
     ----------
     model : Minape
-        Built with ``features_in_model=False`` (see
-        :func:`minape_tf.deploy.load.feature_model`).
-    out_dir : path
-    name : str, default "minape"
+        Built with ``features_in_model=False``.
+    served : path
+        The folder TF Serving serves (an export folder's ``<name>``, from
+        :meth:`~minape_tf.outputs.export_folder.ExportFolder.savedmodel_path`).
     version : int, default 1
     """
     import keras
 
-    path = os.path.join(os.fspath(out_dir), name, str(int(version)))
+    path = os.path.join(os.fspath(served), str(int(version)))
     archive = keras.export.ExportArchive()
     archive.track(model)
     if model.arguments.get("sequence_length", 1) > 1:

@@ -12,7 +12,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.latency import latency_ms
@@ -23,11 +22,10 @@ from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
 from minape_tf.outputs.atomic import atomic_path
+from minape_tf.models.inputs import ModelInputs, model_dataset
 from minape_tf.models.saving import load_model
 from minape_tf.outputs.run_folder import RunFolder
-from minape_tf.models.registry import features_outside_model
 from minape_tf.training.config import TrainConfig
-from minape_tf.training.setup import sequence_length
 
 SPLITS = ("test", "val", "train", "all")
 # Loader options that choose a split, not how the data is read: dropped when the run is
@@ -242,13 +240,11 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     part = source.subset(index, groups)
     if part.skipped:
         log(skip_summary(part.skipped))
+    inputs = ModelInputs.of_arguments(groups, info["model_kwargs"],
+                                      info.get("architecture", "minape"))
+
     def make_data(subset):
-        return make_dataset(subset, groups, training=False,
-                            batch_size=batch_size or config.batch_size, cache=False,
-                            augment=False,
-                            features=features_outside_model(info["model_kwargs"],
-                                                            info.get("architecture", "minape")),
-                            sequence_length=sequence_length(info["model_kwargs"]))
+        return model_dataset(subset, inputs, batch_size=batch_size or config.batch_size)
 
     data = make_data(part)
     folder = RunFolder(run_dir)

@@ -146,10 +146,3 @@ def groups_read_by(name, groups) -> list:
     reads = BUILDERS[name].reads
     return list(groups) if reads == "all" else groups_read(groups, reads, name)
 
-
-def features_outside_model(kwargs, name="minape") -> bool:
-    """Whether the data pipeline makes the series features (``make_dataset(features=...)``)
-    for model ``name`` built with ``kwargs``: yes unless the model computes them itself
-    (``features_in_model``, as given or by the builder's default: TCN reads raw series)."""
-    defaults = {a.name: a.default for a in builder_arguments(name)}
-    return not {**defaults, **kwargs}.get("features_in_model", False)

@@ -1,4 +1,6 @@
-"""``load_model``: a saved Minape model (or a run folder's) with its custom layers known."""
+"""``load_model``: the one loader of a saved model -- a ``.keras`` file or a run folder's
+``model.keras`` -- with its custom layers known; :func:`load_minape` is the same for the
+callers that need a model that describes itself (export, predict, adapt)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import zipfile
 import keras
 
 import minape_tf.layers  # noqa: F401  (registers Minape's custom layers)
-from minape_tf.models.registry import BUILDERS
 from minape_tf.data.errors import DataError
+from minape_tf.models.registry import BUILDERS
+from minape_tf.outputs.run_folder import FILES, RunFolder
 
 
 def load_model(path, *, compile: bool = False):
@@ -41,10 +44,13 @@ def load_model(path, *, compile: bool = False):
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        path = os.path.join(path, "model.keras")
+        folder = RunFolder(path)
+        if not folder.finished():
+            raise FileNotFoundError(f"{path}: no {FILES['model']}; expected a finished "
+                                    "`minape train` run folder or a .keras file")
+        path = folder.model
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a run folder "
-                                "holding model.keras)")
+        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a run folder)")
     for entry in BUILDERS.values():
         importlib.import_module(entry.builder.split(":")[0])
     if not zipfile.is_zipfile(path):
@@ -55,3 +61,24 @@ def load_model(path, *, compile: bool = False):
     except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: a .keras file that cannot be read (truncated, corrupt, or "
                         f"not a minape-tf model): {type(exc).__name__}: {exc}") from exc
+
+
+def load_minape(path):
+    """``(model, run_dir)``: :func:`load_model` of ``path``, which must be a
+    :class:`~minape_tf.models.minape.Minape` (a model that describes its groups and classes),
+    and the run folder it came from (``None`` for a ``.keras`` file).
+
+    Raises
+    ------
+    DataError
+        A model that does not describe itself (a baseline, or a plain Keras model), naming
+        the file.
+    """
+    from minape_tf.models.minape import Minape
+
+    model = load_model(path)
+    if not isinstance(model, Minape):
+        raise DataError(f"{path}: a {type(model).__name__} model without its groups and "
+                        "classes; export, predict and adapt take models of build_minape "
+                        "(Minape), which describe themselves")
+    return model, os.fspath(path) if os.path.isdir(path) else None

@@ -13,6 +13,7 @@ resume or replace what is there.
     logs/               TensorBoard
     backup/             BackupAndRestore's state while the run is unfinished
     best.weights.h5     the best weights so far, while the run is unfinished
+    adaptation.json     in a run folder written by ``minape adapt``: what adapted it
 
 A run folder remembers the configuration it was started with (``config.json``): a run is
 resumed only under the same :meth:`~minape_tf.training.config.TrainConfig.fingerprint`;
@@ -35,7 +36,7 @@ FILES = {"config": "config.json", "info": "run.json", "model": "model.keras",
          "history": "history.csv", "best": "best.weights.h5", "backup": "backup",
          "logs": "logs", "metrics": "metrics.json", "report": "report.md",
          "predictions": "predictions.npz", "roc": "roc.png", "confusion": "confusion.png",
-         "curves": "training_curves.png"}
+         "curves": "training_curves.png", "adaptation": "adaptation.json"}
 FOLDERS = ("backup", "logs")
 EVALUATIONS = "eval-"        # RUN/eval-<data set>-<split>: evaluations on other data
 

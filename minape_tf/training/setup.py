@@ -19,11 +19,10 @@ import warnings
 import keras
 import tensorflow as tf
 
-from minape_tf import builders
-from minape_tf.models.registry import BUILDERS, features_outside_model, groups_read_by
+from minape_tf.models.inputs import ModelInputs, model_dataset
+from minape_tf.models.registry import BUILDERS, build_model, groups_read_by
 from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.leakage import check_duplicates
-from minape_tf.data.pipeline import make_dataset
 from minape_tf.data.registry import load_dataset, select_groups
 from minape_tf.data.series_settings import describe
 from minape_tf.data.validate import check_split_classes
@@ -48,15 +47,16 @@ def as_config(config) -> TrainConfig:
     raise TypeError(f"config: expected a TrainConfig or dict, got {type(config).__name__}")
 
 
-def build_model(config, groups, num_classes, kwargs=None, policy="float32", class_names=None):
+def build_configured(config, groups, num_classes, kwargs=None, policy="float32",
+                     class_names=None):
     """The configured builder's model for ``groups`` under the dtype ``policy``.
 
     The only place where a precision policy is applied: it is given to the builder
     (``dtype=``), which gives it to every layer, so no global policy is set or left behind.
     ``class_names`` are kept in the model's config."""
     kwargs = config.model_arguments() if kwargs is None else kwargs
-    return builders.build_model(config.architecture, groups, num_classes, dtype=policy,
-                                class_names=class_names, **kwargs)
+    return build_model(config.architecture, groups, num_classes, dtype=policy,
+                       class_names=class_names, **kwargs)
 
 
 def check_config(config) -> dict:
@@ -76,16 +76,11 @@ def check_config(config) -> dict:
     probe = _probe_groups(config.architecture, kwargs)
     state = random.getstate()
     try:
-        build_model(config, probe, 2, kwargs)
+        build_configured(config, probe, 2, kwargs)
     finally:
         random.setstate(state)
     return kwargs
 
-
-def sequence_length(kwargs) -> int:
-    """The model's ``sequence_length`` (observations per device history) from its builder
-    arguments: what every dataset made for it passes to ``make_dataset``."""
-    return kwargs.get("sequence_length", 1)
 
 
 def _probe_groups(architecture, kwargs):
@@ -189,12 +184,10 @@ class RunSetup:
                 if isinstance(g, SeriesGroup) and g.inferred]
 
     @property
-    def features(self) -> bool:
-        return features_outside_model(self.model_kwargs, self.config.architecture)
-
-    @property
-    def sequence_length(self) -> int:
-        return sequence_length(self.model_kwargs)
+    def inputs(self) -> ModelInputs:
+        """What the run's model reads."""
+        return ModelInputs.of_arguments(self.groups, self.model_kwargs,
+                                        self.config.architecture)
 
     def scope(self):
         """The strategy's scope (models are built and compiled in it), or a null context."""
@@ -216,13 +209,10 @@ class RunSetup:
         several replicas only full batches are used, so that no replica gets an empty or
         uneven share of a batch."""
         config = self.config
-        ds = make_dataset(self.train_source, self.groups, training=True,
-                          batch_size=config.batch_size, cache=config.cache,
-                          augment=config.augment,
-                          augmentation=config.augmentation,
-                          seed=config.seed, features=self.features,
-                          sequence_length=self.sequence_length,
-                          drop_remainder=self.replicas > 1).repeat()
+        ds = model_dataset(self.train_source, self.inputs, training=True,
+                           batch_size=config.batch_size, cache=config.cache,
+                           augment=config.augment, augmentation=config.augmentation,
+                           seed=config.seed, drop_remainder=self.replicas > 1).repeat()
         ds = ds.map(_one_hot(len(self.classes)))
         if config.mixup > 0 or config.cutmix > 0:
             seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2)
@@ -246,9 +236,7 @@ class RunSetup:
                              f"validation observations has {remainder}, fewer than the "
                              f"{replicas} replicas, and would leave a replica without data; "
                              "choose another batch size")
-        ds = make_dataset(source, self.groups, training=False, batch_size=batch,
-                          cache=self.config.cache, augment=False, features=self.features,
-                          sequence_length=self.sequence_length)
+        ds = model_dataset(source, self.inputs, batch_size=batch, cache=self.config.cache)
         ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(len(source) / batch)))
         return ds.map(_one_hot(len(self.classes))) if one_hot else ds
 
@@ -277,7 +265,7 @@ class RunSetup:
     def build(self, kwargs=None, policy=None):
         """The model (``kwargs`` over :attr:`model_kwargs`), under :attr:`policy`."""
         kwargs = self.model_kwargs if kwargs is None else {**self.model_kwargs, **kwargs}
-        return build_model(self.config, self.groups, len(self.classes), kwargs,
+        return build_configured(self.config, self.groups, len(self.classes), kwargs,
                            policy or self.policy, class_names=self.classes)
 
     def compile(self, model):

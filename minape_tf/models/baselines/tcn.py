@@ -52,7 +52,7 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
 
     Each series group's input is the signal ``(batch, length, channels)`` at the group's
     sample rate and length (``SeriesGroup.input_shape(features_in_model=True)``; the data
-    pipeline gives it with ``features=False``), level-normalised in the model where the
+    pipeline gives it with ``features_in_model=True``), level-normalised in the model where the
     group says so (``normalize``), standardised per channel by a batch norm, shortened by a
     strided stem (below), then ``levels`` residual blocks of two dilated causal
     convolutions (dilation ``2 ** i``); as in Bai et al.'s classifiers the last time step's
@@ -89,7 +89,7 @@ def build_tcn(groups, num_classes, *, filters=32, levels=6, kernel_size=7, dropo
     features_in_model : True, default True
         TCN always reads the raw series (no log-Mel); ``False`` is a ``ValueError``. Named
         as ``build_minape``'s, so that the pipeline gives raw series
-        (``make_dataset(features=False)``).
+        (``make_dataset(features_in_model=True)``).
     dtype : None or "float32", default None
         The training loop's dtype policy; baselines build in float32 only.
     class_names : list of str or None, default None
