@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from minape_tf import ImageGroup, SeriesGroup, build_minape
-from minape_tf.data import Source, make_dataset
+from minape_tf.data import DataError, Source, make_dataset
 from minape_tf.deploy import export
 from minape_tf.models.saving import load_minape
 from minape_tf.deploy.tflite import interpreter, run_model
@@ -72,20 +72,15 @@ def test_load_model_gives_back_groups_classes_and_predictions(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_old_run_folder_is_rebuilt_from_run_json(tmp_path):
+def test_a_model_that_does_not_describe_itself_is_refused_naming_the_file(tmp_path):
+    """Export, predict and adapt take self-describing models (Minape); a plain Keras model
+    in a run folder is refused by name, not rebuilt from a guess."""
     model = _multimodal()
-    plain = keras.Model(model.inputs, model.outputs)  # what runs saved before
+    plain = keras.Model(model.inputs, model.outputs)
     plain.save(tmp_path / "model.keras")
-    info = {"groups": [g.to_config() for g in model.groups], "classes": CLASSES,
-            "num_classes": 3, "model_kwargs": TINY}
-    (tmp_path / "run.json").write_text(json.dumps(info))
-    rebuilt, run_dir = load_minape(tmp_path)
-    assert run_dir == str(tmp_path) and rebuilt.class_names == CLASSES
-    assert rebuilt.groups == model.groups
-    for a, b in zip(rebuilt.get_weights(), model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    os.remove(tmp_path / "run.json")
-    with pytest.raises(ValueError, match="run.json"):
+    with pytest.raises(DataError, match=r"model.keras.*without its groups and classes"):
+        load_minape(tmp_path / "model.keras")
+    with pytest.raises(DataError, match=str(tmp_path)):
         load_minape(tmp_path)
 
 
