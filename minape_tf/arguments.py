@@ -191,3 +191,25 @@ def key_value(text):
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError:
         return key.strip(), value
+
+
+# Named settings that were once booleans read True and False as these names.
+SWITCH = {True: "on", False: "off"}
+
+
+def named_choice(name: str, value, choices) -> str:
+    """``value`` as one of ``choices`` (names such as ``"auto"``, ``"on"``, ``"off"``): the
+    one check of every setting that is a choice among names, so that no setting is a
+    tri-state of ``True``, ``False`` and a string. ``True`` / ``False`` read as ``"on"`` /
+    ``"off"`` where those are among the choices.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, the value and the choices.
+    """
+    if isinstance(value, bool) and SWITCH[value] in choices:
+        value = SWITCH[value]
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}={value!r}; expected one of {tuple(choices)}")
+    return value

@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     args = parser.parse_args()
     model = load_checkpoint(args.data / "official" / "spec_aug_tool_opt.h5")
-    source, groups, splits = mudestreda(args.data / "mudestreda-sample", forces=False)
+    source, groups, splits = mudestreda(args.data / "mudestreda-sample", forces="off")
     if list(source.classes) != list(CLASSES):
         raise SystemExit(f"sample classes {source.classes}, checkpoint classes {CLASSES}")
     spec = next(g for g in groups if g.name == "spec")

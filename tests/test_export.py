@@ -140,7 +140,7 @@ def test_tflite_float32_equals_keras_and_the_feature_stage_the_pipeline(tmp_path
     model = build_minape([AUDIO], 3, class_names=CLASSES, **TINY)
     model.save(tmp_path / "a.keras")
     info = export(tmp_path / "a.keras", tmp_path / "out", formats="tflite",
-                  quantizations=("float32", "float16"), features_inside=True, verbose=False)
+                  quantizations=("float32", "float16"), features_in_model=True, verbose=False)
     files = info["files"]
     assert not any(files[k]["select_ops"] for k in files)
     assert "RFFT2D" in files["features_audio"]["ops"]

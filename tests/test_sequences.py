@@ -105,7 +105,7 @@ def test_demo_orders_each_tool_by_run():
 
 
 def test_mudestreda_orders_by_run_then_image(mudestreda_dir):
-    source = mudestreda(mudestreda_dir, forces=False, validate=False).source
+    source = mudestreda(mudestreda_dir, forces="off", validate=False).source
     windows = history_windows(source, 3)
     ids = np.array(source.ids)
     assert list(ids[windows.index[source.ids.index("T1R11B4")]]) == ["T1R2B1", "T1R6B3",

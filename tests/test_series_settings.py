@@ -42,7 +42,7 @@ def test_given_settings_are_kept_and_the_others_chosen_around_them():
     assert settings["patch_size"] == 8 and settings["n_fft"] >= 8
     assert 1 + (150 - settings["n_fft"]) // settings["hop"] >= 8
     assert infer_settings(5000, 1000, {"representation": "frames"})["representation"] == "frames"
-    with pytest.raises(ValueError, match=r"--group series\.hop=\d+ or less.*--patch-size"):
+    with pytest.raises(ValueError, match=r"groups\.series\.hop=\d+ or less.*patch_size="):
         infer_settings(100, 100, {"n_fft": 64, "hop": 32, "patch_size": 4})
     with pytest.raises(ValueError, match="n_mels=4 is smaller than patch_size=8"):
         infer_settings(4096, 1000, {"n_mels": 4})

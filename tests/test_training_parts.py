@@ -118,7 +118,7 @@ def test_select_groups_and_dataset_registry():
         select_groups(groups, "all", {"spec": {"n_mels": 3}})
     with pytest.raises(ValueError, match="not known"):
         load_dataset("mnist")
-    with pytest.raises(ValueError, match="needs --data-dir"):
+    with pytest.raises(ValueError, match="needs data_dir="):
         load_dataset("fsdd")
 
 

@@ -15,10 +15,10 @@ from minape_tf.adaptation.statistics import (adapt_statistics, restore_statistic
 
 
 def adapted_probabilities(model, source, make_data, predict, *,
-                          self_training=False) -> np.ndarray:
+                          self_training="off") -> np.ndarray:
     """Class probabilities of every observation of ``source`` with the statistics
     (:func:`adapt_statistics`) of its own group (``source.split_keys``; one group when there
-    are none); with ``self_training`` (True, or "balanced": ``self_train(balanced=True)``),
+    are none); with ``self_training`` "on" (or "balanced": ``self_train(balanced=True)``),
     with the model self-trained on its group (:func:`self_train`).
 
     ``make_data(subset)`` gives the unaugmented batches of a ``Source`` in order and
@@ -27,13 +27,14 @@ def adapted_probabilities(model, source, make_data, predict, *,
     """
     keys = (np.zeros(len(source), int) if source.split_keys is None
             else np.asarray(source.split_keys))
-    saved = model.get_weights() if check_self_training(self_training) else saved_statistics(model)
+    training = check_self_training(self_training) != "off"
+    saved = model.get_weights() if training else saved_statistics(model)
     out = None
     try:
         for key in np.unique(keys):
             index = np.flatnonzero(keys == key)
             data = make_data(source.subset(index))
-            if self_training:
+            if training:
                 model.set_weights(saved)
                 self_train(model, data, balanced=self_training == "balanced")
             else:
@@ -43,7 +44,7 @@ def adapted_probabilities(model, source, make_data, predict, *,
                 out = np.zeros((len(source), probabilities.shape[1]), probabilities.dtype)
             out[index] = probabilities
     finally:
-        if self_training:
+        if training:
             model.set_weights(saved)
         else:
             restore_statistics(model, saved)

@@ -25,8 +25,10 @@ import keras
 import numpy as np
 
 from minape_tf.adaptation.batchnorm import batchnorm_layers
+from minape_tf.arguments import named_choice
 from minape_tf.adaptation.statistics import adapt_batchnorm, adapt_statistics, batch_inputs
 
+SELF_TRAINING = ("off", "on", "balanced")
 # Share of each predicted class kept as targets, per round (Zou et al. grow it likewise).
 SELF_TRAIN_FRACTIONS = (0.5, 0.7, 0.9)
 # Self-training's targets from the device's clusters (cluster_classes): the softmax
@@ -35,13 +37,12 @@ CLUSTER_TEMPERATURE = 0.05
 CLUSTER_ITERATIONS = 2
 
 
-def check_self_training(value):
-    """``value`` if it is a ``self_training`` of the evaluations, ``cv`` and ``adapt`` (the
-    CLI's ``--self-train [--balanced]``): False (off), True (on) or "balanced" (on, with the
-    targets balanced over the classes: :func:`self_train`); else ``ValueError``."""
-    if not (isinstance(value, bool) or value == "balanced"):
-        raise ValueError(f"self_training={value!r}: expected False, True or 'balanced'")
-    return value
+def check_self_training(value) -> str:
+    """``value`` as a ``self_training`` of the evaluations, ``cv`` and ``adapt`` (the CLI's
+    ``--self-train [--balanced]``): "off", "on" or "balanced" (on, with the targets balanced
+    over the classes: :func:`self_train`); ``False`` / ``True`` read as "off" / "on"; else
+    ``ValueError``."""
+    return named_choice("self_training", value, SELF_TRAINING)
 
 
 def balance_classes(probabilities, iterations=50) -> np.ndarray:

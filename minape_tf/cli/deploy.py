@@ -10,16 +10,19 @@ from minape_tf.cli.flags import add_self_train_flags
 
 def add_export_arguments(p):
     p.add_argument("run", help="run folder of `minape train` (or a .keras file)")
-    p.add_argument("--format", default="all", choices=("savedmodel", "tflite", "onnx", "all"),
+    p.add_argument("--format", dest="formats", default="all",
+                   choices=("savedmodel", "tflite", "onnx", "all"),
                    help="default all (SavedModel, TFLite and ONNX)")
     p.add_argument("--out", required=True, help="export folder (export.json, files)")
-    p.add_argument("--quantize", default="float32,float16,dynamic,int8",
+    p.add_argument("--quantize", dest="quantizations", default="float32,float16,dynamic,int8",
                    help="TFLite variants, comma-separated, of float32, float16, dynamic (int8 "
                         "weights), int8 (full integer), int8_mixed (int8 convolutions) and "
                         "int16x8 (int16 activations) (default float32,float16,dynamic,int8)")
     p.add_argument("--name", help="model name (default: the run folder's name)")
-    p.add_argument("--features-inside", action="store_true",
-                   help="also a TFLite model with the series features inside (raw series in)")
+    p.add_argument("--features-in-model", "--features-inside", dest="features_in_model",
+                   action="store_true",
+                   help="also a TFLite model with the series features inside (raw series "
+                        "in; --features-inside is the former spelling)")
     p.add_argument("--select-ops", action="store_true",
                    help="let TFLite use TF Select ops where built-in ones do not suffice "
                         "(the runtime then needs the Flex delegate)")
@@ -36,9 +39,9 @@ def add_export_arguments(p):
 def export_main(args, config=None) -> int:
     from minape_tf.deploy.exporter import export
 
-    export(args.run, args.out, formats=args.format, name=args.name,
-           quantizations=[q.strip() for q in args.quantize.split(",") if q.strip()],
-           features_inside=args.features_inside, select_ops=args.select_ops,
+    export(args.run, args.out, formats=args.formats, name=args.name,
+           quantizations=[q.strip() for q in args.quantizations.split(",") if q.strip()],
+           features_in_model=args.features_in_model, select_ops=args.select_ops,
            calibration=args.calibration, depthwise=args.depthwise)
     return 0
 
@@ -64,18 +67,11 @@ def predict_main(args, config=None) -> int:
     rows, skipped, classes = predict(args.model, args.files, manifest=args.manifest,
                                      batch_size=args.batch_size, strict=args.strict,
                                      use=args.use, progress=sys.stderr.isatty(),
-                                     say=_say("predict"))
+                                     say=args.warn)
     write_rows(rows, classes, out=args.out, as_json=args.json)
     for where, reason in skipped:
         print(f"minape predict: skipped {where}: {reason}", file=sys.stderr)
     return 1 if skipped else 0
-
-
-def _say(command):
-    def say(line):
-        print(f"minape {command}: {line}", file=sys.stderr)
-
-    return say
 
 
 def add_adapt_arguments(p):
@@ -103,7 +99,7 @@ def adapt_main(args, config=None) -> int:
 
     info = adapt(args.model, args.files, manifest=args.manifest, out=args.out,
                  batch_size=args.batch_size, strict=args.strict, overwrite=args.overwrite,
-                 self_training=args.self_train, seed=args.seed, say=_say("adapt"))
+                 self_training=args.self_train, seed=args.seed, say=args.warn)
     print(f"adapted to {info['observations']} observations: {args.out}")
     for line in info["skipped"]:
         print(f"minape adapt: skipped {line}", file=sys.stderr)

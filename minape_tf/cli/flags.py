@@ -140,12 +140,11 @@ def config_from_args(args) -> TrainConfig:
             raise UsageError(f"--group {key}={value}: expected NAME.FIELD=VALUE")
         name, field = key.split(".", 1)
         groups.setdefault(name, {})[field] = value
-    jit = {"on": True, "off": False, "auto": "auto", None: None}[args.jit_compile]
     verbose = 1 if args.verbose == BARE_VERBOSE else args.verbose
     config = config.updated(dataset=args.dataset, data_dir=args.data_dir,
                             dataset_options=dataset_options(args), model=model or None,
                             groups=groups or None, augmentation=dict(args.augmentation) or None,
-                            jit_compile=jit, verbose=verbose, **changes)
+                            jit_compile=args.jit_compile, verbose=verbose, **changes)
     if no_clipping:
         config.clipnorm = None
     return config
@@ -166,7 +165,7 @@ def add_strategy_flag(group):
 
 def add_self_train_flags(p, text):
     """``--self-train`` and ``--balanced`` (``minape adapt``, ``evaluate``, ``cv``); the
-    command line's ``main`` turns them into ``args.self_train``: False, True or "balanced"
+    command line's ``main`` turns them into ``args.self_train``: "off", "on" or "balanced"
     (the ``self_training`` of :func:`minape_tf.adaptation.per_group.adapted_probabilities`)."""
     p.add_argument("--self-train", action="store_true", help=text)
     p.add_argument("--balanced", action="store_true",
@@ -176,8 +175,8 @@ def add_self_train_flags(p, text):
 
 
 def self_training(args):
-    """``--self-train`` / ``--balanced`` as a ``self_training`` value: False, True or
+    """``--self-train`` / ``--balanced`` as a ``self_training`` value: "off", "on" or
     "balanced"."""
     if args.balanced and not args.self_train:
         raise UsageError("--balanced is a setting of --self-train: give both")
-    return "balanced" if args.balanced else args.self_train
+    return "balanced" if args.balanced else "on" if args.self_train else "off"

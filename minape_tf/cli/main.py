@@ -27,7 +27,7 @@ import sys
 from minape_tf.cli.bench import bench_command
 from minape_tf.cli.deploy import deploy_commands
 from minape_tf.cli.flags import UsageError, config_from_args, self_training
-from minape_tf.cli.messages import for_the_command_line
+from minape_tf.cli.messages import flags_of, for_the_command_line, speaker
 from minape_tf.cli.startup import show_tensorflow_logs, start_tensorflow
 from minape_tf.cli.training import (cv_command, demo_command, evaluate_command, train_command,
                                     tune_command)
@@ -71,6 +71,9 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    flags = flags_of(_command_parser(parser, args.command))
+    args.say = speaker(flags)                    # progress lines, on standard output
+    args.warn = speaker(flags, f"minape {args.command}: ", sys.stderr)
     try:
         # every setting is checked before TensorFlow starts or any data is read
         config = config_from_args(args) if hasattr(args, "group") else None
@@ -82,9 +85,15 @@ def main(argv=None) -> int:
         print(f"minape {args.command}: error: {error}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError, FileExistsError, FolderInUse, DiskFullError) as error:
-        print(f"minape {args.command}: error: {for_the_command_line(str(error))}",
+        print(f"minape {args.command}: error: {for_the_command_line(str(error), flags)}",
               file=sys.stderr)
         return 1
+
+
+def _command_parser(parser, command) -> argparse.ArgumentParser:
+    """The sub-parser of ``command``."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices[command]
 
 
 if __name__ == "__main__":

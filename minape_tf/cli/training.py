@@ -10,7 +10,6 @@ import yaml
 from minape_tf.cli.flags import (SELF_TRAIN_HELP, add_data_flags, add_output_flags,
                                  add_self_train_flags, add_strategy_flag, add_train_flags,
                                  dataset_options)
-from minape_tf.cli.messages import say
 
 
 def _strategy(args):
@@ -29,7 +28,7 @@ def cmd_train(args, config):
     from minape_tf.protocol.train_evaluate import train_and_evaluate
 
     result = train_and_evaluate(config, args.out, strategy=strategy, overwrite=args.overwrite,
-                                evaluate=not args.no_evaluate, log=say)
+                                evaluate=not args.no_evaluate, log=args.say)
     print(f"\nRun folder: {os.path.abspath(args.out)} ({result.wall_s:.0f} s, best epoch "
           f"{result.best_epoch})")
     if result.metrics:
@@ -45,7 +44,7 @@ def cmd_evaluate(args, config):
                            split=args.split, match=args.match, out_dir=args.out,
                            dataset_options=dataset_options(args),
                            latency=not args.no_latency, self_training=args.self_train,
-                           log=say)
+                           log=args.say)
     print(summary_line(metrics))
     lines = group_lines(metrics)
     if lines:
@@ -61,7 +60,7 @@ def cmd_cv(args, config):
     cross_validate(config, args.out, trials=args.trials, folds=args.folds,
                    grouped=args.grouped, ablation=args.ablation,
                    leave_one_group_out=args.leave_one_group_out, overwrite=args.overwrite,
-                   self_training=args.self_train, log=say)
+                   self_training=args.self_train, log=args.say)
     print(f"Tables: {os.path.join(os.path.abspath(args.out), 'table.md')}, table.csv, "
           "summary.csv, runs.csv")
     return 0

@@ -50,7 +50,7 @@ LOADERS = {"demo": demo, "fsdd": fsdd, "avdigits": avdigits, "mudestreda": mudes
 
 def _need(data_dir, name):
     if not data_dir:
-        raise ValueError(f"--dataset {name} needs --data-dir (the folder holding the data)")
+        raise ValueError(f"dataset={name} needs data_dir=DIR (the folder holding the data)")
     return os.fspath(data_dir)
 
 
@@ -68,7 +68,7 @@ def load_dataset(name: str, data_dir=None, *, seed: int = 0, **options) -> Loade
         The loader's keyword arguments (e.g. ``split="speaker"``, ``test_speakers=["theo"]``).
     """
     if name not in DATASETS:
-        raise ValueError(f"--dataset {name!r} is not known; expected one of {sorted(DATASETS)}")
+        raise ValueError(f"dataset={name!r} is not known; expected one of {sorted(DATASETS)}")
     for key in ("test_speakers", "val_speakers", "image_size", "spec_size"):
         if isinstance(options.get(key), list):
             options[key] = tuple(options[key])
@@ -77,7 +77,7 @@ def load_dataset(name: str, data_dir=None, *, seed: int = 0, **options) -> Loade
     except TypeError as error:
         if "unexpected keyword argument" not in str(error):
             raise
-        raise ValueError(f"--dataset {name}: {error}; the loader takes "
+        raise ValueError(f"dataset={name}: {error}; the loader takes "
                          f"{_loader_options(name)}") from error
 
 

@@ -131,27 +131,27 @@ def infer_settings(length, rate, given=None) -> dict:
 
 
 def check_grid(settings, bands, group="series"):
-    """A ``ValueError`` naming the flags to change when ``settings`` give fewer frames or
+    """A ``ValueError`` naming the settings to change when ``settings`` give fewer frames or
     bands than one patch."""
     length, n_fft, hop, patch = (settings[k] for k in ("length", "n_fft", "hop", "patch_size"))
     if length < n_fft:
         raise ValueError(f"series group {group!r}: length={length} is shorter than the "
-                         f"window n_fft={n_fft}; use --group {group}.n_fft={_pow2_floor(length)}"
+                         f"window n_fft={n_fft}; use groups.{group}.n_fft={_pow2_floor(length)}"
                          " or less")
     frames = frame_count(length, n_fft, hop)
     if frames < patch:
         most_hop = (length - n_fft) // (patch - 1) if patch > 1 else hop
-        fix = (f"--group {group}.hop={most_hop} or less" if most_hop >= 1 else
-               f"--group {group}.n_fft={max(1, length - patch + 1)} or less with hop 1")
+        fix = (f"groups.{group}.hop={most_hop} or less" if most_hop >= 1 else
+               f"groups.{group}.n_fft={max(1, length - patch + 1)} or less with hop 1")
         raise ValueError(
             f"series group {group!r}: length={length}, n_fft={n_fft}, hop={hop} give "
             f"{frames} frame(s), fewer than patch_size={patch}; use {fix}, or "
-            f"--patch-size {frames} or less")
+            f"patch_size={frames} or less")
     if bands < patch:
         what = "n_mels" if settings.get("representation", "logmel") == "logmel" else "n_fft"
         raise ValueError(f"series group {group!r}: {what}={bands} is smaller than "
-                         f"patch_size={patch}; use --group {group}.{what}={patch} or more, "
-                         f"or --patch-size {bands} or less")
+                         f"patch_size={patch}; use groups.{group}.{what}={patch} or more, "
+                         f"or patch_size={bands} or less")
 
 
 def describe(group) -> str:

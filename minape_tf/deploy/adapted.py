@@ -7,7 +7,7 @@ the device's own; the weights stay as trained and no label is read. The files ar
 as to ``predict`` (files or folders for a one-group model, a manifest CSV otherwise) and
 checked by the same validation pass.
 
-``self_training=True`` then fine-tunes the weights too, on the device's files with the
+``self_training="on"`` then fine-tunes the weights too, on the device's files with the
 model's own most confident predictions as targets
 (:func:`minape_tf.adaptation.self_training.self_train`); ``self_training="balanced"`` takes the
 targets from the device's clusters balanced over the classes, for a device whose classes
@@ -41,14 +41,14 @@ MIN_PER_CLASS = 5
 
 @holds_lock("out", when=lambda arguments: _is_folder(os.fspath(arguments["out"])))
 def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
-          overwrite=False, self_training=False, seed=0, say=None) -> dict:
+          overwrite=False, self_training="off", seed=0, say=None) -> dict:
     """Adapt the model of ``path`` (run folder or ``.keras`` file) to the observations in
     ``files`` / ``manifest`` and save it to ``out``; returns what ``adaptation.json`` holds.
 
     Unreadable or unfit files are left out and listed (``strict=True``: they stop it);
     fewer than :data:`MIN_OBSERVATIONS` readable observations (with ``self_training``:
     :data:`MIN_PER_CLASS` per class of the model) raise :class:`DataError`.
-    ``self_training``: False, True or "balanced" (the device's classes about equally
+    ``self_training``: "off", "on" or "balanced" (the device's classes about equally
     frequent; :func:`minape_tf.adaptation.self_training.self_train`). ``seed`` fixes
     self-training's shuffling. WAV files at another rate than the model's are resampled
     to it and named once, by ``say(line)`` (default: a warning).
@@ -58,10 +58,10 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     from minape_tf.deploy.predictor import KerasPredictor, read_observations
     from minape_tf.models.saving import load_minape
 
-    check_self_training(self_training)
+    self_training = check_self_training(self_training)
 
     if bool(files) == bool(manifest):
-        raise ValueError("give either FILE... or --manifest CSV")
+        raise ValueError("give either files or manifest=CSV")
     out, model_path = os.fspath(out), os.path.abspath(os.fspath(path))
     _check_out(out, model_path, overwrite)
     model, run_dir = load_minape(path)
@@ -72,7 +72,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     predictor = KerasPredictor(model)
     source = read_observations(predictor.groups, files, manifest, strict, say)
     need, why = MIN_OBSERVATIONS, "to estimate the batch-norm statistics"
-    if self_training:
+    if self_training != "off":
         need = max(need, MIN_PER_CLASS * len(predictor.classes))
         why = f"to self-train ({MIN_PER_CLASS} per class of {len(predictor.classes)})"
     if len(source) < need:
@@ -86,7 +86,7 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     info = {"source": model_path, "observations": len(source),
             "skipped": [f"{where}: {why}" for where, why in source.skipped],
             "batches": batches}
-    if self_training:
+    if self_training != "off":
         balanced = self_training == "balanced"
         info["self_training"] = {"seed": seed, "balanced": balanced, "rounds": self_train(
             model, data, batch_size=batch_size, balanced=balanced, seed=seed)}
@@ -104,13 +104,13 @@ def _check_out(out, model_path, overwrite):
     ``overwrite``; ``overwrite`` replaces only a file or a run folder."""
     if model_path == os.path.abspath(out) or \
             model_path.startswith(os.path.join(os.path.abspath(out), "")):
-        raise ValueError(f"--out {out} is the model itself or holds it; give another path")
+        raise ValueError(f"out={out} is the model itself or holds it; give another path")
     if os.path.isfile(out) or os.path.isdir(out) and contents(out):
         if not overwrite:
-            raise FileExistsError(f"{out} exists; give another --out or --overwrite")
+            raise FileExistsError(f"{out} exists; give another out=PATH or overwrite=True")
         if os.path.isdir(out) and not os.path.isfile(os.path.join(out, FILES["model"])):
             raise FileExistsError(f"{out} is a folder but not a run folder (no "
-                                  f"{FILES['model']}); --overwrite replaces only those")
+                                  f"{FILES['model']}); overwrite=True replaces only those")
 
 
 def _save(model, out, run_dir, info):

@@ -43,7 +43,7 @@ def _inputs(groups) -> dict:
 
 def export(path, out_dir, *, formats="all",
            quantizations=("float32", "float16", "dynamic", "int8"),
-           name=None, features_inside=False, select_ops=False, calibration=100,
+           name=None, features_in_model=False, select_ops=False, calibration=100,
            depthwise="tiles", verbose=True) -> dict:
     """Export a trained model; returns what ``export.json`` holds.
 
@@ -62,7 +62,7 @@ def export(path, out_dir, *, formats="all",
         folder.
     name : str or None, default None
         Model name (SavedModel folder, file prefix); default the run folder's name.
-    features_inside : bool, default False
+    features_in_model : bool, default False
         Also write ``<name>_raw_float32.tflite``, the model with the series features inside
         (raw series at the group's rate and length in).
     select_ops : bool, default False
@@ -77,10 +77,10 @@ def export(path, out_dir, *, formats="all",
         Print each file's size (and the TFLite operators).
     """
     if formats not in FORMATS:
-        raise ValueError(f"--format {formats!r}; expected one of {FORMATS}")
+        raise ValueError(f"formats={formats!r}; expected one of {FORMATS}")
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]
     if unknown:
-        raise ValueError(f"--quantize {','.join(unknown)}: expected some of {QUANTIZATIONS}")
+        raise ValueError(f"quantizations={','.join(unknown)}: expected some of {QUANTIZATIONS}")
     check_form(depthwise)
     model, run_dir = load_minape(path)
     if model.arguments.get("features_in_model"):   # the exported files take the features
@@ -89,20 +89,21 @@ def export(path, out_dir, *, formats="all",
     folder = ExportFolder(out_dir)
     with locked(folder.path), disk_full_as_error(folder.path):
         described = _export(model, run_dir, path, folder, name, formats, quantizations,
-                            features_inside, select_ops, calibration, depthwise)
+                            features_in_model, select_ops, calibration, depthwise)
     if verbose:
         _print(described, folder.path)
     return described
 
 
-def _export(model, run_dir, path, folder, name, formats, quantizations, features_inside,
+def _export(model, run_dir, path, folder, name, formats, quantizations, features_in_model,
             select_ops, calibration, depthwise) -> dict:
     from minape_tf.deploy.savedmodel import export_savedmodel
 
     folder.forget()                      # it would describe files about to be replaced
     length = model.arguments.get("sequence_length", 1)
-    if length > 1 and features_inside:
-        raise ValueError("--features-inside is written for models of single observations; "
+    if length > 1 and features_in_model:
+        raise ValueError("features_in_model=True is written for models of single "
+                         "observations; "
                          f"this one reads device histories (sequence_length={length}), "
                          "exported as an encoder and a head")
     described = {"name": name, "source": os.path.abspath(path), "classes": model.class_names,
@@ -122,7 +123,7 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
             model = model.with_arguments(depthwise=depthwise)
     if formats in ("tflite", "all"):
         files.update(_export_tflite(model, run_dir, folder, name, quantizations, select_ops,
-                                    calibration, features_inside))
+                                    calibration, features_in_model))
     if formats in ("onnx", "all"):
         files.update(_export_onnx(model, folder, name))
     folder.describe(described)
@@ -130,7 +131,7 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
 
 
 def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, calibration,
-                   features_inside) -> dict:
+                   features_in_model) -> dict:
     from minape_tf.deploy import tflite
 
     representative = None
@@ -139,7 +140,7 @@ def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, cali
         if run_dir is None:
             raise ValueError(f"{' / '.join(calibrated)} export needs the run's training "
                              "data for calibration: export a run folder, or leave them "
-                             "out of --quantize (dynamic needs none)")
+                             "out of quantizations (dynamic needs none)")
         representative = representative_set(run_dir, model, calibration)
     written = [_lite(folder, "tflite", tflite.convert_model(model, q, representative,
                                                             select_ops),
@@ -148,7 +149,7 @@ def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, cali
         written.append(_lite(folder, "tflite_head", tflite.convert_head(model), name))
     written += [_lite(folder, "tflite_features", tflite.convert_features(g, select_ops), name,
                       group=g.name) for g in model.groups if g.kind == "series"]
-    if features_inside:
+    if features_in_model:
         written.append(_lite(folder, "tflite_raw", tflite.convert_with_features(
             model, select_ops), name, features="inside"))
     return dict(written)
@@ -159,7 +160,7 @@ def _export_onnx(model, folder, name) -> dict:
         from minape_tf.deploy import onnx
     except ImportError as exc:   # pragma: no cover - the extra is in requirements.txt
         raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
-                         "'minape-tf[onnx]', or --format savedmodel / tflite") from exc
+                         "'minape-tf[onnx]', or formats=savedmodel / tflite") from exc
     written = [folder.write("onnx", onnx.convert_model(model), name,
                             extra={"features": "outside"})]
     if model.arguments.get("sequence_length", 1) > 1:

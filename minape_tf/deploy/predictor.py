@@ -51,7 +51,7 @@ def files_source(groups, files) -> Source:
     if len(groups) != 1:
         raise ValueError(f"the model reads {len(groups)} groups "
                          f"({', '.join(g.name for g in groups)}): give the files of each "
-                         "observation in a --manifest CSV, one column per group")
+                         "observation in a manifest=CSV, one column per group")
     paths = []
     for item in files:
         item = os.fspath(item)
@@ -65,7 +65,7 @@ def files_source(groups, files) -> Source:
         else:
             paths.append(item)
     if not paths:
-        raise ValueError("no files to predict: give FILE... or --manifest CSV")
+        raise ValueError("no files to predict: give files or manifest=CSV")
     return _source({groups[0].name: [(p,) for p in paths]}, paths)
 
 
@@ -108,7 +108,7 @@ def check_histories(sequence_length, source=None):
         return
     if source is None or source.split_keys is None or source.order is None:
         raise DataError(f"the model reads device histories (sequence_length={sequence_length}): "
-                        "give the observations in a --manifest CSV with a 'group' column "
+                        "give the observations in a manifest=CSV with a 'group' column "
                         "(the device) and an 'order' column (larger is later), so that each "
                         "is predicted from its device's last observations")
 
@@ -119,7 +119,7 @@ def read_observations(groups, files=(), manifest=None, strict=False, say=None) -
     WAV files at another rate than their group's are resampled to it
     (:mod:`minape_tf.data.rates`) and said once, by ``say(line)`` (default: a warning)."""
     if bool(files) == bool(manifest):
-        raise ValueError("give either FILE... or --manifest CSV")
+        raise ValueError("give either files or manifest=CSV")
     source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
     source, resampled = at_group_rates(source, groups)
     if resampled:
@@ -267,7 +267,7 @@ def load_predictor(path, use=None):
     folder = ExportFolder(path)
     if not folder.described():
         if use:
-            raise ValueError(f"--use {use!r} needs an export folder; {path} has no "
+            raise ValueError(f"use={use!r} needs an export folder; {path} has no "
                              f"{DESCRIPTION}")
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, FILES["model"])):
             raise FileNotFoundError(
@@ -288,7 +288,7 @@ def _exported(folder, use):
     use = use or next((k for k in PREFERRED if k in info["files"]),
                       models[0] if models else None)
     if use not in models:
-        raise ValueError(f"--use {use!r}: the export folder {folder.path} holds {models}")
+        raise ValueError(f"use={use!r}: the export folder {folder.path} holds {models}")
     groups = [group_from_config(g) for g in info["groups"]]
     target = folder.path_of(info, use)
     length = info.get("sequence_length", 1)
@@ -314,7 +314,7 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     rate and named once, by ``say(line)`` (default: a warning).
     """
     if bool(files) == bool(manifest):
-        raise ValueError("give either FILE... or --manifest CSV")
+        raise ValueError("give either files or manifest=CSV")
     predictor = load_predictor(path, use)
     classes, length = predictor.classes, predictor.sequence_length
     if not manifest:                 # loose files: refused before any is read

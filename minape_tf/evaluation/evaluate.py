@@ -17,6 +17,7 @@ from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.latency import latency_ms
 from minape_tf.adaptation.batchnorm import batchnorm_layers
 from minape_tf.adaptation.per_group import adapted_probabilities
+from minape_tf.adaptation.self_training import check_self_training
 from minape_tf.evaluation.metrics import classification_metrics, per_group_accuracy
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
@@ -99,7 +100,7 @@ def model_facts(model, path=None, *, latency=True) -> dict:
 def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
                    history=(), latency=True, extra=None, title="Evaluation",
                    skipped=(), duplicates=(), groups=None, adapted=None,
-                   self_trained=None, self_training=False) -> dict:
+                   self_trained=None, self_training="off") -> dict:
     """Metrics of ``model`` on ``dataset`` (batches of ``(inputs, labels)``); with
     ``out_dir``, also ``metrics.json``, ``report.md`` and the PNG plots there.
 
@@ -162,11 +163,11 @@ def load_run(run_dir):
     return load_model(folder.model), TrainConfig.from_dict(folder.read_config()), folder.read_info()
 
 
-def evaluate_training(result, *, latency=True, self_training=False) -> dict | None:
+def evaluate_training(result, *, latency=True, self_training="off") -> dict | None:
     """Evaluate a finished ``train`` (its ``RunResult``) on the run's test split, as the
     run resolved it, and write ``metrics.json``, ``report.md`` and the plots into the run
     folder; also sets ``result.metrics``. ``None`` when the data set has no test split.
-    ``self_training`` (True or "balanced"): also the accuracy with the model self-trained
+    ``self_training`` ("on" or "balanced"): also the accuracy with the model self-trained
     on each test group."""
     setup, folder = result.setup, RunFolder(result.out_dir)
     test = setup.test_source()
@@ -186,7 +187,7 @@ def evaluate_training(result, *, latency=True, self_training=False) -> dict | No
 
 def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=None,
                  out_dir=None, dataset_options=None, latency=True, batch_size=None,
-                 self_training=False, log=print) -> dict:
+                 self_training="off", log=print) -> dict:
     """Evaluate a run folder's ``model.keras``; writes ``metrics.json``, ``report.md`` and
     plots into ``out_dir`` (default: the run folder for the run's own test split, else
     ``RUN/eval-<dataset>-<split>``).
@@ -204,7 +205,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         ``sequence_length > 1`` the histories are made of the matched observations only.
     dataset_options : dict or None
         Loader options over the run's (e.g. another test speaker).
-    self_training : bool or "balanced", default False
+    self_training : {"off", "on", "balanced"}, default "off"
         Also the accuracy with the model self-trained on each group's observations, without
         their labels (``accuracy_self_trained``; :func:`minape_tf.adaptation.self_training.self_train`;
         "balanced": with the targets balanced over the classes).
@@ -212,7 +213,7 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         Where the count of skipped observations goes (``skip_bad``).
     """
     if split not in SPLITS:
-        raise ValueError(f"--split {split!r}; expected one of {SPLITS}")
+        raise ValueError(f"split={split!r}; expected one of {SPLITS}")
     model, config, info = load_run(run_dir)
     name = dataset or config.dataset
     same_dataset = name == config.dataset
@@ -264,14 +265,14 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
                           **_adapted(model, part, make_data, self_training))
 
 
-def _adapted(model, source, make_data, self_training=False):
+def _adapted(model, source, make_data, self_training="off"):
     """``evaluate_model``'s ``adapted`` (each group's own statistics) and, with
     ``self_training``, ``self_trained`` probabilities, when the data has groups and the model
     batch norms (else none)."""
     if source.split_keys is None or not batchnorm_layers(model):
         return {}
     out = {"adapted": adapted_probabilities(model, source, make_data, predict_probabilities)}
-    if self_training:
+    if check_self_training(self_training) != "off":
         out["self_trained"] = adapted_probabilities(model, source, make_data,
                                                     predict_probabilities,
                                                     self_training=self_training)

@@ -331,11 +331,11 @@ def check_patch_fits(group, patch):
                 f"with n_fft={group.n_fft}, hop={group.hop} gives {frames} frames, fewer "
                 f"than the patch; need length >= {group.n_fft + (patch - 1) * group.hop}, a "
                 f"hop of at most {max(1, (group.length - group.n_fft) // max(patch - 1, 1))}"
-                f" (--group {group.name}.hop=...), or --patch-size {max(frames, 1)}")
+                f" (groups.{group.name}.hop=...), or patch_size={max(frames, 1)}")
         if bands < patch:
             raise ValueError(f"patch_size={patch} for series group {group.name!r}: "
-                             f"{what}={bands} is smaller than the patch; use --group "
-                             f"{group.name}.{what}={patch} or more, or --patch-size {bands}")
+                             f"{what}={bands} is smaller than the patch; use groups."
+                             f"{group.name}.{what}={patch} or more, or patch_size={bands}")
 
 
 def check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,

@@ -47,7 +47,7 @@ SETTINGS_FILE = "cv.json"
 @holds_lock()
 def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablation="none",
                    leave_one_group_out=False, loaded=None, strategy=None, latency=True,
-                   self_training=False, overwrite=False, log=print) -> dict:
+                   self_training="off", overwrite=False, log=print) -> dict:
     """Run the protocol and write the tables.
 
     Parameters
@@ -72,7 +72,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     strategy : tf.distribute.Strategy or None
     latency : bool, default True
         Measure CPU latency (once per variant: it does not depend on the weights).
-    self_training : bool or "balanced", default False
+    self_training : {"off", "on", "balanced"}, default "off"
         Also the accuracy with the model self-trained on each test group's observations,
         without their labels (``accuracy_self_trained``; the "Self-trained" column). Runs
         finished before are reused as they are.
@@ -134,7 +134,7 @@ def _plans(source, config, trials, folds, grouped, loso) -> tuple:
     keys = None
     if grouped or loso:
         if source.split_keys is None:
-            flag = "--leave-one-group-out" if loso else "--grouped"
+            flag = "leave_one_group_out=True" if loso else "grouped=True"
             raise ValueError(f"{config.dataset}: {flag} needs split keys (tool, speaker, "
                              "or a manifest 'group' column); this data set has none")
         keys = source.split_keys

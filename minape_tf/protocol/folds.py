@@ -66,7 +66,7 @@ def assign_folds(labels, n_folds: int, seed: int = 0, groups=None) -> np.ndarray
         if len(unique) < n_folds:
             raise ValueError(
                 f"group-aware folds: {len(unique)} groups ({', '.join(unique[:10])}) cannot "
-                f"fill {n_folds} folds without a group crossing folds; use --folds "
+                f"fill {n_folds} folds without a group crossing folds; use folds="
                 f"{len(unique)} or fewer, or plain stratified folds")
         splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
     folds = np.empty(n, np.int64)

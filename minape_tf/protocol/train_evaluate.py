@@ -9,7 +9,7 @@ from minape_tf.training.run import RunResult, train
 
 @holds_lock()
 def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latency=True,
-                       self_training=False, **train_options) -> RunResult:
+                       self_training="off", **train_options) -> RunResult:
     """``train`` (see :func:`minape_tf.training.train` for ``config``, ``out_dir`` and
     ``train_options``), then, with ``evaluate``, :func:`minape_tf.evaluation.evaluate_training`:
     ``metrics.json``, ``report.md`` and the plots in the run folder, and
@@ -21,7 +21,7 @@ def train_and_evaluate(config=None, out_dir="runs/run", *, evaluate=True, latenc
         Evaluate the saved model on the test split.
     latency : bool, default True
         Measure CPU latency in that evaluation.
-    self_training : bool or "balanced", default False
+    self_training : {"off", "on", "balanced"}, default "off"
         Also evaluate with the model self-trained on each test group (no labels).
     """
     result = train(config, out_dir, **train_options)

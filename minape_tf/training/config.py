@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from minape_tf.arguments import named_choice
+from minape_tf.models.presets import DATASET_PRESETS, presets
 from minape_tf.models.registry import BUILDERS, builder_arguments, check_model_arguments
 from minape_tf.outputs.atomic import write_json, write_text
-from minape_tf.models.presets import DATASET_PRESETS, presets
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # Settings that leave the trained weights as they are: a run may resume under others.
 NOT_FINGERPRINTED = ("verbose", "cache", "allow_duplicates")
 BN_MODES = ("auto", "epoch", "end", "off")
+JIT_MODES = ("auto", "on", "off")
 DEFAULT_EPOCHS = 30
 
 
@@ -99,7 +101,7 @@ class TrainConfig:
         Clip the global gradient norm; None: no clipping.
     precision : {"auto", "float32", "mixed_float16", "mixed_bfloat16"}, default "auto"
         auto: mixed_float16 on a GPU, float32 on a CPU. The softmax stays float32.
-    jit_compile : {"auto", True, False}, default "auto"
+    jit_compile : {"auto", "on", "off"}, default "auto"
         XLA. auto: on a GPU, off on a CPU (where it was not faster here); falls back to
         no XLA with a warning if compilation fails.
     early_stopping : int, default 10
@@ -144,7 +146,7 @@ class TrainConfig:
     cutmix: float = 0.0
     clipnorm: float | None = 1.0
     precision: str = "auto"
-    jit_compile: object = "auto"
+    jit_compile: str = "auto"
     early_stopping: int = 10
     monitor: str = "val_loss"
     bn_reestimate: str = "auto"
@@ -161,8 +163,7 @@ class TrainConfig:
             raise ValueError(f"precision={self.precision!r}; expected one of {PRECISIONS}")
         if self.bn_reestimate not in BN_MODES:
             raise ValueError(f"bn_reestimate={self.bn_reestimate!r}; expected one of {BN_MODES}")
-        if self.jit_compile not in ("auto", True, False):
-            raise ValueError(f"jit_compile={self.jit_compile!r}; expected 'auto', true or false")
+        self.jit_compile = named_choice("jit_compile", self.jit_compile, JIT_MODES)
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
         for name in ("epochs", "steps"):

@@ -18,8 +18,9 @@ def resolve_precision(precision: str = "auto") -> str:
 
 
 def resolve_jit(jit_compile="auto") -> bool:
-    """XLA on or off: ``auto`` turns it on with a GPU only: on a CPU it adds compile time
-    without making the steps faster (``scripts/bench_cpu.py`` measures it)."""
+    """XLA on or off (``jit_compile`` "auto", "on" or "off"): ``auto`` turns it on with a
+    GPU only: on a CPU it adds compile time without making the steps faster
+    (``scripts/bench_cpu.py`` measures it)."""
     if jit_compile == "auto":
         return has_gpu()
-    return bool(jit_compile)
+    return jit_compile == "on"

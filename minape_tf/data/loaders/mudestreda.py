@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minape_tf.arguments import named_choice
 from minape_tf.data.source import Loaded, Source
 from minape_tf.data.errors import DataError, reject
 from minape_tf.data.validate import validate_loaded
@@ -103,9 +104,9 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
         falls back to ``dataset_original/``).
     distribution : {"tool", "random"}, default "tool"
         ``"tool"``: the split by tool (no tool in two splits); ``"random"``: by image.
-    forces : {"auto", True, False}, default "auto"
-        Use raw force files: when present (``"auto"``), always (``True``: an id without a
-        force file is an error), or never.
+    forces : {"auto", "on", "off"}, default "auto"
+        Use raw force files: when present (``"auto"``), always (``"on"``: an id without a
+        force file is an error), or never (``"off"``).
     image_size : (int, int), default (256, 256)
         (height, width) of the tool photo.
     spec_size : (int, int), default (256, 256)
@@ -142,9 +143,10 @@ def mudestreda(root, labels="original", distribution="tool", *, forces="auto",
     classes = [names[k] for k in sorted(names)]
 
     force_dirs = [d / "forces" for d in (data_dir, root) if (d / "forces").is_dir()]
-    use_forces = bool(force_dirs) if forces == "auto" else bool(forces)
+    forces = named_choice("forces", forces, ("auto", "on", "off"))
+    use_forces = bool(force_dirs) if forces == "auto" else forces == "on"
     if use_forces and not force_dirs:
-        raise DataError(f"{root}: forces=True but no forces/ folder in {data_dir} or {root}")
+        raise DataError(f"{root}: forces='on' but no forces/ folder in {data_dir} or {root}")
 
     inputs = {"tool": [], "force" if use_forces else "spec": []}
     ids, labels_, keys, skipped = [], [], [], []

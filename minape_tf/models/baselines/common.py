@@ -41,7 +41,7 @@ def check_dtype(dtype, model):
     built in float32 only, for now; anything else is a ``ValueError`` saying so."""
     if dtype not in (None, "float32"):
         raise ValueError(f"{model}: dtype={dtype!r}; the baselines are built in float32 only "
-                         "(train them with --precision float32)")
+                         "(train them with precision=float32)")
 
 
 def check_patch(group, patch_size):
