@@ -32,9 +32,21 @@ import platform
 import tempfile
 import time
 
-from minape_tf.models.registry import BUILDERS, build_model, groups_read_by
+import numpy as np
+import tensorflow as tf
+
+from minape_tf.arguments import key_value
 from minape_tf.data.loaders.mudestreda import FORCE_LENGTH, FORCE_RATE
+from minape_tf.data.registry import load_dataset, modality_code
+from minape_tf.evaluation.evaluate import model_facts as facts_of
+from minape_tf.evaluation.latency import example_batch
 from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.models.presets import presets
+from minape_tf.models.registry import BUILDERS, build_model, groups_read_by
+from minape_tf.protocol.cv import cross_validate
+from minape_tf.protocol.tables import markdown, number, param_count, plus_minus, summarise
+from minape_tf.protocol.train_evaluate import train_and_evaluate
+from minape_tf.training.config import TrainConfig
 
 #: Mudestreda as the paper's Table 3 read it: the photo and the spectrogram images.
 PAPER_GROUPS = [ImageGroup("tool", channels=3, size=(256, 256)),
@@ -52,7 +64,6 @@ def model_kwargs(name, overrides, minape_preset="mudestreda") -> dict:
     """The builder's arguments of ``name``: for Minape the preset ``minape_preset`` (None:
     ``build_minape``'s defaults), for a baseline its builder's defaults (the paper's
     configuration); then ``overrides[name]``."""
-    from minape_tf.models.presets import presets
 
     kwargs = dict(presets[minape_preset]) if name == "minape" and minape_preset else {}
     kwargs.update(overrides.get(name, {}))
@@ -74,7 +85,6 @@ def fusion_label(name, groups, kwargs):
 
 def model_facts(models, out_dir) -> dict:
     """``name -> {"params", "size_mb"}``, each model saved as ``.keras`` in ``out_dir``."""
-    from minape_tf.evaluation.evaluate import model_facts as facts_of
 
     facts = {}
     for name, model in models.items():
@@ -89,10 +99,7 @@ def interleaved_latency(models, batch_sizes=(1, 32), rounds=5, warmup=2, log=pri
     """``(name, batch_size) -> ms per sample``: the median over ``rounds`` of one compiled
     forward pass on the CPU, every model and batch size timed once per round, the order
     of the models rotated from round to round."""
-    import numpy as np
-    import tensorflow as tf
 
-    from minape_tf.evaluation.latency import example_batch
 
     tf.get_logger().setLevel("ERROR")   # one tf.function per model and shape is intended
     times = {(name, b): [] for name in models for b in batch_sizes}
@@ -121,10 +128,6 @@ def interleaved_latency(models, batch_sizes=(1, 32), rounds=5, warmup=2, log=pri
 def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
     """Accuracy and AUC of model ``name`` on ``loaded``: the mean and std over the
     cross-validation runs, or one run on the data set's own split (``args.split``)."""
-    from minape_tf.protocol.cv import cross_validate
-    from minape_tf.protocol.tables import summarise
-    from minape_tf.training.config import TrainConfig
-    from minape_tf.protocol.train_evaluate import train_and_evaluate
 
     groups = groups_read_by(name, loaded.groups)
     config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir,
@@ -145,7 +148,6 @@ def train_and_score(name, kwargs, loaded, args, out_dir, log=print) -> dict:
 
 def table_rows(rows) -> list:
     """The Markdown table's cells of the result ``rows``."""
-    from minape_tf.protocol.tables import number, param_count, plus_minus
 
     cells = []
     for r in rows:
@@ -168,8 +170,6 @@ def table_rows(rows) -> list:
 
 
 def parse_args(argv=None):
-    from minape_tf.arguments import key_value
-    from minape_tf.models.presets import presets
 
     parser = argparse.ArgumentParser(
         prog="minape bench models",
@@ -230,7 +230,6 @@ def parse_args(argv=None):
 
 def run(args, log=print) -> list:
     """The benchmark of ``parse_args``' ``args``; the result rows."""
-    from minape_tf.data.registry import load_dataset, modality_code
 
     loaded = None
     if args.dataset:
@@ -283,7 +282,6 @@ def run(args, log=print) -> list:
 
 
 def markdown_table(rows, args) -> str:
-    from minape_tf.protocol.tables import markdown
 
     if args.dataset:
         protocol = ("its own split, one run" if args.split else

@@ -28,16 +28,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import librosa
 import numpy as np
+import soundfile as sf
+import tensorflow as tf
+from scipy.signal import resample_poly
+
+from minape_tf.data import Source, make_dataset, validate
+from minape_tf.data.loaders.fsdd import audio_group, scan
+from minape_tf.data.loaders.mudestreda import mudestreda_force_group
+from minape_tf.layers.resample import ratio
 
 DEFAULT_FSDD = Path("..") / "shared" / "data" / "fsdd"
 
 
 def librosa_loop(paths, group, reader):
-    import librosa
-    from scipy.signal import resample_poly
 
-    from minape_tf.layers.resample import ratio
 
     out = []
     up, down = ratio(group.source_rate or group.sample_rate, group.sample_rate)
@@ -66,7 +72,6 @@ def time_epoch(ds):
 
 
 def bench(name, source, group, reader, batch_size):
-    from minape_tf.data import make_dataset, validate
 
     paths = [row[0] for row in source.inputs[group.name]]
     n = len(paths)
@@ -115,12 +120,7 @@ def main(argv=None):
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
 
-    import soundfile as sf
-    import tensorflow as tf
 
-    from minape_tf.data import Source
-    from minape_tf.data.loaders.fsdd import audio_group, scan
-    from minape_tf.data.loaders.mudestreda import mudestreda_force_group
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,7 +33,9 @@ from minape_tf.data import augment as aug
 from minape_tf.data import decode
 from minape_tf.data.errors import DataError
 from minape_tf.data.sequences import make_sequence_dataset
-from minape_tf.data.validate import slot_channels, validate as _validate
+from minape_tf.data.source import Source
+from minape_tf.data.validate import slot_channels
+from minape_tf.data.validate import validate as _validate
 from minape_tf.groups import ImageGroup, SeriesGroup, spectral_stages
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -324,7 +326,6 @@ def load_observations(items, groups, *, features_in_model=False):
     -------
     dict of numpy arrays, one per group, with a leading observation axis.
     """
-    from minape_tf.data.source import Source
 
     inputs = {}
     for name, value in items.items():

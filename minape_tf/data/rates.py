@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from minape_tf.data import decode
 from minape_tf.groups import SeriesGroup
+from minape_tf.layers.resample import resample
 
 
 def _file_rate(item):
@@ -40,7 +41,6 @@ def at_group_rates(source, groups) -> tuple:
     groups : list of ImageGroup or SeriesGroup
         The model's groups; image groups are left as they are.
     """
-    from minape_tf.layers.resample import resample
 
     inputs, resampled = dict(source.inputs), []
     for group in groups:

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from minape_tf.layers.mel import mel_filters
 from minape_tf.stft import frame_count
 
 LOGMEL_FROM = 2048
@@ -58,7 +59,6 @@ def _pow2_ceil(n):
 def _n_mels(sample_rate, n_fft, at_least) -> int:
     """``min(64, n_fft // 8)``, at least ``at_least`` (and 8), fewer where a filter of the
     bank would have no FFT bin."""
-    from minape_tf.layers.mel import mel_filters
 
     n = min(64, max(8, at_least, n_fft // 8), n_fft // 2 + 1)
     while n > 1 and not mel_filters(sample_rate, n_fft, n).any(axis=1).all():

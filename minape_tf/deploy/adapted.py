@@ -28,7 +28,11 @@ from __future__ import annotations
 import os
 import shutil
 
+from minape_tf.adaptation.self_training import check_self_training, self_train
+from minape_tf.adaptation.statistics import adapt_statistics
 from minape_tf.data.validate import DataError
+from minape_tf.deploy.predictor import KerasPredictor, read_observations
+from minape_tf.models.saving import load_minape
 from minape_tf.outputs.atomic import atomic_path, write_json
 from minape_tf.outputs.lock import contents, holds_lock
 from minape_tf.outputs.run_folder import FILES
@@ -53,10 +57,6 @@ def adapt(path, files=(), *, manifest=None, out, batch_size=32, strict=False,
     self-training's shuffling. WAV files at another rate than the model's are resampled
     to it and named once, by ``say(line)`` (default: a warning).
     """
-    from minape_tf.adaptation.self_training import check_self_training, self_train
-    from minape_tf.adaptation.statistics import adapt_statistics
-    from minape_tf.deploy.predictor import KerasPredictor, read_observations
-    from minape_tf.models.saving import load_minape
 
     self_training = check_self_training(self_training)
 

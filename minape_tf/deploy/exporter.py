@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import os
 
+from minape_tf.deploy import tflite
 from minape_tf.deploy.calibration import representative_set
+from minape_tf.deploy.histories import split_model
+from minape_tf.deploy.savedmodel import export_savedmodel
 from minape_tf.deploy.serving import expected_shape, input_names
-from minape_tf.deploy.tflite import QUANTIZATIONS
+from minape_tf.deploy.tflite import QUANTIZATIONS, op_names
 from minape_tf.layers.depthwise import check_form
 from minape_tf.models.saving import load_minape
 from minape_tf.outputs.atomic import disk_full_as_error, size_of
@@ -97,7 +100,6 @@ def export(path, out_dir, *, formats="all",
 
 def _export(model, run_dir, path, folder, name, formats, quantizations, features_in_model,
             select_ops, calibration, depthwise) -> dict:
-    from minape_tf.deploy.savedmodel import export_savedmodel
 
     folder.forget()                      # it would describe files about to be replaced
     length = model.arguments.get("sequence_length", 1)
@@ -132,7 +134,6 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
 
 def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, calibration,
                    features_in_model) -> dict:
-    from minape_tf.deploy import tflite
 
     representative = None
     calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
@@ -172,7 +173,6 @@ def _export_onnx(model, folder, name) -> dict:
 
 def _histories(model, length) -> dict:
     """How to feed a model of device histories (:mod:`minape_tf.deploy.histories`)."""
-    from minape_tf.deploy.histories import split_model
 
     encoder, _ = split_model(model)
     return {"vector": int(encoder.output.shape[-1]), "steps": length,
@@ -185,7 +185,6 @@ def _histories(model, length) -> dict:
 
 def _lite(folder, role, content, name, variant=None, group=None, **extra) -> tuple:
     """Write a TFLite file; its entry names the operators it uses."""
-    from minape_tf.deploy.tflite import op_names
 
     ops = op_names(content)
     fields = {k: v for k, v in (("variant", variant), ("group", group)) if v is not None}

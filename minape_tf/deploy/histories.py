@@ -18,6 +18,7 @@ returned beside the probabilities.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from minape_tf.data.sequences import history_windows
@@ -31,7 +32,6 @@ def split_model(model) -> tuple:
     ``head``: ``{"steps": (batch, L, vector)}``, oldest first -> probabilities ``(batch,
     classes)``.
     """
-    import keras
 
     length = model.arguments.get("sequence_length", 1)
     if length < 2:

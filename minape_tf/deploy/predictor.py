@@ -28,17 +28,21 @@ import sys
 import warnings
 
 import numpy as np
+from tqdm import tqdm
 
 from minape_tf.data import decode
+from minape_tf.data.loaders.manifest import order_column
 from minape_tf.data.rates import at_group_rates
 from minape_tf.data.rates import describe as describe_resampled
 from minape_tf.data.source import Source
-from minape_tf.data.loaders.manifest import order_column
 from minape_tf.data.validate import DataError, validate
+from minape_tf.deploy.histories import split_model, windows_of
+from minape_tf.deploy.serving import input_names
+from minape_tf.groups import group_from_config
 from minape_tf.models.inputs import ModelInputs, model_dataset
 from minape_tf.models.saving import load_minape
 from minape_tf.outputs.atomic import write_text
-from minape_tf.outputs.export_folder import (PREFERRED, DESCRIPTION, ExportFolder, head_key,
+from minape_tf.outputs.export_folder import (DESCRIPTION, PREFERRED, ExportFolder, head_key,
                                              model_keys)
 from minape_tf.outputs.run_folder import FILES
 
@@ -143,7 +147,6 @@ class KerasPredictor:
         self.sequence_length = model.arguments.get("sequence_length", 1)
         self.model, self.head_model = model, None
         if self.sequence_length > 1:
-            from minape_tf.deploy.histories import split_model
 
             self.model, self.head_model = split_model(model)
 
@@ -219,7 +222,6 @@ class _SavedModel:
         return self.head_signature(steps=steps)["probabilities"].numpy()
 
     def _request(self, source, i):
-        from minape_tf.deploy.serving import input_names
 
         request = {}
         for g in self.groups:
@@ -281,7 +283,6 @@ def load_predictor(path, use=None):
 
 def _exported(folder, use):
     """The predictor of export folder ``folder``'s file ``use``."""
-    from minape_tf.groups import group_from_config
 
     info = folder.read()
     models = model_keys(info["files"])
@@ -325,7 +326,6 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
         return [], source.skipped, classes
     batches = predictor.batches(source, batch_size)
     if progress:
-        from tqdm import tqdm
 
         batches = tqdm(batches, total=-(-len(source) // batch_size), desc="predict",
                        unit="batch", file=sys.stderr, leave=False)
@@ -336,7 +336,6 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
         outputs[index] = values
     if length == 1:
         return _rows(source.ids, outputs, classes), source.skipped, classes
-    from minape_tf.deploy.histories import windows_of
 
     steps, observed = windows_of(outputs, source, length)
     probabilities = np.concatenate([predictor.head(steps[i:i + batch_size])

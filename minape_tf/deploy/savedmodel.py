@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+import keras
+
 from minape_tf.deploy.histories import split_model
-from minape_tf.deploy.serving import (SIGNATURES, encoder_function, head_function,
-                                      serving_function)
+from minape_tf.deploy.serving import SIGNATURES, encoder_function, head_function, serving_function
 from minape_tf.outputs.atomic import atomic_path
 
 
@@ -29,7 +30,6 @@ def export_savedmodel(model, served, version=1) -> str:
         :meth:`~minape_tf.outputs.export_folder.ExportFolder.savedmodel_path`).
     version : int, default 1
     """
-    import keras
 
     path = os.path.join(os.fspath(served), str(int(version)))
     archive = keras.export.ExportArchive()

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from minape_tf.data.decode import decode_image_bytes
 from minape_tf.data.validate import slot_channels
+from minape_tf.deploy.tflite import head_spec
 from minape_tf.groups import ImageGroup
 
 SIGNATURES = ("serving_default", "serving_arrays")
@@ -174,7 +175,6 @@ def encoder_function(encoder, groups, encoded_images=True):
 def head_function(head, class_names):
     """A ``tf.function`` from ``steps`` ``(batch, L, vector)`` float32 (a device's last
     ``L`` vectors, oldest first) to ``probabilities``, ``class`` and ``class_names``."""
-    from minape_tf.deploy.tflite import head_spec
 
     names = tf.constant(list(class_names))
     spec = head_spec(head)["steps"]

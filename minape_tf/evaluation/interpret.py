@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
+from matplotlib.figure import Figure
 
 from minape_tf.layers.channel_point import ChannelPointBlock
 from minape_tf.layers.patch_embedding import PatchEmbedding
@@ -419,7 +420,6 @@ def plot_kernels(kernels, *, kind="image", columns=16, max_kernels=64,
 
 
 def _grid(images, columns, title, kind, *, cmap, symmetric):
-    from matplotlib.figure import Figure
 
     columns = max(1, min(columns, len(images)))
     rows = -(-len(images) // columns)
@@ -454,7 +454,6 @@ def plot_attributions(x, attributions, *, kind="image", titles=None):
     titles : list of str or None
         One per observation (e.g. "true sharp, predicted used").
     """
-    from matplotlib.figure import Figure
 
     x = np.asarray(x)
     _check_kind(kind)
@@ -511,7 +510,6 @@ def _layout(kind, aspect="auto"):
 def plot_contribution(result, *, title="accuracy with each modality masked"):
     """Bars of :func:`modality_contribution`'s accuracies: all inputs, then each group
     masked, with the drop written above each bar."""
-    from matplotlib.figure import Figure
 
     names = ["all inputs"] + [f"{g} masked" for g in result["masked"]]
     values = [result["accuracy"]] + list(result["masked"].values())

@@ -33,9 +33,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
+from PIL import Image
 
 from minape_tf.groups import ImageGroup
+from minape_tf.models.minape import build_minape
+from minape_tf.models.presets import presets
 
 CLASSES = ("sharp", "used", "dulled")
 """The checkpoint's classes, in output order (``tool_label - 1`` in the authors' notebooks)."""
@@ -82,10 +86,7 @@ def load_checkpoint(path, group=None):
     ValueError
         When the file is not a Keras 2 Minape pathway of the architecture above.
     """
-    import h5py
 
-    from minape_tf.models.minape import build_minape
-    from minape_tf.models.presets import presets
 
     path = Path(path)
     if not path.is_file():
@@ -257,7 +258,6 @@ def authors_spec_images(paths_x, paths_y, paths_z, size=SPEC_GROUP.size[0]):
     -------
     float32 array (N, size, size, 9)
     """
-    from PIL import Image
 
     if not len(paths_x) == len(paths_y) == len(paths_z):
         raise ValueError(f"{len(paths_x)} specX, {len(paths_y)} specY and {len(paths_z)} specZ "

@@ -12,6 +12,7 @@ import keras
 
 import minape_tf.layers  # noqa: F401  (registers Minape's custom layers)
 from minape_tf.data.errors import DataError
+from minape_tf.models.minape import Minape
 from minape_tf.models.registry import BUILDERS
 from minape_tf.outputs.run_folder import FILES, RunFolder
 
@@ -74,7 +75,6 @@ def load_minape(path):
         A model that does not describe itself (a baseline, or a plain Keras model), naming
         the file.
     """
-    from minape_tf.models.minape import Minape
 
     model = load_model(path)
     if not isinstance(model, Minape):
