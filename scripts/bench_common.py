@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
+import keras
 
-from minape_tf import ImageGroup, build_minape, presets  # noqa: E402
+from minape_tf import ImageGroup, build_minape, presets
 
 NUM_CLASSES = 3
 CONFIGS = {

@@ -24,12 +24,12 @@ import platform
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import bench_common  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import bench_common
+import numpy as np
+import tensorflow as tf
 
-from minape_tf.layers.depthwise import auto_form  # noqa: E402
-from minape_tf.layers.depthwise_forms import FORMS, toeplitz_entries  # noqa: E402
+from minape_tf.layers.depthwise import auto_form
+from minape_tf.layers.depthwise_forms import FORMS, toeplitz_entries
 
 GRIDS = [(8, 8), (16, 16), (21, 21), (32, 32), (36, 8)]
 KERNELS = [3, 5, 7, 9, 13]

@@ -29,13 +29,13 @@ import platform
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import bench_common  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import bench_common
+import numpy as np
+import tensorflow as tf
 
-from minape_tf import build_minape, presets  # noqa: E402
-from minape_tf.models.baselines.vit import build_vit  # noqa: E402
-from minape_tf.deploy import tflite  # noqa: E402
+from minape_tf import build_minape, presets
+from minape_tf.models.baselines.vit import build_vit
+from minape_tf.deploy import tflite
 
 CONFIGS = {"mudestreda": dict(presets["mudestreda"]),
            "mudestreda-fast": {**presets["mudestreda"], "patch_size": 12},

@@ -22,13 +22,13 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import bench_common  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import bench_common
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
 
-from minape_tf.layers.depthwise import auto_form  # noqa: E402
+from minape_tf.layers.depthwise import auto_form
 
 
 def _inputs(size, batch, seed=0):

@@ -14,12 +14,12 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import bench_common  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import bench_common
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from minape_tf.layers.depthwise_forms import FORMS  # noqa: E402
+from minape_tf.layers.depthwise_forms import FORMS
 
 
 def gather_matmul(x, kernel):

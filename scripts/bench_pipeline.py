@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from minape_tf.bench.pipeline_speed import main  # noqa: E402
+from minape_tf.bench.pipeline_speed import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["--fsdd-dir", str(ROOT.parent / "shared" / "data" / "fsdd"),

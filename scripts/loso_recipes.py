@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The settings before issue 11, written out (today's defaults differ): no preset (width 256,
 # depth 8, patch 8, kernel 9), no spectral normalisation, gain and SpecAugment only.

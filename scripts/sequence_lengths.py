@@ -17,12 +17,8 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SMALL = dict(width=16, depth=1, patch_size=4, kernel_size=3)
 

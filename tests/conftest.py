@@ -1,4 +1,6 @@
-"""Shared fixtures: where the real data lives (``../shared/data``, next to the repository).
+"""Shared fixtures: where the real data lives (``../shared/data``, next to the repository),
+and the tiny trained run that tests read (``tiny_run``). Tiny settings, groups and inputs
+are in ``harness.py``.
 
 A test that needs the data skips with the reason when it is absent, except under CI
 (``CI=true``), where absence is a failure.
@@ -48,3 +50,15 @@ def fsdd_files(fsdd_dir):
         if not p.exists():
             pytest.fail(f"{p} is missing from the FSDD folder")
     return [str(p) for p in paths]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished run folder of the tiny Minape (``harness.DEMO``, one epoch), trained once
+    per test process; tests read it and write elsewhere."""
+    from harness import DEMO
+    from minape_tf.training import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    train(TrainConfig(**DEMO, epochs=1), run)
+    return run

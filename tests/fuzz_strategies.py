@@ -1,5 +1,5 @@
 """Generated inputs and their oracles, shared by ``tests/test_fuzz_inputs.py`` (a few
-hundred cases) and ``scripts/fuzz_inputs.py`` (thousands).
+hundred cases) and ``tests/fuzz_inputs.py`` (thousands).
 
 A case is drawn by one of three strategies as plain data: :func:`file_cases` (a column of
 generated series or image files, loaded through a manifest or a ``Source``),

@@ -11,69 +11,48 @@ import keras
 import numpy as np
 import pytest
 
-from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
+from minape_tf import ImageGroup, build_minape, presets
 from minape_tf.models.baselines.embracenet import Embracement
 from minape_tf.models.baselines.mulmix import MultiplicativeCombination, mixtures
 from minape_tf.models.baselines.slvit import LocalitySelfAttention, ShiftedPatchTokenization
 from minape_tf.models.baselines.tcn import stem_stride
 from minape_tf.models.baselines.vit import build_vit, patches
-from minape_tf.models.registry import BUILDERS as BASELINES
+from minape_tf.data import DataError
 from minape_tf.models.inputs import ModelInputs
+from minape_tf.models.registry import BUILDERS as BASELINES
 from minape_tf.models.registry import build_model, groups_read_by
 
-IMAGE = ImageGroup("tool", channels=3, size=(16, 16))
+from harness import IMAGE, SERIES, SMALL, SMALL_VIT, random_inputs, run_model_test, to_numpy
+
 SPEC_IMAGE = ImageGroup("spec", channels=2, size=(16, 16), modality="series")
-SERIES = SeriesGroup("force", channels=2, sample_rate=8000, length=1024, n_fft=128, hop=64,
-                     n_mels=16)
-SMALL_VIT = dict(patch_size=4, projection_dim=8, num_heads=2, transformer_layers=1,
-                 transformer_units=(16, 8), mlp_head_units=(16,))
-SMALL = {
-    "minape": dict(width=8, depth=1, patch_size=4, kernel_size=3),
-    "vit": SMALL_VIT,
-    "sl-vit": SMALL_VIT,
-    "tcn": dict(filters=4, levels=2, kernel_size=3, time_steps=64),
-    "efficientnetv2-m": dict(backbone="efficientnetv2-b0"),
-    "mulmix": dict(units=8, encoder_filters=(4, 8)),
-    "embracenet": dict(embracement_size=8, encoder_filters=(4, 8), embracement_seed=0),
-}
 MULTIMODAL = [name for name, entry in BASELINES.items() if entry.reads == "all"]
-GROUPS = {"tcn": [IMAGE, SERIES], "efficientnetv2-m": [IMAGE.replace(size=(32, 32)), SERIES]}
-
-
-def random_inputs(model, batch, seed=0):
-    rng = np.random.default_rng(seed)
-    return {t.name.split(":")[0]: rng.uniform(size=(batch, *t.shape[1:])).astype("float32")
-            for t in model.inputs}
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 @pytest.mark.backend
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
                                   if n == "efficientnetv2-m" else n for n in BASELINES])
 def test_every_model_trains_a_step_and_survives_a_keras_round_trip(name, tmp_path):
-    groups = GROUPS.get(name, [IMAGE, SERIES])
-    model = build_model(name, groups, 3, **SMALL[name])
-    x = random_inputs(model, 4)
-    y = keras.utils.to_categorical([0, 1, 2, 1], 3)
-    before = [to_numpy(w).copy() for w in model.trainable_weights]
-    # One step: TensorFlow runs it faster eagerly than traced; JAX compiled (eager JAX
-    # compiles every operation on its own).
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy",
-                  run_eagerly=keras.backend.backend() == "tensorflow")
-    loss = model.train_on_batch(x, y)
-    assert np.isfinite(loss)
-    assert any(not np.allclose(a, to_numpy(b)) for a, b in zip(before, model.trainable_weights))
+    run_model_test(name, tmp_path)
 
-    out = to_numpy(model(x))
-    assert out.shape == (4, 3) and out.dtype == np.float32
-    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(x)), out, atol=1e-6)
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
+                                  if n == "efficientnetv2-m" else n for n in BASELINES])
+def test_every_model_exports_and_predicts_as_in_keras_or_is_refused_by_name(name, tmp_path):
+    """Minape's export runs in LiteRT as in Keras; a baseline, which does not describe its
+    groups and classes, is refused by name instead of exported wrongly."""
+    from minape_tf.deploy import export
+    from minape_tf.deploy.tflite import interpreter, run_model
+
+    model, x, out, path = run_model_test(name, tmp_path)
+    if name != "minape":
+        with pytest.raises(DataError, match=f"{path.name}.*without its groups and classes"):
+            export(path, tmp_path / "export", formats="tflite", quantizations=("float32",),
+                   verbose=False)
+        return
+    info = export(path, tmp_path / "export", formats="tflite", quantizations=("float32",),
+                  verbose=False)
+    lite = interpreter(tmp_path / "export" / info["files"]["tflite_float32"]["path"])
+    np.testing.assert_allclose(run_model(lite, x), out, atol=1e-5)
 
 
 @pytest.mark.backend

@@ -16,7 +16,9 @@ from minape_tf.deploy import export
 from minape_tf.models.saving import load_minape
 from minape_tf.deploy.tflite import interpreter, run_model
 
-TINY = dict(width=8, depth=1, patch_size=4, kernel_size=3)
+from harness import SMALL
+
+TINY = SMALL["minape"]
 AUDIO = SeriesGroup("audio", channels=1, sample_rate=16000, source_rate=8000, length=12000,
                     n_fft=512, hop=256, n_mels=24, normalize="peak", inputs=("audio",))
 TOOL = ImageGroup("tool", channels=3, size=(32, 48), inputs=("tool",))

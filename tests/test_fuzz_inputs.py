@@ -1,20 +1,16 @@
 """The fuzzed input battery at CI size: generated files, manifests and arrays either load
 with their documented meaning or are refused naming the file and the problem.
 
-The strategies and oracles are in ``tests/fuzz_strategies.py``; ``scripts/fuzz_inputs.py``
+The strategies and oracles are in ``tests/fuzz_strategies.py``; ``tests/fuzz_inputs.py``
 runs the same with thousands of cases. The examples are derandomized, so a run is the
 same every time.
 """
 
-import os
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import fuzz_strategies as fz  # noqa: E402
+import fuzz_strategies as fz
 
 CI = settings(derandomize=True, deadline=None, database=None, print_blob=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -17,7 +17,7 @@ from minape_tf.data.loaders.manifest import manifest
 from minape_tf.groups import ImageGroup
 from minape_tf.training import TrainConfig, train
 
-TINY = dict(width=8, depth=1, patch_size=8, kernel_size=3)
+from harness import TINY
 
 
 def _images(folder, n=12):

@@ -14,19 +14,14 @@ from minape_tf import ImageGroup, SeriesGroup, build_minape, presets
 from minape_tf.layers import FUSIONS
 from minape_tf.models.minape import LEARNERS
 
+from harness import random_inputs
+
 pytestmark = pytest.mark.backend
 
 IMAGE = ImageGroup("tool", channels=3, size=(24, 32))
 SERIES = SeriesGroup("force", channels=3, sample_rate=8000, length=2048, n_fft=256, hop=128,
                      n_mels=16)
 SMALL = dict(width=16, depth=2, patch_size=4, kernel_size=3)
-
-
-def random_inputs(groups, batch, sequence_length=1, features_in_model=False, seed=0):
-    rng = np.random.default_rng(seed)
-    lead = (batch,) if sequence_length == 1 else (batch, sequence_length)
-    return {g.name: rng.normal(size=lead + g.input_shape(features_in_model)).astype("float32")
-            for g in groups}
 
 
 @pytest.mark.parametrize("sequence_length", [1, 4])

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_DIR, require_data
+from harness import TINY
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-TINY = dict(width=8, depth=1, patch_size=8, kernel_size=3)
 # The smallest settings that still exercise every cell: one epoch, no latency timing, one
 # TFLite variant, a few predictions.
 DEMO = dict(N_TOOLS=6, RUNS_PER_TOOL=6, MODEL=TINY, EPOCHS=1, LATENCY=False,

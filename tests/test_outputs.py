@@ -19,9 +19,8 @@ from minape_tf.outputs.atomic import DiskFullError, atomic_path, write_bytes
 from minape_tf.outputs.lock import HOLDER_FILE, LOCK_FILE, FolderInUse, locked
 from minape_tf.training import TrainConfig, train
 
-TINY = dict(width=8, depth=1, patch_size=8, kernel_size=3)
-DEMO = dict(dataset="demo", dataset_options={"n_tools": 4, "runs_per_tool": 6}, batch_size=8,
-            model=dict(TINY), early_stopping=0, verbose=0, seed=1)
+from harness import DEMO
+
 TRAIN_ARGS = ["train", "--dataset", "demo", "-D", "n_tools=4", "-D", "runs_per_tool=6",
               "--width", "8", "--depth", "1", "--kernel-size", "3", "--batch-size", "8",
               "--verbose", "0"]
@@ -143,12 +142,11 @@ def test_a_full_disk_while_checkpointing_is_named_and_the_rerun_resumes(tmp_path
 
 
 @pytest.mark.slow
-def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_path,
+def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_path, tiny_run,
                                                                          monkeypatch):
     from minape_tf.deploy import exporter
 
-    run = tmp_path / "run"
-    train(TrainConfig(**DEMO, epochs=1), run)
+    run = tiny_run
     out = tmp_path / "export"
     written = []
 
@@ -188,11 +186,10 @@ def _mount_tmpfs(folder, size):
 
 
 @pytest.mark.slow
-def test_a_real_full_disk_during_export_is_named_with_the_bytes_needed(tmp_path):
+def test_a_real_full_disk_during_export_is_named_with_the_bytes_needed(tmp_path, tiny_run):
     from minape_tf.deploy.exporter import export
 
-    run = tmp_path / "run"
-    train(TrainConfig(**DEMO, epochs=1), run)
+    run = tiny_run
     small = tmp_path / "small"
     _mount_tmpfs(small, "16k")
     try:

@@ -154,15 +154,6 @@ def evaluate_model(model, dataset, classes, *, out_dir=None, model_path=None,
     return metrics
 
 
-def load_run(run_dir):
-    """``(model, config, run_info)`` of a run folder written by ``train``."""
-    folder = RunFolder(run_dir)
-    if not folder.finished():
-        raise FileNotFoundError(f"{run_dir}: no model.keras; is it a finished `minape train` "
-                                "run folder?")
-    return load_model(folder.model), TrainConfig.from_dict(folder.read_config()), folder.read_info()
-
-
 def evaluate_training(result, *, latency=True, self_training="off") -> dict | None:
     """Evaluate a finished ``train`` (its ``RunResult``) on the run's test split, as the
     run resolved it, and write ``metrics.json``, ``report.md`` and the plots into the run
@@ -214,7 +205,9 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; expected one of {SPLITS}")
-    model, config, info = load_run(run_dir)
+    folder = RunFolder(run_dir)
+    model = load_model(run_dir)
+    config, info = TrainConfig.from_dict(folder.read_config()), folder.read_info()
     name = dataset or config.dataset
     same_dataset = name == config.dataset
     same_data = same_dataset and (data_dir is None or config.data_dir is not None and
@@ -248,7 +241,6 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
         return model_dataset(subset, inputs, batch_size=batch_size or config.batch_size)
 
     data = make_data(part)
-    folder = RunFolder(run_dir)
     if out_dir is None:
         own = same_data and split == "test" and not match and not dataset_options
         suffix = "-match" if match else ""

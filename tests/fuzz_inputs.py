@@ -8,7 +8,7 @@ arrays. Each case either loads with its documented meaning or is refused naming 
 and the problem; anything else is a failure, listed with its case. Prints JSON (cases run,
 loaded, partly loaded, refused, failures, seconds, the machine) and writes it to ``--out``.
 
-    python scripts/fuzz_inputs.py [--examples 5000] [--seed 0] [--out FILE]
+    python tests/fuzz_inputs.py [--examples 5000] [--seed 0] [--out FILE]
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 BATTERIES = (("files", 2), ("manifests", 1), ("arrays", 1))   # name, share of the cases
 
@@ -109,7 +107,7 @@ def main(argv=None):
         print(f"{name}: {json.dumps(batteries[name])}", file=sys.stderr, flush=True)
     total = {key: sum(b[key] for b in batteries.values())
              for key in ("cases", "inputs", "loaded", "partial", "refused", "failures")}
-    result = {"command": "python scripts/fuzz_inputs.py " + " ".join(argv or sys.argv[1:]),
+    result = {"command": "python tests/fuzz_inputs.py " + " ".join(argv or sys.argv[1:]),
               "seed": args.seed, **total,
               "seconds": round(time.perf_counter() - start, 1),
               "batteries": batteries, "machine": machine(), "failure_cases": failures}
