@@ -7,7 +7,7 @@ Loads ``../shared/data/official/spec_aug_tool_opt.h5`` with
 * ``authors``: :func:`minape_tf.models.official.authors_spec_images` (BGR, OpenCV bicubic, divided
   by the maximum, their ``(3N, S, S, 3) -> (N, S, S, 9)`` reshape), as their notebooks fed
   the model; the maximum is taken per split, as their ``read_specs`` was called per split;
-* ``ours``: :func:`minape_tf.data.mudestreda` + ``make_dataset`` (RGB, antialiased bilinear,
+* ``ours``: :func:`minape_tf.data.mudestreda` + ``model_dataset`` (RGB, antialiased bilinear,
   divided by 255, stacked pixel by pixel), as ``minape train`` feeds a model.
 
 Prints JSON: per observation the label and, per preparation, the predicted class and the
@@ -29,7 +29,8 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def main():
-    from minape_tf.data import make_dataset, mudestreda
+    from minape_tf.data import mudestreda
+    from minape_tf.models.inputs import ModelInputs, model_dataset
     from minape_tf.models.official import CLASSES, authors_spec_images, load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,7 +45,7 @@ def main():
     for split, index in splits.items():
         part = source.subset(index, [spec])
         authors = authors_spec_images(*zip(*(items for items in part.inputs["spec"])))
-        ds = make_dataset(part, [spec], training=False, batch_size=len(part), cache=False)
+        ds = model_dataset(part, ModelInputs((spec,)), batch_size=len(part))
         ours = next(iter(ds))[0]["spec"].numpy()
         probabilities = {"authors": model.predict({"spec": authors}, verbose=0),
                          "ours": model.predict({"spec": ours}, verbose=0)}

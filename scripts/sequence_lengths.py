@@ -2,7 +2,7 @@
 
 For every seed, the demo data set (``minape_tf.data.loaders.demo``, tools that wear along a
 trajectory, split by tool) is made with that seed, and one small Minape per (L, learner) is
-trained with that seed on ``make_dataset(..., sequence_length=L)`` (short histories padded)
+trained with that seed on its ``model_dataset`` (histories of ``L`` observations) (short histories padded)
 and evaluated on the test tools' windows: every test observation, labelled by the last one
 of its window. Same data, splits, initial seed and step count for every cell; only L and the
 learner change. Prints JSON with the per-seed accuracies and a Markdown table of the means.
@@ -27,16 +27,17 @@ def run(seed, length, learner, epochs, image_size):
     import keras
 
     from minape_tf import build_minape
-    from minape_tf.data import demo, make_dataset
+    from minape_tf.data import demo
+    from minape_tf.models.inputs import ModelInputs, model_dataset
 
     keras.utils.set_random_seed(seed)
     source, groups, splits = demo(seed, image_size=image_size)
-    train = make_dataset(source.subset(splits["train"]), groups, training=True, batch_size=16,
-                         sequence_length=length, augment=False, seed=seed)
-    test = make_dataset(source.subset(splits["test"]), groups, training=False, batch_size=64,
-                        sequence_length=length)
     model = build_minape(groups, len(source.classes), learner=learner, sequence_length=length,
                          **SMALL)
+    inputs = ModelInputs.of_model(model)
+    train = model_dataset(source.subset(splits["train"]), inputs, training=True, batch_size=16,
+                          cache=True, augment=False, seed=seed)
+    test = model_dataset(source.subset(splits["test"]), inputs, batch_size=64, cache=True)
     model.compile(keras.optimizers.AdamW(3e-3), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(train, epochs=epochs, verbose=0)

@@ -170,7 +170,6 @@ def table_rows(rows) -> list:
 
 
 def parse_args(argv=None):
-
     parser = argparse.ArgumentParser(
         prog="minape bench models",
         description="Minape against the paper's baselines: parameters, size, CPU latency "
@@ -282,7 +281,6 @@ def run(args, log=print) -> list:
 
 
 def markdown_table(rows, args) -> str:
-
     if args.dataset:
         protocol = ("its own split, one run" if args.split else
                     f"{args.trials} trial(s) x {args.folds}-fold rotation")

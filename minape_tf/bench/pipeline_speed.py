@@ -34,10 +34,11 @@ import soundfile as sf
 import tensorflow as tf
 from scipy.signal import resample_poly
 
-from minape_tf.data import Source, make_dataset, validate
+from minape_tf.data import Source, validate
 from minape_tf.data.loaders.fsdd import audio_group, scan
 from minape_tf.data.loaders.mudestreda import mudestreda_force_group
 from minape_tf.layers.resample import ratio
+from minape_tf.models.inputs import ModelInputs, model_dataset
 
 DEFAULT_FSDD = Path("..") / "shared" / "data" / "fsdd"
 
@@ -72,7 +73,6 @@ def time_epoch(ds):
 
 
 def bench(name, source, group, reader, batch_size):
-
     paths = [row[0] for row in source.inputs[group.name]]
     n = len(paths)
     t = time.perf_counter()
@@ -83,10 +83,12 @@ def bench(name, source, group, reader, batch_size):
     ref = librosa_loop(paths, group, reader)
     t_librosa = time.perf_counter() - t
 
-    ds = make_dataset(checked, [group], training=False, batch_size=batch_size)
+    inputs = ModelInputs((group,))
+    ds = model_dataset(checked, inputs, batch_size=batch_size, cache=True)
     _, t_first = time_epoch(ds)
     t_cached = min(time_epoch(ds)[1] for _ in range(3))
-    ds_train = make_dataset(checked, [group], training=True, batch_size=batch_size, seed=0)
+    ds_train = model_dataset(checked, inputs, training=True, batch_size=batch_size,
+                             cache=True, seed=0)
     time_epoch(ds_train)
     t_cached_train = min(time_epoch(ds_train)[1] for _ in range(2))
 

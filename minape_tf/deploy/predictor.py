@@ -222,7 +222,6 @@ class _SavedModel:
         return self.head_signature(steps=steps)["probabilities"].numpy()
 
     def _request(self, source, i):
-
         request = {}
         for g in self.groups:
             items, names = source.inputs[g.name][i], input_names(g)

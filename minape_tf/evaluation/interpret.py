@@ -420,7 +420,6 @@ def plot_kernels(kernels, *, kind="image", columns=16, max_kernels=64,
 
 
 def _grid(images, columns, title, kind, *, cmap, symmetric):
-
     columns = max(1, min(columns, len(images)))
     rows = -(-len(images) // columns)
     fig = Figure(figsize=(0.8 * columns + 0.6, 0.8 * rows + 0.6))
