@@ -33,7 +33,7 @@ def test_flags_override_the_config_file(tmp_path):
     assert config.model == {"width": 64, "depth": 5}
     assert config.dataset_options == {"test_speakers": ["theo"]}
     assert config.groups == {"audio": {"n_mels": 16}}
-    assert config.clipnorm is None and config.jit_compile is False and config.augment is False
+    assert config.clipnorm is None and config.jit_compile == "off" and config.augment is False
     assert config.augmentation == {"stretch": 0.1, "noise_snr_db": [10, 30]}
 
 
@@ -208,7 +208,7 @@ print("heavy", {HEAVY})
     assert out.count("exit 0") == 3 and "exit 2" in out
     assert "invalid choice: 'nonsense'" in err
     assert "missing dataset 2" in out and "--dataset is required" in err
-    assert "bad epochs 1" in out and "epochs=0" in err
+    assert "bad epochs 1" in out and "--epochs 0" in err
     assert "balanced alone 2" in out and "--balanced is a setting of --self-train" in err
     assert "heavy []" in out
 
@@ -221,9 +221,9 @@ def test_model_and_training_errors_come_before_any_data_is_read(tmp_path, monkey
         raise AssertionError("the data set was read")
 
     monkeypatch.setitem(registry.DATASETS, "demo", no_data)
-    for flags, message in ((["--width", "0"], "width=0"),
-                           (["--depth", "-1"], "depth=-1"),
-                           (["--dropout", "1.5"], "dropout=1.5"),
+    for flags, message in ((["--width", "0"], "--width 0"),
+                           (["--depth", "-1"], "--depth -1"),
+                           (["--dropout", "1.5"], "--dropout 1.5"),
                            (["--preset", "nope"], "preset 'nope' is not known"),
                            (["-A", "pitch=0.1"], "augmentation ['pitch']: not known"),
                            (["-A", "stretch=2"], "augmentation stretch=2")):

@@ -245,7 +245,7 @@ def test_image_smaller_than_patch_is_an_error():
 def test_series_too_short_for_the_patch_is_an_error():
     short = SERIES.replace(length=512)  # 1 + (512 - 256) // 128 = 3 frames
     with pytest.raises(ValueError, match=r"patch_size=4 for series group 'force'.*gives 3 frames"
-                                         r".*length >= 640.*hop of at most 85.*--patch-size 3"):
+                                         r".*length >= 640.*hop of at most 85.*patch_size=3"):
         build_minape([IMAGE, short], 3, **SMALL)
 
 

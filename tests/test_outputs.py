@@ -145,6 +145,7 @@ def test_a_full_disk_while_checkpointing_is_named_and_the_rerun_resumes(tmp_path
 def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_path, tiny_run,
                                                                          monkeypatch):
     from minape_tf.deploy import exporter
+    from minape_tf.outputs import export_folder
 
     run = tiny_run
     out = tmp_path / "export"
@@ -158,7 +159,7 @@ def test_a_failed_export_leaves_no_export_json_and_the_rerun_is_complete(tmp_pat
                 raise _no_disk_left()
         write_bytes(path, content)
 
-    monkeypatch.setattr(exporter, "write_bytes", fail_on_the_second_file)
+    monkeypatch.setattr(export_folder, "write_bytes", fail_on_the_second_file)
     with pytest.raises(DiskFullError, match=f"no space left in {out}"):
         exporter.export(run, out, formats="tflite", quantizations=("float32", "float16"),
                         verbose=False)

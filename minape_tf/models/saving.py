@@ -43,15 +43,11 @@ def load_model(path, *, compile: bool = False):
     DataError
         A file that is not a readable ``.keras`` archive (truncated or corrupt), naming it.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        folder = RunFolder(path)
-        if not folder.finished():
-            raise FileNotFoundError(f"{path}: no {FILES['model']}; expected a finished "
-                                    "`minape train` run folder or a .keras file")
-        path = folder.model
+    given = os.fspath(path)
+    path = RunFolder(given).model if os.path.isdir(given) else given
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a run folder)")
+        raise FileNotFoundError(f"{given}: no {FILES['model']}; expected a .keras file or a "
+                                "finished `minape train` run folder")
     for entry in BUILDERS.values():
         importlib.import_module(entry.builder.split(":")[0])
     if not zipfile.is_zipfile(path):
