@@ -1,9 +1,9 @@
 """minape-tf: Minape, the multimodal isotropic convolutional network with patch embedding
 (Truchan et al., ICONIP 2023), for Keras 3 and TensorFlow.
 
-``build_minape``, ``load_model`` and ``presets`` are imported on first use, so that
-``import minape_tf`` (and ``minape --help``) does not start TensorFlow; ``from minape_tf
-import build_minape`` works as usual.
+``build_minape``, ``load_model``, ``predict_arrays`` and ``presets`` are imported on first
+use, so that ``import minape_tf`` (and ``minape --help``) does not start TensorFlow;
+``from minape_tf import build_minape`` works as usual.
 """
 
 import importlib
@@ -32,8 +32,9 @@ def lazy_names(package: str, table: dict):
 from minape_tf.groups import ImageGroup, SeriesGroup  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ImageGroup", "SeriesGroup", "build_minape", "load_model", "presets",
-           "__version__"]
+__all__ = ["ImageGroup", "SeriesGroup", "build_minape", "load_model", "predict_arrays",
+           "presets", "__version__"]
 __getattr__, __dir__ = lazy_names(__name__, {"build_minape": "minape_tf.models.minape",
                                              "load_model": "minape_tf.models.saving",
+                                             "predict_arrays": "minape_tf.deploy.arrays",
                                              "presets": "minape_tf.models.presets"})

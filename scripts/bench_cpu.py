@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,6 +29,7 @@ import tensorflow as tf
 
 from minape_tf.layers.depthwise import auto_form
 from minape_tf.layers.depthwise_forms import FORMS, toeplitz_entries
+from minape_tf.evaluation.machine import label
 
 GRIDS = [(8, 8), (16, 16), (21, 21), (32, 32), (36, 8)]
 KERNELS = [3, 5, 7, 9, 13]
@@ -96,7 +96,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--tiny", action="store_true", help="tiny shapes, one round")
-    parser.add_argument("--machine", default=platform.processor() or platform.machine(),
+    parser.add_argument("--machine", default=label(),
                         help="how to name the machine in the JSON")
     args = parser.parse_args()
     rounds = 1 if args.tiny else args.rounds

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -36,6 +35,7 @@ import tensorflow as tf
 from minape_tf import build_minape, presets
 from minape_tf.models.baselines.vit import build_vit
 from minape_tf.deploy import tflite
+from minape_tf.evaluation.machine import describe
 
 CONFIGS = {"mudestreda": dict(presets["mudestreda"]),
            "mudestreda-fast": {**presets["mudestreda"], "patch_size": 12},
@@ -137,8 +137,7 @@ def main(argv=None):
                      "vit_over_minape": None if name == "vit" or vit is None else
                      round(vit / ms, 3)})
     bench_common.emit({"script": "scripts/bench_deploy.py", "threads": args.threads,
-                       "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                                  f"{platform.platform()}",
+                       "machine": describe(),
                        "rounds": rounds, "rows": rows}, args.out)
 
 

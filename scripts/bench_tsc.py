@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -33,6 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from minape_tf.evaluation.machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ucr"
@@ -108,7 +108,7 @@ def main(argv=None):
     gaps = [r["gap"] for r in results]
     summary = {
         "script": "scripts/bench_tsc.py", "extra_flags": args.extra,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "machine": describe(),
         "sets": results,
         "mean_minape": round(float(np.mean([r["minape_accuracy"] for r in results])), 4),
         "mean_minirocket": round(float(np.mean([r["minirocket_accuracy"] for r in results])), 4),

@@ -11,7 +11,6 @@ measured in the same run, so compare the ratios.
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
@@ -32,6 +31,7 @@ def main():
 
     from minape_tf.data.registry import load_dataset
     from minape_tf.deploy.tflite import interpreter, run_model
+    from minape_tf.evaluation.machine import describe
     from minape_tf.models.inputs import ModelInputs, model_dataset
     from minape_tf.models.saving import load_minape
     from minape_tf.outputs.export_folder import ExportFolder, model_keys
@@ -75,7 +75,7 @@ def main():
         rows[key] = {"bytes": entry["bytes"], "accuracy": float(np.mean(predicted == y)),
                      "agreement_with_keras": float(np.mean(predicted == expected)),
                      "latency_ms_b1": ms, "latency_ratio_to_keras": ms / keras_ms}
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+    machine = describe()
     text = json.dumps({"run": os.path.abspath(args.run), "machine": machine,
                        "n_test": int(len(y)), **rows}, indent=2)
     print(text)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 
 import numpy as np
+
+from minape_tf.evaluation.machine import describe
 
 SMALL = dict(width=16, depth=1, patch_size=4, kernel_size=3)
 
@@ -64,7 +65,7 @@ def main():
     for learner in args.learners:
         cells = [f"{100 * np.mean(results[f'{learner} L={n}']):.1f}" for n in args.lengths]
         table.append(f"| {learner} | " + " | ".join(cells) + " |")
-    print(json.dumps({"machine": platform.processor() or platform.machine(),
+    print(json.dumps({"machine": describe(),
                       "settings": {**SMALL, "epochs": args.epochs, "batch_size": 16,
                                    "image_size": args.image_size, "seeds": args.seeds},
                       "accuracy": results, "seconds": round(time.perf_counter() - start),

@@ -48,17 +48,21 @@ def exported(tmp_path_factory):
 
 @pytest.mark.slow
 def test_predict_on_a_folder_with_bad_files_writes_the_others(folder, exported, fsdd_files):
-    good = sorted(str(folder / f.split("/")[-1]) for f in fsdd_files[:4])
+    good = sorted([str(folder / "stereo.wav")] +       # mixed down to mono, and said
+                  [str(folder / f.split("/")[-1]) for f in fsdd_files[:4]])
     results = {}
     for name, path, use in [("keras", exported / "m.keras", None),
                             ("savedmodel", exported / "export", None),
                             ("tflite", exported / "export", "tflite_float32")]:
-        rows, skipped, classes = predict(path, [folder], use=use, progress=False)
+        said = []
+        rows, skipped, classes = predict(path, [folder], use=use, progress=False,
+                                         say=said.append)
         assert classes == CLASSES and [r["id"] for r in rows] == good
-        assert {w.split("/")[-1] for w, _ in skipped} == {"corrupt.wav", "empty.wav",
-                                                          "stereo.wav"}
+        assert {w.split("/")[-1] for w, _ in skipped} == {"corrupt.wav", "empty.wav"}
         reasons = dict((w.split("/")[-1], r) for w, r in skipped)
-        assert "0 samples" in reasons["empty.wav"] and "2 channels" in reasons["stereo.wav"]
+        assert "0 samples" in reasons["empty.wav"]
+        assert said == ["resampled or mixed down 1 file(s) to 8000 Hz (group 'audio'): "
+                        "stereo.wav (8000 Hz, 2 channels mixed down)"]
         probabilities = np.array([[r[c] for c in CLASSES] for r in rows])
         assert all(r["class"] == CLASSES[int(np.argmax(p))] for r, p in zip(rows, probabilities))
         results[name] = probabilities
@@ -189,11 +193,26 @@ def test_a_truncated_or_corrupt_model_is_called_corrupt_naming_the_file(exported
         return copy
 
     tflite = broken("tflite", lambda d: (d / "m_float32.tflite").write_bytes(b"\0" * 64))
-    with pytest.raises(DataError, match=r"m_float32.tflite: a corrupt or truncated tflite_float"):
+    with pytest.raises(DataError, match=r"m_float32.tflite: not the file .*export.json "
+                                        r"describes \(its SHA-256 differs"):
         predict(tflite, fsdd_files[:1], use="tflite_float32", progress=False)
     saved = broken("saved", lambda d: (d / "m" / "1" / "saved_model.pb").write_bytes(b"junk"))
-    with pytest.raises(DataError, match=r"m/1: a corrupt or truncated savedmodel"):
+    with pytest.raises(DataError, match=r"m/1: not the file"):
         predict(saved, fsdd_files[:1], progress=False)
+
+    def undescribed(d):            # an export.json without digests: the runtime's own check
+        info = json.loads((d / "export.json").read_text())
+        for entry in info["files"].values():
+            entry.pop("sha256")
+        (d / "export.json").write_text(json.dumps(info))
+        (d / "m_float32.tflite").write_bytes(b"\0" * 64)
+        (d / "m" / "1" / "saved_model.pb").write_bytes(b"junk")
+
+    both = broken("both", undescribed)
+    with pytest.raises(DataError, match=r"m_float32.tflite: a corrupt or truncated tflite_float"):
+        predict(both, fsdd_files[:1], use="tflite_float32", progress=False)
+    with pytest.raises(DataError, match=r"m/1: a corrupt or truncated savedmodel"):
+        predict(both, fsdd_files[:1], progress=False)
     described = broken("described", lambda d: (d / "export.json").write_text('{"files": '))
     with pytest.raises(DataError, match=r"export.json: corrupt"):
         predict(described, fsdd_files[:1], progress=False)
@@ -226,3 +245,73 @@ def test_a_44k_24_bit_copy_of_a_recording_gets_the_class_of_the_original(exporte
     assert main(["predict", str(exported / "m.keras"), *map(str, copies)]) == 0
     err = capsys.readouterr().err
     assert err.count("minape predict: resampled 4 file(s) to 8000 Hz") == 1
+
+
+def test_one_call_mixes_rates_bit_depths_and_channel_layouts(exported, tmp_path, fsdd_files):
+    """An 8 kHz original, a 44.1 kHz / 24-bit copy and a stereo copy in one call: each is
+    brought to the group (resampled, mixed down) and said; none is refused."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    originals = fsdd_files[:3]
+    data, rate = sf.read(originals[1], dtype="float64")
+    fast = tmp_path / "fast.wav"
+    g = gcd(44100, rate)
+    sf.write(fast, resample_poly(data, 44100 // g, rate // g), 44100, subtype="PCM_24")
+    data, rate = sf.read(originals[2], dtype="float32")
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.stack([data, data], axis=1), rate, subtype="PCM_16")
+    mixed = [originals[0], str(fast), str(stereo)]
+    for use in (None, "savedmodel", "tflite_float32"):
+        where = exported / "m.keras" if use is None else exported / "export"
+        said = []
+        rows, skipped, classes = predict(where, mixed, use=use, progress=False,
+                                         say=said.append)
+        plain, _, _ = predict(where, originals, use=use, progress=False)
+        assert not skipped and [r["class"] for r in rows] == [r["class"] for r in plain]
+        got = np.array([[r[c] for c in classes] for r in rows])
+        want = np.array([[r[c] for c in classes] for r in plain])
+        np.testing.assert_allclose(got[[0, 2]], want[[0, 2]], atol=1e-6)   # exact copies
+        np.testing.assert_allclose(got[1], want[1], atol=5e-3)             # resampled twice
+        assert said == ["resampled or mixed down 2 file(s) to 8000 Hz (group 'audio'): "
+                        "fast.wav (44100 Hz), stereo.wav (8000 Hz, 2 channels mixed down)"]
+
+
+def test_predict_arrays_gives_the_probabilities_of_minape_predict(exported, fsdd_files):
+    """A Keras user predicts from arrays in one call (any length, any rate said by
+    ``rates``) and gets what ``minape predict`` gives for the same files."""
+    from scipy.signal import resample_poly
+
+    from minape_tf import load_model, predict_arrays
+
+    model = load_model(exported / "m.keras")
+    rows, _, classes = predict(exported / "m.keras", fsdd_files, progress=False)
+    expected = np.array([[r[c] for c in classes] for r in rows])
+    arrays = [sf.read(f, dtype="float32")[0] for f in fsdd_files]
+    np.testing.assert_allclose(predict_arrays(model, arrays), expected, atol=1e-6)
+    one = predict_arrays(exported / "m.keras", arrays[0][:, None], rates=8000)
+    np.testing.assert_allclose(one, expected[:1], atol=1e-6)
+    doubled = resample_poly(arrays[0], 2, 1).astype("float32")      # the same sound at 16 kHz
+    np.testing.assert_allclose(predict_arrays(model, doubled, rates={"audio": 16000}),
+                               expected[:1], atol=5e-3)
+    with pytest.raises(ValueError, match=r"keyed \['sound'\]; the model reads the groups "
+                                         r"\['audio'\]"):
+        predict_arrays(model, {"sound": arrays[0]})
+    with pytest.raises(DataError, match="array 0"):
+        predict_arrays(model, np.full((4000,), np.nan, np.float32))
+
+
+def test_litert_says_nothing_on_stderr_while_predicting(exported, fsdd_files):
+    """``minape predict --use tflite_float32`` writes rows, and no runtime INFO line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "minape_tf", "predict",
+                           str(exported / "export"), "--use", "tflite_float32",
+                           fsdd_files[0]], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items()
+                               if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("id,class,zero,one,two")
+    assert "INFO" not in done.stderr and "XNNPACK" not in done.stderr, done.stderr

@@ -152,7 +152,7 @@ def test_every_shared_ucr_set_builds_with_the_inferred_settings(name):
     group = setup.groups[0]
     assert min(group.feature_shape[:2]) >= group.patch_size
     model = setup.build()
-    x = np.zeros((2, *group.input_shape(not setup.features)), "float32")
+    x = np.zeros((2, *group.input_shape(setup.inputs.features_in_model)), "float32")
     assert model({group.name: x}).shape == (2, len(setup.classes))
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 
@@ -40,6 +39,7 @@ from minape_tf.data.loaders.mudestreda import FORCE_LENGTH, FORCE_RATE
 from minape_tf.data.registry import load_dataset, modality_code
 from minape_tf.evaluation.evaluate import model_facts as facts_of
 from minape_tf.evaluation.latency import example_batch
+from minape_tf.evaluation.machine import label
 from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.models.presets import presets
 from minape_tf.models.registry import BUILDERS, build_model, groups_read_by
@@ -234,8 +234,7 @@ def run(args, log=print) -> list:
     if args.dataset:
         loaded = load_dataset(args.dataset, args.data_dir, seed=args.seed,
                               **dict(args.dataset_option))
-    machine = args.machine or f"{platform.processor() or platform.machine()}, " \
-                              f"{os.cpu_count()} CPU cores"
+    machine = args.machine or label()
     rows, models = {}, {}
     for name in args.models:
         kwargs = model_kwargs(name, args.overrides, args.minape_preset)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from scipy.signal import resample_poly
 from minape_tf.data import Source, validate
 from minape_tf.data.loaders.fsdd import audio_group, scan
 from minape_tf.data.loaders.mudestreda import mudestreda_force_group
+from minape_tf.evaluation.machine import describe
 from minape_tf.layers.resample import ratio
 from minape_tf.models.inputs import ModelInputs, model_dataset
 
@@ -157,7 +157,7 @@ def main(argv=None):
         results.append({"workload": "fsdd", "skipped": f"{args.fsdd_dir} not found"})
 
     report = {"benchmark": "pipeline", "tensorflow": tf.__version__,
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU used",
+              "machine": {**describe(), "gpu": "none used"},
               "results": results}
     text = json.dumps(report, indent=2)
     print(text)

@@ -374,8 +374,16 @@ def decode_image_file(path, channels: int):
 def decode_image_bytes(data, channels: int):
     """Graph: encoded image bytes (one scalar ``tf.string``) to float32 ``(h, w, channels)``
     in [0, 1], converted as :func:`decode_image_file` says (also used by the exported
-    SavedModel's signature)."""
-    image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+    SavedModel's signature). JPEGs are decoded with libjpeg's accurate integer DCT, the
+    default of Pillow, OpenCV and libjpeg itself, so that a device decoding the same file
+    with them gets the same pixels (TensorFlow's own default, the fast DCT, differs by up
+    to 5/255)."""
+    image = tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: tf.image.convert_image_dtype(
+            tf.io.decode_jpeg(data, channels=0, dct_method="INTEGER_ACCURATE"), tf.float32),
+        lambda: tf.io.decode_image(data, channels=0, dtype=tf.float32,
+                                   expand_animations=False))
     if channels == 0:
         return image
     found = tf.shape(image)[-1]

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import os
 
-from minape_tf.deploy import tflite
-from minape_tf.deploy.calibration import representative_set
+from minape_tf.deploy import agreement, contract, tflite
+from minape_tf.deploy.calibration import held_out, representative_set
 from minape_tf.deploy.histories import split_model
 from minape_tf.deploy.savedmodel import export_savedmodel
-from minape_tf.deploy.serving import expected_shape, input_names
+from minape_tf.deploy.serving import SIGNATURES, expected_shape, input_names
 from minape_tf.deploy.tflite import QUANTIZATIONS, op_names
 from minape_tf.layers.depthwise import check_form
 from minape_tf.models.saving import load_minape
-from minape_tf.outputs.atomic import disk_full_as_error, size_of
+from minape_tf.outputs.atomic import disk_full_as_error
 from minape_tf.outputs.export_folder import ExportFolder
 from minape_tf.outputs.lock import locked
 
@@ -44,9 +44,8 @@ def _inputs(groups) -> dict:
     return out
 
 
-def export(path, out_dir, *, formats="all",
-           quantizations=("float32", "float16", "dynamic", "int8"),
-           name=None, features_in_model=False, select_ops=False, calibration=100,
+def export(path, out_dir, *, formats="all", quantizations=("float32", "float16", "dynamic"),
+           name=None, features_in_model=False, select_ops=False, calibration=300,
            depthwise="tiles", verbose=True) -> dict:
     """Export a trained model; returns what ``export.json`` holds.
 
@@ -59,10 +58,13 @@ def export(path, out_dir, *, formats="all",
     formats : {"savedmodel", "tflite", "onnx", "all"}, default "all"
         ``onnx`` needs ``tf2onnx`` and ``onnxruntime`` (``pip install "minape-tf[onnx]"``).
     quantizations : sequence of {"float32", "float16", "dynamic", "int8", "int8_mixed", \
-"int16x8"}, default ("float32", "float16", "dynamic", "int8")
+"int16x8"}, default ("float32", "float16", "dynamic")
         TFLite variants (see :mod:`minape_tf.deploy.tflite`). int8, int8_mixed and int16x8
         are calibrated on ``calibration`` training observations of the run and so need a run
-        folder.
+        folder. The default holds the variants that keep the float model's predictions;
+        exported from a run folder, every TFLite and ONNX model file's agreement with Keras
+        on the run's held-out observations is measured and written to ``export.json``
+        (:mod:`minape_tf.deploy.agreement`), and a file below 98% is named.
     name : str or None, default None
         Model name (SavedModel folder, file prefix); default the run folder's name.
     features_in_model : bool, default False
@@ -70,14 +72,15 @@ def export(path, out_dir, *, formats="all",
         (raw series at the group's rate and length in).
     select_ops : bool, default False
         Let the TFLite converter use TF Select ops where built-in ones do not suffice.
-    calibration : int, default 100
+    calibration : int, default 300
+        Training observations that calibrate the int8 variants.
     depthwise : {"tiles", "conv", "fft", "matmul", "auto"}, default "tiles"
         The form of the depthwise convolutions in the TFLite and ONNX files
         (:class:`~minape_tf.layers.DepthwiseConv`; the same weights and outputs): ``tiles``
         is the one LiteRT's XNNPACK runs fastest; ``auto`` keeps the model's own. Written to
         ``export.json``.
     verbose : bool, default True
-        Print each file's size (and the TFLite operators).
+        Print each file's size, TFLite operators and agreement with Keras.
     """
     if formats not in FORMATS:
         raise ValueError(f"formats={formats!r}; expected one of {FORMATS}")
@@ -90,6 +93,7 @@ def export(path, out_dir, *, formats="all",
         model = model.with_arguments(features_in_model=False)
     name = name or _default_name(path)
     folder = ExportFolder(out_dir)
+    folder.claim()                  # before any work: a folder of another kind is refused
     with locked(folder.path), disk_full_as_error(folder.path):
         described = _export(model, run_dir, path, folder, name, formats, quantizations,
                             features_in_model, select_ops, calibration, depthwise)
@@ -100,7 +104,6 @@ def export(path, out_dir, *, formats="all",
 
 def _export(model, run_dir, path, folder, name, formats, quantizations, features_in_model,
             select_ops, calibration, depthwise) -> dict:
-
     folder.forget()                      # it would describe files about to be replaced
     length = model.arguments.get("sequence_length", 1)
     if length > 1 and features_in_model:
@@ -108,7 +111,8 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
                          "observations; "
                          f"this one reads device histories (sequence_length={length}), "
                          "exported as an encoder and a head")
-    described = {"name": name, "source": os.path.abspath(path), "classes": model.class_names,
+    described = {"name": name, "source": os.path.basename(os.path.normpath(os.fspath(path))),
+                 "classes": model.class_names,
                  "groups": [g.to_config() for g in model.groups],
                  "sequence_length": length, "inputs": _inputs(model.groups), "files": {}}
     if length > 1:
@@ -116,9 +120,10 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
     files = described["files"]
     if formats in ("savedmodel", "all"):
         saved = export_savedmodel(model, folder.savedmodel_path(name))
-        files["savedmodel"] = {"path": os.path.relpath(saved, folder.path),
-                               "bytes": size_of(saved),
-                               "signatures": ["serving_default", "serving_arrays"]}
+        files["savedmodel"] = {**folder.entry("savedmodel", os.path.relpath(saved, folder.path)),
+                               "signatures": list(SIGNATURES) + (["head"] if length > 1
+                                                                 else []),
+                               "features": "inside"}
     if formats != "savedmodel":
         described["depthwise"] = depthwise
         if depthwise != "auto" and model.arguments.get("depthwise", "auto") != depthwise:
@@ -128,13 +133,29 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
                                     calibration, features_in_model))
     if formats in ("onnx", "all"):
         files.update(_export_onnx(model, folder, name))
-    folder.describe(described)
-    return described
+    _pair(files, model.groups)
+    if run_dir is not None and length == 1:
+        batches, where = held_out(run_dir, model)
+        if batches:
+            agreement.measure(files, folder, model, batches, where)
+    described["preprocessing"] = contract.preprocessing(model.groups, files)
+    described["glossary"] = contract.glossary()
+    return folder.describe(described)
+
+
+def _pair(files, groups):
+    """Give each model file that takes features the features file of each series group in
+    its own format (``pairs_with``)."""
+    series = [g.name for g in groups if g.kind == "series"]
+    for entry in files.values():
+        if entry["role"] == "model" and entry.get("features") == "outside":
+            entry["pairs_with"] = {g: key for key, f in files.items() for g in series
+                                   if f["role"] == "features" and f.get("group") == g
+                                   and f["format"] == entry["format"]}
 
 
 def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, calibration,
                    features_in_model) -> dict:
-
     representative = None
     calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
     if calibrated:
@@ -162,11 +183,14 @@ def _export_onnx(model, folder, name) -> dict:
     except ImportError as exc:   # pragma: no cover - the extra is in requirements.txt
         raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
                          "'minape-tf[onnx]', or formats=savedmodel / tflite") from exc
-    written = [folder.write("onnx", onnx.convert_model(model), name,
-                            extra={"features": "outside"})]
+    def write(part, content, **fields):
+        extra = {**fields.pop("extra", {}), **contract.onnx_tensors(content)}
+        return folder.write(part, content, name, **fields, extra=extra)
+
+    written = [write("onnx", onnx.convert_model(model), extra={"features": "outside"})]
     if model.arguments.get("sequence_length", 1) > 1:
-        written.append(folder.write("onnx_head", onnx.convert_head(model), name))
-    written += [folder.write("onnx_features", onnx.convert_features(g), name, group=g.name)
+        written.append(write("onnx_head", onnx.convert_head(model)))
+    written += [write("onnx_features", onnx.convert_features(g), group=g.name)
                 for g in model.groups if g.kind == "series"]
     return dict(written)
 
@@ -189,7 +213,8 @@ def _lite(folder, role, content, name, variant=None, group=None, **extra) -> tup
     ops = op_names(content)
     fields = {k: v for k, v in (("variant", variant), ("group", group)) if v is not None}
     return folder.write(role, content, name, **fields, extra={
-        "ops": ops, "select_ops": any(op.startswith("Flex") for op in ops), **extra})
+        **extra, **contract.tflite_tensors(content), "ops": ops,
+        "select_ops": any(op.startswith("Flex") for op in ops)})
 
 
 def _default_name(path) -> str:
@@ -205,4 +230,7 @@ def _print(described, out_dir):
         line = f"  {key:22s} {entry['bytes'] / 1e6:8.3f} MB  {entry['path']}"
         if "ops" in entry:
             line += f"\n  {'':22s} ops: {', '.join(entry['ops'])}"
+        measured = agreement.describe(key, entry)
+        if measured:
+            line += f"\n  {'':22s} {measured}"
         print(line)

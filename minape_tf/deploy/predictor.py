@@ -147,7 +147,6 @@ class KerasPredictor:
         self.sequence_length = model.arguments.get("sequence_length", 1)
         self.model, self.head_model = model, None
         if self.sequence_length > 1:
-
             self.model, self.head_model = split_model(model)
 
     def data(self, source, batch_size):
@@ -198,6 +197,10 @@ def _onnxruntime():
     from minape_tf.deploy.onnx import run_model, session
 
     return session, run_model
+
+
+# format -> a function returning (open a file, run it on {input name: array}).
+RUNTIMES = {"tflite": _litert, "onnx": _onnxruntime}
 
 
 class _SavedModel:
@@ -296,7 +299,8 @@ def _exported(folder, use):
         if use == "savedmodel":                   # a history model's head is a signature
             return _SavedModel(target, groups, info["classes"], length)
         head = folder.path_of(info, head_key(use)) if length > 1 else None
-        runtime = _onnxruntime if use == "onnx" else _litert
+        runtime = RUNTIMES[info["files"][use].get("format", "onnx" if use == "onnx" else
+                                                   "tflite")]
         return _Runtime(target, groups, info["classes"], length, head, runtime)
     except (ValueError, OSError) as exc:
         raise DataError(f"{target}: a corrupt or truncated {use} file ({exc}); run "

@@ -15,10 +15,11 @@ def export_savedmodel(model, served, version=1) -> str:
     """Write ``model`` as a SavedModel at ``served/version`` and return that path.
 
     Signatures (see :mod:`minape_tf.deploy.serving`): ``serving_default`` takes encoded
-    image bytes and raw float32 series, ``serving_arrays`` uint8 image arrays and raw
-    series; both return ``probabilities``, ``class`` and ``class_names``. A model of device
-    histories has them return the observations' ``vectors`` and a third, ``head``, from
-    ``steps`` to the three outputs. TF Serving serves the folder ``served`` (it picks
+    image bytes and raw float32 series at the group's rate, ``serving_arrays`` uint8 image
+    arrays and raw series, ``serving_rates`` encoded images and series at any rate it
+    names (``<input>_rate``); all return ``probabilities``, ``class`` and ``class_names``.
+    A model of device histories has them return the observations' ``vectors`` and one
+    more, ``head``, from ``steps`` to the three outputs. TF Serving serves the folder ``served`` (it picks
     the highest version).
 
     Parameters
@@ -36,12 +37,12 @@ def export_savedmodel(model, served, version=1) -> str:
     archive.track(model)
     if model.arguments.get("sequence_length", 1) > 1:
         encoder, head = split_model(model)
-        for signature, encoded in zip(SIGNATURES, (True, False)):
-            archive.add_endpoint(signature, encoder_function(encoder, model.groups, encoded))
+        for signature in SIGNATURES:
+            archive.add_endpoint(signature, encoder_function(encoder, model.groups, signature))
         archive.add_endpoint("head", head_function(head, model.class_names))
     else:
-        for signature, encoded in zip(SIGNATURES, (True, False)):
-            archive.add_endpoint(signature, serving_function(model, encoded_images=encoded))
+        for signature in SIGNATURES:
+            archive.add_endpoint(signature, serving_function(model, signature))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as temporary:
         archive.write_out(temporary, verbose=False)

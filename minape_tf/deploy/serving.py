@@ -8,9 +8,16 @@ group's name when it has one unnamed input), named after it:
   channels as in training);
 * image input, ``serving_arrays``: ``uint8`` pixels ``(batch, height, width, channels)``,
   any height and width, exactly the input's channels;
-* series input (both signatures): ``float32`` ``(batch, samples, channels)`` at the
-  group's native rate (``source_rate``), any number of samples (at least one): the graph
-  resamples and trims or pads it to the group's rate and length.
+* series input (both signatures): ``float32`` ``(batch, samples, channels)`` at the rate
+  the group was trained on (``group.input_rate``, export.json's ``preprocessing.<group>.rate``:
+  nothing in an array says its rate, so another rate is not detected), any number of
+  samples (at least one): the graph resamples and trims or pads it to the group's model
+  rate and length.
+
+``serving_rates`` takes the inputs of ``serving_default`` plus, per series input, an
+``int32`` scalar ``<input>_rate``: the series' rate, one of :data:`RATES` or the group's
+own; the graph resamples from it (the training resampler) and refuses any other rate with
+a message naming the input and the rates it takes.
 
 The inputs of a group are brought to its size (``group.preprocessing()``), stacked along
 channels, turned into features (``group.feature_layers()``) and passed to the model: the
@@ -38,7 +45,9 @@ from minape_tf.data.validate import slot_channels
 from minape_tf.deploy.tflite import head_spec
 from minape_tf.groups import ImageGroup
 
-SIGNATURES = ("serving_default", "serving_arrays")
+SIGNATURES = ("serving_default", "serving_arrays", "serving_rates")
+# The rates ``serving_rates`` resamples from, besides each group's own (Hz).
+RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
 
 
 def input_names(group) -> list:
@@ -46,20 +55,47 @@ def input_names(group) -> list:
     return list(group.inputs) if group.inputs else [group.name]
 
 
-def request_specs(groups, encoded_images=True) -> dict:
-    """``{input name: tf.TensorSpec}`` of a request (see the module docstring). Only the
-    dtype is fixed in the spec; the rank and channels are checked in the graph, so that a
-    wrong request fails with a message naming the input."""
+def request_specs(groups, encoded_images=True, rates=False) -> dict:
+    """``{input name: tf.TensorSpec}`` of a request (see the module docstring); with
+    ``rates``, an ``int32`` scalar ``<input>_rate`` per series input too. Only the dtype
+    is fixed in the spec; the rank and channels are checked in the graph, so that a wrong
+    request fails with a message naming the input."""
     specs = {}
     for group in groups:
         for name in input_names(group):
             image = isinstance(group, ImageGroup)
             dtype = tf.float32 if not image else tf.string if encoded_images else tf.uint8
-            if name in specs:
+            if name in specs or f"{name}_rate" in specs:
                 raise ValueError(f"input name {name!r} is used by two groups; a request "
                                  "needs one name per input")
             specs[name] = tf.TensorSpec(None, dtype, name=name)
+            if rates and not image:
+                specs[f"{name}_rate"] = tf.TensorSpec([], tf.int32, name=f"{name}_rate")
     return specs
+
+
+def rates_of(group) -> tuple:
+    """The rates ``serving_rates`` takes for ``group``'s series: :data:`RATES` and its
+    own."""
+    return tuple(sorted(set(RATES) | {group.input_rate}))
+
+
+def _from_rate(x, rate, group, name):
+    """``x`` (batch, samples, channels) at ``rate`` (a scalar tensor) brought to the group's
+    rate and length: one resampler per rate of :func:`rates_of`, chosen in the graph."""
+    from minape_tf.layers.series_preprocessing import SeriesResampling
+
+    rates = rates_of(group)
+    known = tf.equal(tf.constant(rates, tf.int32), rate)
+    check = tf.debugging.Assert(tf.reduce_any(known), [
+        f"input {name}_rate: a rate serving_rates does not resample from; it takes "
+        f"{', '.join(map(str, rates))} Hz, got", rate])
+    with tf.control_dependencies([check]):
+        index = tf.argmax(tf.cast(known, tf.int32), output_type=tf.int32)
+    branches = [lambda r=r: SeriesResampling(r, group.sample_rate, group.length)(x)
+                for r in rates]
+    return tf.ensure_shape(tf.switch_case(index, branches),
+                           [None, group.length, x.shape[-1]])
 
 
 def expected_shape(group, encoded_images=True) -> list:
@@ -104,9 +140,10 @@ def _image_input(x, group, channels, prepare):
     return prepare(x)
 
 
-def _features(groups, encoded_images):
+def _features(groups, encoded_images, rates=False):
     """A function from a raw request (see the module docstring) to ``{group name:
-    features}``, with the group layers of the training pipeline."""
+    features}``, with the group layers of the training pipeline; with ``rates``, each
+    series input is resampled from its ``<input>_rate``."""
     stages = {g.name: (g.preprocessing(), g.feature_layers()) for g in groups}
 
     def features(request):
@@ -124,7 +161,8 @@ def _features(groups, encoded_images):
                     parts.append(_image_input(x, group, channels, prepare))
                 else:
                     x = _checked(request[name], name, shape, _WHAT["series"])
-                    parts.append(prepare(x))
+                    parts.append(_from_rate(x, request[f"{name}_rate"], group, name)
+                                 if rates else prepare(x))
             x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
             for layer in feature_layers:
                 x = layer(x)
@@ -141,34 +179,41 @@ def _classified(probabilities, names):
             "class_names": tf.tile(names[None], [batch, 1])}
 
 
-def serving_function(model, encoded_images=True):
-    """A ``tf.function`` from a raw request to ``probabilities``, ``class`` and
-    ``class_names``; its input signature is :func:`request_specs`.
+# signature -> (encoded image bytes, a rate per series input)
+REQUESTS = {"serving_default": (True, False), "serving_arrays": (False, False),
+            "serving_rates": (True, True)}
 
-    ``model`` is a :class:`~minape_tf.models.minape.Minape` built with ``features_in_model=False``
-    (features are computed here, from the group layers).
+
+def serving_function(model, signature="serving_default"):
+    """A ``tf.function`` from a raw request of ``signature`` (:data:`REQUESTS`) to
+    ``probabilities``, ``class`` and ``class_names``; its input signature is
+    :func:`request_specs`.
+
+    ``model`` is a :class:`~minape_tf.models.minape.Minape` built with
+    ``features_in_model=False`` (features are computed here, from the group layers).
     """
     groups = list(model.groups)
-    features = _features(groups, encoded_images)
+    features = _features(groups, *REQUESTS[signature])
     names = tf.constant(model.class_names)
 
     def serve(request):
         return _classified(model(features(request), training=False), names)
 
-    return tf.function(serve, input_signature=[request_specs(groups, encoded_images)],
+    return tf.function(serve, input_signature=[request_specs(groups, *REQUESTS[signature])],
                        autograph=False)
 
 
-def encoder_function(encoder, groups, encoded_images=True):
+def encoder_function(encoder, groups, signature="serving_default"):
     """A ``tf.function`` from a raw request of single observations to ``vectors``
     ``(batch, vector)``: the encoder of a model of device histories
     (:func:`minape_tf.deploy.histories.split_model`)."""
-    features = _features(list(groups), encoded_images)
+    features = _features(list(groups), *REQUESTS[signature])
 
     def serve(request):
         return {"vectors": encoder(features(request), training=False)}
 
-    return tf.function(serve, input_signature=[request_specs(list(groups), encoded_images)],
+    return tf.function(serve, input_signature=[request_specs(list(groups),
+                                                             *REQUESTS[signature])],
                        autograph=False)
 
 

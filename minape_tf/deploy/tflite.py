@@ -34,7 +34,9 @@ every variant):
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -63,11 +65,30 @@ def interpreter(path=None, content=None, delegates=True, num_threads=None):
     if not delegates:
         resolver = getattr(litert, "OpResolverType", None) or litert.experimental.OpResolverType
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation
-        it = litert.Interpreter(**kwargs)
-    it.allocate_tensors()
+        it = litert.Interpreter(**kwargs)   # LiteRT's INFO line on its delegate is held
+        it.allocate_tensors()
     return it
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """File descriptor 2 pointed at ``/dev/null`` for the block: the runtime's C++ INFO
+    lines go nowhere (Python's own errors are raised, not printed, meanwhile)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):          # no real stderr (some notebooks)
+        yield
+        return
+    with open(os.devnull, "w") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def op_names(content) -> list:

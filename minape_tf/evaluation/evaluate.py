@@ -12,19 +12,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from minape_tf.data.registry import load_dataset
-from minape_tf.data.validate import skip_summary
-from minape_tf.evaluation.latency import latency_ms
 from minape_tf.adaptation.batchnorm import batchnorm_layers
 from minape_tf.adaptation.per_group import adapted_probabilities
 from minape_tf.adaptation.self_training import check_self_training
+from minape_tf.data.registry import load_dataset
+from minape_tf.data.validate import skip_summary
+from minape_tf.evaluation.latency import latency_ms
+from minape_tf.evaluation.machine import describe
 from minape_tf.evaluation.metrics import classification_metrics, per_group_accuracy
 from minape_tf.evaluation.plots import plot_confusion, plot_history, plot_roc
 from minape_tf.evaluation.report import write_metrics, write_report
 from minape_tf.groups import group_from_config
-from minape_tf.outputs.atomic import atomic_path
 from minape_tf.models.inputs import ModelInputs, model_dataset
 from minape_tf.models.saving import load_model
+from minape_tf.outputs.atomic import atomic_path
 from minape_tf.outputs.run_folder import RunFolder
 from minape_tf.training.config import TrainConfig
 
@@ -86,7 +87,8 @@ def size_mb_with_optimizer(path) -> float:
 def model_facts(model, path=None, *, latency=True) -> dict:
     """``params``, ``size_mb`` and ``size_mb_with_optimizer`` (of the ``.keras`` file at
     ``path``, without and with optimizer state), ``latency_ms_b1`` and ``latency_ms_b32``
-    (CPU, ms per sample)."""
+    (CPU, ms per sample) with the ``machine`` they were measured on (CPU, instruction set,
+    cores, load)."""
     facts = {"params": int(model.count_params())}
     if path and os.path.exists(path):
         facts["size_mb"] = os.path.getsize(path) / 1e6
@@ -94,6 +96,7 @@ def model_facts(model, path=None, *, latency=True) -> dict:
     if latency:
         facts["latency_ms_b1"] = latency_ms(model, 1)
         facts["latency_ms_b32"] = latency_ms(model, 32, repeats=10)
+        facts["machine"] = describe()
     return facts
 
 

@@ -64,6 +64,10 @@ def write_report(metrics: dict, path: str, *, title="Evaluation", plots=(), skip
     lines = [f"# {title}", ""]
     context = [f"- {key}: {metrics[key]}" for key in ("run", "dataset", "split")
                if key in metrics]
+    if metrics.get("machine"):
+        machine = metrics["machine"]
+        context.append(f"- latency measured on: {machine['cpu']}, {machine['isa']}, "
+                       f"{machine['cores']} cores, load {machine['load_average']}")
     lines += context + ([""] if context else [])
     lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {key} | {_fmt(metrics.get(key))} |" for key in SUMMARY_KEYS if key in metrics]

@@ -8,8 +8,8 @@ system releases the lock of a process that dies, so a folder whose holder was ki
 taken over; the holder file it left says who that was, and the taking over is said.
 
 Within one process the lock is re-entrant: ``train_and_evaluate`` holds it around ``train``,
-which takes it again. A folder that the lock made and that nothing was written into is
-removed again when the lock is released (a refused command leaves no empty folder).
+which takes it again. Released, it removes its files; a folder that the lock made and that
+nothing was written into is removed too (a refused command leaves no empty folder).
 """
 
 from __future__ import annotations
@@ -113,10 +113,11 @@ def locked(folder, log=print):
         with contextlib.suppress(OSError):
             os.remove(holder_path)
         lock.release()
+        with contextlib.suppress(OSError):   # the lock leaves no file behind
+            os.remove(os.path.join(folder, LOCK_FILE))
         if created:
             with contextlib.suppress(OSError):
-                if os.listdir(folder) == [LOCK_FILE]:
-                    os.remove(os.path.join(folder, LOCK_FILE))
+                if not os.listdir(folder):
                     os.rmdir(folder)
 
 

@@ -118,7 +118,8 @@ class TrainConfig:
     seed : int, default 0
         Fixes splits, initialisation, shuffling and augmentation.
     verbose : int or "auto", default "auto"
-        Keras progress bars.
+        Keras progress: 0 silent, 1 a progress bar, 2 one line per epoch; "auto": the bar on
+        a terminal, one line per epoch when the output goes to a file or a pipe.
     """
 
     dataset: str = "demo"

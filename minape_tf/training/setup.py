@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import math
 import random
+import sys
 import warnings
 
 import keras
@@ -34,6 +35,14 @@ from minape_tf.training.precision import resolve_jit, resolve_precision
 from minape_tf.training.schedule import WarmupCosine
 
 BN_EPOCH_MAX_STEPS = 200
+
+
+def progress(verbose):
+    """Keras's ``verbose`` for ``config.verbose``: "auto" is the progress bar on a terminal
+    and one line per epoch otherwise (a log file gets no carriage-return updates)."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return verbose
 
 
 def as_config(config) -> TrainConfig:
@@ -294,7 +303,7 @@ class RunSetup:
         if self.config.steps:
             callbacks = [_StepBudget(self.config.steps), *callbacks]
         arguments = {**dict(steps_per_epoch=self.steps, validation_data=self.val_data(),
-                            epochs=self.epochs, verbose=self.config.verbose,
+                            epochs=self.epochs, verbose=progress(self.config.verbose),
                             shuffle=False), **kwargs}  # the pipeline shuffles, seeded
         try:
             return model.fit(self.train_data(start_epoch), callbacks=[*callbacks, steps_done],
