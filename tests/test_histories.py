@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from minape_tf.cli.main import main
+from minape_tf.data import DataError
 from minape_tf.data.loaders.demo import demo
 from minape_tf.deploy import export, predict
 from minape_tf.models.saving import load_minape
@@ -90,7 +91,7 @@ def test_predict_from_a_manifest_equals_evaluate_in_keras_and_every_export(run, 
     capsys.readouterr()
     assert main(["predict", str(root / "export"), "--manifest", str(root / "test.csv")]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
-    assert header[-2:] == ["device", "history"]
+    assert header[-3:] == ["device", "history", "history_gaps"]
 
 
 def test_one_observation_at_a_time_equals_the_full_window(run):
@@ -133,6 +134,27 @@ def test_a_history_model_without_devices_or_order_is_refused_naming_the_columns(
         from minape_tf.deploy.adapted import adapt
 
         adapt(out, manifest=root / "test.csv", out=root / "adapted.keras")
+
+
+def test_blank_devices_are_refused_and_a_gap_in_a_history_is_said(run):
+    """Two devices with blank ``group`` cells would be merged into one: refused naming the
+    lines. An unreadable observation is skipped, and the rows whose window passes over it
+    say so (``history_gaps``)."""
+    root, out, test = run
+    blank = [dict(r, group="" if k in (1, 3) else r["group"]) for k, r in enumerate(test)]
+    _write(root / "blank.csv", blank)
+    with pytest.raises(DataError, match=r"blank.csv: blank 'group' cell on line\(s\) 3, 5"):
+        predict(out, manifest=root / "blank.csv", progress=False)
+    (root / "broken.png").write_bytes(b"not a png")
+    broken = sorted(test, key=lambda r: r["order"])
+    broken[2] = dict(broken[2], tool="broken.png")          # order 2 cannot be read
+    _write(root / "gap.csv", broken)
+    rows, skipped, _ = predict(out, manifest=root / "gap.csv", progress=False)
+    assert len(skipped) == 1 and "broken.png" in skipped[0][0] + skipped[0][1]
+    by_order = {r["order"]: row for r, row in zip([b for k, b in enumerate(broken) if k != 2],
+                                                 rows)}
+    assert [by_order[k]["history_gaps"] for k in (0, 1, 3, 4)] == [0, 0, 1, 1]
+    assert [by_order[k]["history"] for k in (0, 1, 3, 4)] == [1, 2, 3, 4]
 
 
 def test_split_model_refuses_a_model_of_single_observations():

@@ -111,13 +111,18 @@ def test_observations_are_the_same_only_when_all_their_inputs_are():
     assert check_duplicates(source, splits, image_only, allow=True) == [duplicate.describe()]
 
 
-def test_labels_differing_only_by_case_or_spaces_are_refused_naming_both(tmp_path):
+def test_labels_differing_only_by_case_spaces_or_number_spelling_are_refused(tmp_path):
     names = _images(tmp_path, 4)
     path = tmp_path / "manifest.csv"
     path.write_text(f"photo,label\n{names[0]},Sharp\n{names[1]},sharp \n{names[2]},used\n"
                     f"{names[3]},used\n")
-    with pytest.raises(DataError, match=r"case or surrounding spaces: 'Sharp' \(line 2\) and "
-                                        r"'sharp ' \(line 3\)"):
+    with pytest.raises(DataError, match=r"case, surrounding spaces or the spelling of a "
+                                        r"number: 'Sharp' \(line 2\) and 'sharp ' \(line 3\)"):
+        manifest(path)
+    path.write_text(f"photo,label\n{names[0]},1\n{names[1]},01\n{names[2]},0\n"
+                    f"{names[3]},1.0\n")
+    with pytest.raises(DataError, match=r"'1' \(line 2\) and '01' \(line 3\) and '1.0' "
+                                        r"\(line 5\)"):
         manifest(path)
     path.write_text(f"photo,label\n{names[0]}, sharp\n{names[1]}, sharp\n{names[2]}, used\n")
     assert manifest(path, validate=False).source.classes == ["sharp", "used"]  # one spelling

@@ -22,7 +22,9 @@ argument errors are immediate. A command that needs TensorFlow starts it quietly
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import warnings
 
 from minape_tf.cli.bench import bench_command
 from minape_tf.cli.deploy import deploy_commands
@@ -74,6 +76,14 @@ def main(argv=None) -> int:
     flags = flags_of(_command_parser(parser, args.command))
     args.say = speaker(flags)                    # progress lines, on standard output
     args.warn = speaker(flags, f"minape {args.command}: ", sys.stderr)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line(speaker(flags, "minape: warning: ", sys.stderr))
+        return _run(args, flags)
+
+
+def _run(args, flags) -> int:
+    """The command's handler; every error a user can act on as one line naming the file
+    (exit status 1; 2 for a command line that cannot run)."""
     try:
         # every setting is checked before TensorFlow starts or any data is read
         config = config_from_args(args) if hasattr(args, "group") else None
@@ -88,6 +98,29 @@ def main(argv=None) -> int:
         print(f"minape {args.command}: error: {for_the_command_line(str(error), flags)}",
               file=sys.stderr)
         return 1
+    except OSError as error:          # read-only, no permission, not a folder, a full disk
+        print(f"minape {args.command}: error: {os_error_line(error)}", file=sys.stderr)
+        return 1
+
+
+def os_error_line(error: OSError) -> str:
+    """An operating system's error as one line: the path it concerns and what is wrong."""
+    where = error.filename or "a file"
+    if error.filename2:
+        where = f"{where} -> {error.filename2}"
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    return f"{where}: {reason}"
+
+
+def _warning_line(say):
+    """``warnings.showwarning`` for the command line: the message alone, after
+    ``minape: warning:``, without the library's source file and line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        say(message)
+
+    return show
 
 
 def _command_parser(parser, command) -> argparse.ArgumentParser:

@@ -33,6 +33,8 @@ def cmd_train(args, config):
           f"{result.best_epoch})")
     if result.metrics:
         print("Test: " + summary_line(result.metrics))
+    elif "evaluation" in result.info:
+        print(f"Test: {result.info['evaluation']}")
     return 0
 
 

@@ -34,8 +34,9 @@ from minape_tf.data.validate import DataError
 from minape_tf.deploy.predictor import KerasPredictor, read_observations
 from minape_tf.models.saving import load_minape
 from minape_tf.outputs.atomic import atomic_path, write_json
+from minape_tf.outputs.digest import digest
 from minape_tf.outputs.lock import contents, holds_lock
-from minape_tf.outputs.run_folder import FILES
+from minape_tf.outputs.run_folder import FILES, RunFolder
 
 # Fewer observations estimate the statistics poorly; adapting is refused below this count.
 MIN_OBSERVATIONS = 8
@@ -128,9 +129,12 @@ def _save(model, out, run_dir, info):
             shutil.rmtree(path)
         else:
             os.remove(path)
-    for key in ("config", "info"):
-        if run_dir and os.path.isfile(os.path.join(run_dir, FILES[key])):
-            shutil.copy2(os.path.join(run_dir, FILES[key]), os.path.join(out, FILES[key]))
+    if run_dir and os.path.isfile(os.path.join(run_dir, FILES["config"])):
+        shutil.copy2(os.path.join(run_dir, FILES["config"]), os.path.join(out, FILES["config"]))
     with atomic_path(os.path.join(out, FILES["model"])) as temporary:
         model.save(temporary)
+    folder = RunFolder(run_dir) if run_dir else None
+    if folder is not None and os.path.isfile(folder.info):   # the run's, for the new model
+        RunFolder(out).write_info({**folder.read_info(),
+                                   "model_sha256": digest(os.path.join(out, FILES["model"]))})
     write_json(os.path.join(out, FILES["adaptation"]), info)

@@ -57,6 +57,31 @@ def windows_of(vectors, source, length) -> tuple:
     return vectors[windows.index], windows.mask.sum(axis=1)
 
 
+def history_gaps(full, kept, length) -> np.ndarray:
+    """For each observation of ``kept`` (``full`` without the observations that could not be
+    read, in the same order), how many left-out observations of its device its window of
+    ``length`` passes over: ``0`` when its history is whole."""
+    index, k = [], 0
+    for i, ident in enumerate(full.ids):          # kept's rows within full, in order
+        if k < len(kept.ids) and kept.ids[k] == ident:
+            index.append(i)
+            k += 1
+    is_kept = np.zeros(len(full.ids), bool)
+    is_kept[index] = True
+    devices, order = np.asarray(full.split_keys), np.asarray(full.order, float)
+    gaps = np.zeros(len(full.ids), np.int64)
+    for device in np.unique(devices):
+        rows = np.flatnonzero(devices == device)
+        rows = rows[np.lexsort((rows, order[rows]))]          # oldest first
+        kept_rows = [r for r in rows if is_kept[r]]
+        for n, r in enumerate(kept_rows):
+            window = kept_rows[max(0, n - length + 1):n + 1]
+            first = 0 if len(window) < length else list(rows).index(window[0])
+            span = rows[first:list(rows).index(r)]
+            gaps[r] = int(np.sum(~is_kept[span]))
+    return gaps[index]
+
+
 class DeviceHistories:
     """The last ``L - 1`` vectors of each device, for predicting one observation at a time.
 

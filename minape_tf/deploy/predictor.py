@@ -36,7 +36,7 @@ from minape_tf.data.rates import at_group_rates
 from minape_tf.data.rates import describe as describe_resampled
 from minape_tf.data.source import Source
 from minape_tf.data.validate import DataError, validate
-from minape_tf.deploy.histories import split_model, windows_of
+from minape_tf.deploy.histories import history_gaps, split_model, windows_of
 from minape_tf.deploy.serving import input_names
 from minape_tf.groups import group_from_config
 from minape_tf.models.inputs import ModelInputs, model_dataset
@@ -73,8 +73,10 @@ def files_source(groups, files) -> Source:
     return _source({groups[0].name: [(p,) for p in paths]}, paths)
 
 
-def manifest_source(groups, csv_path) -> Source:
-    """Observations listed in a manifest CSV (see the module docstring)."""
+def manifest_source(groups, csv_path, histories=False) -> Source:
+    """Observations listed in a manifest CSV (see the module docstring). For a model of
+    device histories (``histories``), a blank ``group`` or ``order`` cell is refused naming
+    its lines: the row's device or place in it would be a guess."""
     csv_path = os.fspath(csv_path)
     root = os.path.dirname(os.path.abspath(csv_path))
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
@@ -93,10 +95,25 @@ def manifest_source(groups, csv_path) -> Source:
                             f"{list(g.inputs)} (found {header})")
         inputs[g.name] = [tuple(os.path.join(root, r[c]) for c in columns) for r in rows]
     ids = [r.get("id") or f"{csv_path}:{k + 2}" for k, r in enumerate(rows)]
+    if histories:
+        _refuse_blank_cells(csv_path, rows, header)
     devices = [r.get("group") or "" for r in rows] if "group" in header else None
     order = (order_column(csv_path, [(k + 2, r) for k, r in enumerate(rows)])
              if "order" in header else None)
     return _source(inputs, ids, devices, order)
+
+
+def _refuse_blank_cells(csv_path, rows, header):
+    """A :class:`DataError` naming the lines whose ``group`` or ``order`` cell is blank."""
+    for column in ("group", "order"):
+        if column not in header:
+            continue
+        blank = [k + 2 for k, r in enumerate(rows) if not (r.get(column) or "").strip()]
+        if blank:
+            lines = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
+            raise DataError(f"{csv_path}: blank {column!r} cell on line(s) {lines}: a model of "
+                            f"device histories needs each row's {column} (two devices "
+                            "with blank cells would be taken for one)")
 
 
 def _source(inputs, ids, devices=None, order=None):
@@ -117,14 +134,17 @@ def check_histories(sequence_length, source=None):
                         "is predicted from its device's last observations")
 
 
-def read_observations(groups, files=(), manifest=None, strict=False, say=None) -> Source:
+def read_observations(groups, files=(), manifest=None, strict=False, say=None,
+                      histories=False) -> Source:
     """The observations of ``files`` or ``manifest`` (exactly one of them), validated:
     unreadable or unfit ones are left out and listed in ``skipped`` (``strict``: raise).
     WAV files at another rate than their group's are resampled to it
-    (:mod:`minape_tf.data.rates`) and said once, by ``say(line)`` (default: a warning)."""
+    (:mod:`minape_tf.data.rates`) and said once, by ``say(line)`` (default: a warning).
+    ``histories``: for a model of device histories (see :func:`manifest_source`)."""
     if bool(files) == bool(manifest):
         raise ValueError("give either files or manifest=CSV")
-    source = manifest_source(groups, manifest) if manifest else files_source(groups, files)
+    source = (manifest_source(groups, manifest, histories) if manifest
+              else files_source(groups, files))
     source, resampled = at_group_rates(source, groups)
     if resampled:
         (say or _warn)(describe_resampled(resampled))
@@ -323,7 +343,7 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     classes, length = predictor.classes, predictor.sequence_length
     if not manifest:                 # loose files: refused before any is read
         check_histories(length)
-    source = read_observations(predictor.groups, files, manifest, strict, say)
+    source = read_observations(predictor.groups, files, manifest, strict, say, length > 1)
     check_histories(length, source)
     if not len(source):
         return [], source.skipped, classes
@@ -344,8 +364,9 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     probabilities = np.concatenate([predictor.head(steps[i:i + batch_size])
                                     for i in range(0, len(steps), batch_size)])
     rows = _rows(source.ids, probabilities, classes)
-    for row, device, count in zip(rows, source.split_keys, observed):
-        row.update(device=str(device), history=int(count))
+    gaps = history_gaps(manifest_source(predictor.groups, manifest), source, length)
+    for row, device, count, gap in zip(rows, source.split_keys, observed, gaps):
+        row.update(device=str(device), history=int(count), history_gaps=int(gap))
     return rows, source.skipped, classes
 
 
@@ -362,7 +383,7 @@ def write_rows(rows, classes, out=None, as_json=False):
         json.dump(rows, stream, indent=2)
         stream.write("\n")
     else:
-        extra = [k for k in ("device", "history") if rows and k in rows[0]]
+        extra = [k for k in ("device", "history", "history_gaps") if rows and k in rows[0]]
         writer = csv.DictWriter(stream, fieldnames=["id", "class", *classes, *extra])
         writer.writeheader()
         writer.writerows(rows)

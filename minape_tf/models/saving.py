@@ -14,6 +14,7 @@ import minape_tf.layers  # noqa: F401  (registers Minape's custom layers)
 from minape_tf.data.errors import DataError
 from minape_tf.models.minape import Minape
 from minape_tf.models.registry import BUILDERS
+from minape_tf.outputs.digest import digest
 from minape_tf.outputs.run_folder import FILES, RunFolder
 
 
@@ -48,6 +49,8 @@ def load_model(path, *, compile: bool = False):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{given}: no {FILES['model']}; expected a .keras file or a "
                                 "finished `minape train` run folder")
+    if os.path.isdir(given):
+        _check_described(RunFolder(given))
     for entry in BUILDERS.values():
         importlib.import_module(entry.builder.split(":")[0])
     if not zipfile.is_zipfile(path):
@@ -58,6 +61,16 @@ def load_model(path, *, compile: bool = False):
     except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: a .keras file that cannot be read (truncated, corrupt, or "
                         f"not a minape-tf model): {type(exc).__name__}: {exc}") from exc
+
+
+def _check_described(folder):
+    """Refuse a run folder's ``model.keras`` that is not the one its ``run.json`` records
+    (replaced or changed since the run wrote it), naming the file."""
+    recorded = folder.read_info_or_empty().get("model_sha256")
+    if recorded and digest(folder.model) != recorded:
+        raise DataError(f"{folder.model}: not the model {FILES['info']} describes (its "
+                        "SHA-256 differs: replaced or changed since the run); train it again "
+                        "or load the .keras file itself")
 
 
 def load_minape(path):

@@ -54,12 +54,16 @@ def _remove(path):
         os.remove(path)
 
 
-def disk_full(error, path, needed=None) -> DiskFullError:
+def disk_full(error, path, needed=None, at_least=False) -> DiskFullError:
     """A :class:`DiskFullError` for ``error`` (an ``ENOSPC`` ``OSError``) while writing
-    ``path``: names the folder, the bytes free there and, when known, the bytes needed."""
+    ``path``: names the folder, the bytes free there and, when known, the bytes needed
+    (``at_least``: only a lower bound is known, what was written before the disk filled).
+    The file is named with its folder (``m/1``, a SavedModel's version folder)."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     free = shutil.disk_usage(folder).free if os.path.isdir(folder) else 0
-    need = f"; writing {name} needs about {needed:,} bytes" if needed and name else ""
+    shown = os.path.join(os.path.basename(folder), name)
+    amount = f"more than {needed:,}" if at_least else f"about {needed:,}"
+    need = f"; writing {shown} needs {amount} bytes" if needed and name else ""
     return DiskFullError(errno.ENOSPC, f"no space left in {folder} ({free:,} bytes free{need}). "
                                        "Free some space and run the same command again: "
                                        "the complete files are kept, and a training "
@@ -99,8 +103,8 @@ def atomic_path(path, needed=None):
         The final file or folder. An existing one is replaced only when the new one is
         complete.
     needed : int or None, default None
-        The bytes the write needs, for the message of a full disk; ``None``: the size of
-        the file it replaces, or of what was written before the disk filled.
+        The bytes the write needs, for the message of a full disk; ``None``: more than
+        what was written before the disk filled, or about the size of the file it replaces.
 
     Raises
     ------
@@ -124,7 +128,11 @@ def atomic_path(path, needed=None):
         written = size_of(temporary)
         _remove(temporary)
         if is_disk_full(error):
-            raise disk_full(error, path, needed or max(written, size_of(path))) from error
+            if needed is None and not written:      # the size of the file it replaces
+                needed = size_of(path)
+            elif needed is None:
+                raise disk_full(error, path, written, at_least=True) from error
+            raise disk_full(error, path, needed) from error
         raise
 
 

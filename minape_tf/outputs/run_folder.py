@@ -31,6 +31,7 @@ import shutil
 from minape_tf.outputs.atomic import write_json
 from minape_tf.outputs.history import read_history
 from minape_tf.outputs.lock import contents
+from minape_tf.outputs.ownership import claim
 
 FILES = {"config": "config.json", "info": "run.json", "model": "model.keras",
          "history": "history.csv", "best": "best.weights.h5", "backup": "backup",
@@ -126,6 +127,10 @@ class RunFolder:
     def read_info(self) -> dict:
         return read_json(self.info)
 
+    def read_info_or_empty(self) -> dict:
+        """``run.json``, or ``{}`` while there is none (a run still training)."""
+        return self.read_info() if os.path.exists(self.info) else {}
+
     def write_info(self, info: dict):
         write_json(self.info, info)
 
@@ -144,17 +149,25 @@ class RunFolder:
         Raises
         ------
         FileExistsError
-            A finished run is here and ``overwrite`` is false.
+            A finished run is here and ``overwrite`` is false; or the path is a file, or a
+            folder that is not empty and not a run folder (:func:`~minape_tf.outputs.
+            ownership.claim`), ``overwrite`` or not.
         ValueError
             A run (finished or not) of another configuration is here and ``overwrite`` is
             false (the message names the differing settings).
         """
         hint = "pass overwrite=True to replace it, or choose another folder"
+        claim(self.path, FILES["config"])
         replace = os.path.exists(self.config) and check_folder_settings(
             self.config, config.fingerprint(), overwrite, "a run", hint,
             saved=type(config).from_dict(self.read_config()).fingerprint())
         if replace or (overwrite and os.path.isdir(self.path) and contents(self.path)):
             return "replace"
+        if self.finished() and not os.path.exists(self.metrics) and \
+                "evaluation" not in self.read_info_or_empty():
+            raise FileExistsError(f"{self.path} holds a trained run that was not evaluated "
+                                  f"(model.keras, no metrics.json): `minape evaluate "
+                                  f"{self.path}` completes it; {hint}")
         if self.finished():
             raise FileExistsError(f"{self.path} already holds a finished run (model.keras); "
                                   f"{hint}")

@@ -23,22 +23,23 @@ import time
 
 import numpy as np
 
-from minape_tf.models.registry import BUILDERS
 from minape_tf.data.registry import load_dataset
 from minape_tf.data.source import Loaded
 from minape_tf.data.validate import skip_summary
 from minape_tf.evaluation.metrics import ADAPTED, SUMMARY_KEYS
+from minape_tf.models.registry import BUILDERS
 from minape_tf.outputs.atomic import write_json, write_text
 from minape_tf.outputs.lock import holds_lock
-from minape_tf.protocol.ablations import variants as make_variants
-from minape_tf.protocol import folds as fold_plans
-from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
-from minape_tf.protocol.train_evaluate import train_and_evaluate
-from minape_tf.protocol.tables import (GROUP_COLUMNS, TABLE3_COLUMNS, TABLE4_COLUMNS,
-                                       group_rows, markdown, summarise, table3_rows,
-                                       table4_rows, worst_group, write_csv)
-from minape_tf.training.config import as_plain_settings
+from minape_tf.outputs.ownership import claim
 from minape_tf.outputs.run_folder import RunFolder, check_folder_settings
+from minape_tf.protocol import folds as fold_plans
+from minape_tf.protocol.ablations import variants as make_variants
+from minape_tf.protocol.folds import assign_folds, rotation, trial_seeds
+from minape_tf.protocol.tables import (GROUP_COLUMNS, TABLE3_COLUMNS, TABLE4_COLUMNS, group_rows,
+                                       markdown, summarise, table3_rows, table4_rows, worst_group,
+                                       write_csv)
+from minape_tf.protocol.train_evaluate import train_and_evaluate
+from minape_tf.training.config import as_plain_settings
 from minape_tf.training.setup import as_config, check_config
 
 SETTINGS_FILE = "cv.json"
@@ -92,6 +93,7 @@ def cross_validate(config, out_dir, *, trials=5, folds=10, grouped=False, ablati
     loso = leave_one_group_out
     settings = _settings(config, trials, folds, grouped, ablation, loso)
     settings_path = os.path.join(out_dir, SETTINGS_FILE)
+    claim(out_dir, SETTINGS_FILE)
     replace = check_folder_settings(
         settings_path, settings, overwrite, "a cross-validation",
         "pass overwrite=True to run it afresh, or choose another folder")

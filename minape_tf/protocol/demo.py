@@ -8,9 +8,10 @@ import time
 
 from minape_tf.data.registry import load_dataset
 from minape_tf.outputs.atomic import write_text
+from minape_tf.outputs.ownership import entries
 from minape_tf.protocol.ablations import variants
-from minape_tf.protocol.train_evaluate import train_and_evaluate
 from minape_tf.protocol.tables import TABLE3_COLUMNS, markdown, summarise, table3_rows
+from minape_tf.protocol.train_evaluate import train_and_evaluate
 from minape_tf.training.config import TrainConfig
 
 DEMO_MODEL = dict(width=32, depth=3, patch_size=8, kernel_size=5)
@@ -42,16 +43,22 @@ def run_demo(out_dir="minape-demo", *, seed=0, epochs=20, verbose="auto", log=pr
     -------
     dict
         ``{"rows": [...], "table": markdown, "wall_s": seconds}``.
+
+    Raises
+    ------
+    FileExistsError
+        ``out_dir`` is a file, or a folder holding anything but the demo's runs and table.
     """
     started = time.time()
     config = demo_config(seed, epochs, verbose)
+    variant_list = variants("modalities", config)
+    _check_out(out_dir, {v["name"] for v in variant_list} | {"table.md"})
     loaded = load_dataset("demo", seed=seed)
     n = {name: len(index) for name, index in loaded.splits.items()}
     log(f"Demo data: {len(loaded.source)} generated tool-wear observations of "
         f"{len(set(loaded.source.split_keys))} tools, classes {loaded.source.classes}; split by "
         f"tool into {n['train']} train / {n['val']} val / {n['test']} test")
     rows = []
-    variant_list = variants("modalities", config)
     for i, variant in enumerate(variant_list, 1):
         log(f"\n[{i}/{len(variant_list)}] Minape ({variant['cells']['modality']}): "
             f"{variant['name']}")
@@ -71,3 +78,13 @@ def run_demo(out_dir="minape-demo", *, seed=0, epochs=20, verbose="auto", log=pr
     log("\n" + table)
     log(f"Demo finished in {wall:.0f} s; runs and reports in {os.path.abspath(out_dir)}")
     return {"rows": rows, "table": table, "wall_s": wall}
+
+
+def _check_out(out_dir, names):
+    """Refuse an ``out_dir`` that holds files the demo does not write, naming them."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FileExistsError(f"{out_dir} is a file, not a folder: choose another folder")
+    foreign = [e for e in entries(out_dir) if e not in names] if os.path.isdir(out_dir) else []
+    if foreign:
+        raise FileExistsError(f"{out_dir} holds files the demo did not write "
+                              f"({', '.join(foreign[:6])}); choose another folder")

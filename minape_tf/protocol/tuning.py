@@ -51,12 +51,13 @@ import warnings
 
 import keras_tuner
 
-from minape_tf.models.registry import builder_arguments
 from minape_tf.models.minape import check_patch_fits
-from minape_tf.training.config import as_plain_settings
+from minape_tf.models.registry import builder_arguments
 from minape_tf.outputs.atomic import write_json
 from minape_tf.outputs.lock import holds_lock
+from minape_tf.outputs.ownership import claim
 from minape_tf.outputs.run_folder import check_folder_settings
+from minape_tf.training.config import as_plain_settings
 from minape_tf.training.seeding import seeded
 from minape_tf.training.setup import as_config, prepare_run
 
@@ -155,6 +156,7 @@ def tune(config=None, out_dir="runs/tune", *, algorithm="random", max_trials=10,
         "config": config.fingerprint(), "algorithm": algorithm, "max_trials": max_trials,
         "executions_per_trial": executions_per_trial, "hyperband_factor": hyperband_factor,
         "search_space": search_space})
+    claim(out_dir, "tune.json")
     overwrite = check_folder_settings(
         os.path.join(out_dir, "tune.json"), settings, overwrite, "a search",
         "pass overwrite=True to start afresh, or choose another folder")

@@ -15,6 +15,7 @@ use).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -28,9 +29,10 @@ from minape_tf.adaptation.frequency_response import equalization_layers, set_ref
 from minape_tf.data.registry import modality_code
 from minape_tf.data.validate import skip_summary
 from minape_tf.outputs.atomic import atomic_path, disk_full_as_error
+from minape_tf.outputs.digest import digest
 from minape_tf.outputs.lock import holds_lock
-from minape_tf.training.callbacks import AtomicBackupAndRestore, RunMonitor, SeedStateBackup
 from minape_tf.outputs.run_folder import RunFolder
+from minape_tf.training.callbacks import AtomicBackupAndRestore, RunMonitor, SeedStateBackup
 from minape_tf.training.seeding import seeded
 from minape_tf.training.setup import as_config, prepare_run
 
@@ -132,6 +134,7 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
             setup.fit(model, start_epoch=resume_epoch, callbacks=run_callbacks)
             final = _final_model(setup, model, folder)
     info = _run_info(setup, final, monitor, resume_epoch, time.time() - start_time)
+    info["model_sha256"] = digest(folder.model)   # load_model checks model.keras against it
     folder.write_info(info)
     return RunResult(out_dir=folder.path, model=final, history=list(monitor.rows),
                      best_epoch=monitor.best_epoch, metrics=None, groups=setup.groups,
@@ -152,6 +155,8 @@ def _final_model(setup, model, folder):
     final.set_weights(model.get_weights())
     with atomic_path(folder.model) as temporary:
         final.save(temporary)
+    with contextlib.suppress(FileNotFoundError):     # only an unfinished run keeps it
+        os.remove(folder.best)
     return final
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import warnings
 from pathlib import Path
 
@@ -230,10 +231,21 @@ def _carve_validation(splits, source, val_fraction, seed, where):
     return {**splits, "train": train[part["train"]], "val": train[part["val"]]}
 
 
+def label_key(spelling: str) -> str:
+    """What a label means, whatever its spelling: case and surrounding spaces dropped, and
+    a number read as a number ("1", "01", "1.0" and "1e0" are one label)."""
+    text = spelling.strip().casefold()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return repr(number) if math.isfinite(number) else text
+
+
 def check_label_spellings(csv_path, header, body):
-    """Raise :class:`DataError` when two rows spell one label differently, by case or by
-    surrounding spaces ("Sharp" and "sharp "): they would be two classes, or one by
-    accident. Names both spellings and a line of each."""
+    """Raise :class:`DataError` when two rows spell one label differently (by case,
+    surrounding spaces, or as numbers: "Sharp" and "sharp ", "1" and "01"): they would be
+    two classes, or one by accident. Names both spellings and a line of each."""
     column = header.index("label")
     first = {}                               # spelling -> first line
     for line, cells in body:
@@ -242,13 +254,13 @@ def check_label_spellings(csv_path, header, body):
     by_name = {}
     for spelling, line in first.items():
         if spelling.strip():
-            by_name.setdefault(spelling.strip().casefold(), []).append((spelling, line))
+            by_name.setdefault(label_key(spelling), []).append((spelling, line))
     clashes = [found for found in by_name.values() if len(found) > 1]
     if clashes:
         listed = "; ".join(" and ".join(f"{s!r} (line {line})" for s, line in found[:3])
                            for found in clashes[:5])
-        raise DataError(f"{csv_path}: labels that differ only by case or surrounding "
-                        f"spaces: {listed}; spell each class one way")
+        raise DataError(f"{csv_path}: labels that differ only by case, surrounding spaces "
+                        f"or the spelling of a number: {listed}; spell each class one way")
 
 
 def order_column(csv_path, records):
