@@ -204,6 +204,16 @@ def test_quantized_variants_keep_the_predictions_on_a_held_out_speaker(tmp_path,
     # int8 convolutions with the rest in float keep nearly all of them; full integer fewer
     assert agreement["int8_mixed"] >= 0.97
     assert agreement["int8"] >= 0.85 and agreement["float32"] >= 0.998
+    # the export measured the same on the run's own test split and wrote it down
+    for q in variants:
+        measured = files[f"tflite_{q}"]["agreement"]
+        assert measured["observations"] == 500 and measured["data"] == "test split of the run"
+        assert abs(measured["share"] - agreement[q]) <= 0.002, q
+    # what a plain `minape export` writes keeps >= 98% of the predictions
+    defaults = export(tmp_path / "run", tmp_path / "default", formats="tflite", verbose=False)
+    written = [k for k, f in defaults["files"].items() if "agreement" in f]
+    assert sorted(written) == ["tflite_dynamic", "tflite_float16", "tflite_float32"]
+    assert all(defaults["files"][k]["agreement"]["share"] >= 0.98 for k in written)
 
 
 @pytest.mark.slow

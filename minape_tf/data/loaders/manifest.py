@@ -239,7 +239,7 @@ def label_key(spelling: str) -> str:
         number = float(text)
     except ValueError:
         return text
-    return repr(number) if math.isfinite(number) else text
+    return repr(number + 0.0) if math.isfinite(number) else text     # -0 is 0
 
 
 def check_label_spellings(csv_path, header, body):
