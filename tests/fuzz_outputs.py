@@ -239,13 +239,16 @@ class WriteCase:
     code: int
     kind: str                 # file, json, folder
     replacing: bool
+    step: str                 # the call that fails: opening the temporary file, or renaming
+    size: int                 # bytes written
 
 
 def write_cases():
     return st.builds(WriteCase, code=st.sampled_from([errno.EROFS, errno.EACCES,
                                                       errno.ENOTDIR, errno.ENOSPC, errno.EIO]),
                      kind=st.sampled_from(["file", "json", "folder"]),
-                     replacing=st.booleans())
+                     replacing=st.booleans(), step=st.sampled_from(["open", "replace"]),
+                     size=st.integers(0, 100_000))
 
 
 def run_write_case(case, tmp):
@@ -261,22 +264,31 @@ def run_write_case(case, tmp):
     before = sorted(os.walk(os.path.dirname(path)))
 
     def refuse(*args, **kwargs):
-        raise OSError(case.code, os.strerror(case.code), str(args[-1]))
+        raise OSError(case.code, os.strerror(case.code), str(args[-1] if case.step ==
+                                                            "replace" else args[0]))
 
-    with mock.patch.object(atomic.os, "replace", refuse):
+    def make(folder):          # a folder's writer opens its files itself
+        if case.step == "open":
+            refuse(folder)
+        os.makedirs(folder)
+        Path(folder, "saved_model.pb").write_bytes(b"p" * case.size)
+
+    target = (mock.patch.object(atomic.os, "replace", refuse) if case.step == "replace" else
+              mock.patch.object(atomic, "open", refuse, create=True))
+    with target:
         try:
             if case.kind == "file":
-                atomic.write_bytes(path, b"new content")
+                atomic.write_bytes(path, b"n" * case.size)
             elif case.kind == "json":
-                atomic.write_json(path, {"accuracy": 1.0})
+                atomic.write_json(path, {"values": "v" * case.size})
             else:
                 with atomic.atomic_path(path) as temporary:
-                    os.makedirs(temporary)
-                    Path(temporary, "saved_model.pb").write_bytes(b"pb")
+                    make(temporary)
         except OSError as error:
             line = os_error_line(error) if not isinstance(error, atomic.DiskFullError) \
                 else str(error)
             expect("\n" not in line and tmp in line, f"not one line naming the path: {line}")
+            expect(".partial-" not in line, f"the message names a temporary file: {line}")
             expect(sorted(os.walk(os.path.dirname(path))) == before,
                    "a partial file was left, or the old one lost")
             expect((case.code == errno.ENOSPC) == isinstance(error, atomic.DiskFullError),

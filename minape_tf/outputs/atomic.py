@@ -133,6 +133,10 @@ def atomic_path(path, needed=None):
             elif needed is None:
                 raise disk_full(error, path, written, at_least=True) from error
             raise disk_full(error, path, needed) from error
+        if isinstance(error, OSError) and (error.filename == path or
+                                           str(error.filename).startswith(temporary)):
+            # the user's path, not the temporary one, in the one-line message
+            raise type(error)(error.errno, error.strerror, path) from error
         raise
 
 
