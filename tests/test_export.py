@@ -232,10 +232,13 @@ def test_manifest_predict_and_uint8_array_signature_equal_keras(tmp_path, mudest
         assert not skipped and [r["id"] for r in rows] == source.ids
         got = np.array([[r[c] for c in classes] for r in rows])
         assert np.max(np.abs(got - expected)) <= 1e-5
-    # The same observations as uint8 arrays and raw series, through serving_arrays.
+    # The same observations as uint8 arrays (decoded by Pillow, as a device would) and raw
+    # series, through serving_arrays.
+    from PIL import Image
+
     serve = tf.saved_model.load(str(tmp_path / "out" / "m" / "1")).signatures["serving_arrays"]
     for k in range(2):
-        pixels = {name: tf.io.decode_image(tf.io.read_file(path), channels=3)[None]
+        pixels = {name: np.asarray(Image.open(path).convert("RGB"))[None]
                   for name, path in zip(("tool", "specX", "specY", "specZ"),
                                         [*source.inputs["tool"][k], *source.inputs["spec"][k]])}
         audio = tf.audio.decode_wav(tf.io.read_file(source.inputs["audio"][k][0]))[0][None]

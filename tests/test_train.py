@@ -252,6 +252,10 @@ def test_run_folder_plans_new_resume_replace_and_refuses_another_configuration(t
     assert folder.plan(other, overwrite=True) == "replace"
     assert folder.plan(config, overwrite=True) == "replace"                  # really afresh
     open(folder.model, "w").close()
+    with pytest.raises(FileExistsError, match=r"a trained run that was not evaluated .*"
+                                              r"`minape evaluate .*` completes it"):
+        folder.plan(config)
+    open(folder.metrics, "w").close()
     with pytest.raises(FileExistsError, match="finished run"):
         folder.plan(config)
 
