@@ -105,12 +105,17 @@ def main(argv=None):
         batteries[name] = run_battery(name, args.examples * share // shares, args.seed,
                                       failures, args.keep)
         print(f"{name}: {json.dumps(batteries[name])}", file=sys.stderr, flush=True)
-    total = {key: sum(b[key] for b in batteries.values())
-             for key in ("cases", "inputs", "loaded", "partial", "refused", "failures")}
-    result = {"command": "python tests/fuzz_inputs.py " + " ".join(argv or sys.argv[1:]),
-              "seed": args.seed, **total,
-              "seconds": round(time.perf_counter() - start, 1),
-              "batteries": batteries, "machine": machine(), "failure_cases": failures}
+    return report("tests/fuzz_inputs.py", argv, args, batteries, start, machine(), failures)
+
+
+def report(script, argv, args, batteries, start, machine, failures) -> int:
+    """Print a battery run's JSON (totals, batteries, the machine, the failing cases),
+    write it to ``args.out``; the exit status (1 when a case failed)."""
+    keys = [k for k in next(iter(batteries.values())) if k != "seconds"]
+    total = {key: sum(b[key] for b in batteries.values()) for key in keys}
+    result = {"command": f"python {script} " + " ".join(argv or sys.argv[1:]),
+              "seed": args.seed, **total, "seconds": round(time.perf_counter() - start, 1),
+              "batteries": batteries, "machine": machine, "failure_cases": failures}
     text = json.dumps(result, indent=1, ensure_ascii=False)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

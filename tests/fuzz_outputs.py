@@ -349,6 +349,7 @@ def run_case(name, case, tmp, export_dir=None) -> str:
 
 
 def main(argv=None):
+    from fuzz_inputs import report
     from minape_tf.evaluation.machine import describe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -365,16 +366,8 @@ def main(argv=None):
             batteries[name] = run_battery(name, args.examples // len(BATTERIES), args.seed,
                                           failures, args.keep, export_dir)
             print(f"{name}: {json.dumps(batteries[name])}", file=sys.stderr, flush=True)
-    total = {k: sum(b[k] for b in batteries.values())
-             for k in ("cases", "accepted", "refused", "failures")}
-    result = {"command": "python tests/fuzz_outputs.py " + " ".join(argv or sys.argv[1:]),
-              "seed": args.seed, **total, "seconds": round(time.perf_counter() - start, 1),
-              "batteries": batteries, "machine": describe(), "failure_cases": failures}
-    text = json.dumps(result, indent=1, ensure_ascii=False)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n", encoding="utf-8")
-    return 1 if total["failures"] else 0
+    return report("tests/fuzz_outputs.py", argv, args, batteries, start, describe(),
+                  failures)
 
 
 if __name__ == "__main__":
