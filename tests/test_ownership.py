@@ -66,7 +66,8 @@ def test_every_command_refuses_a_folder_of_another_kind_or_a_file(tmp_path, tiny
     assert afile.read_text() == "mine"
     mine = _users_folder(tmp_path / "mine")
     for command in (["cv", *TRAIN[1:], "--trials", "1", "--folds", "2"],
-                    ["export", str(tiny_run)], ["demo", "--epochs", "1"]):
+                    ["export", str(tiny_run)], ["demo", "--epochs", "1"],
+                    ["evaluate", str(tiny_run), "--no-latency"]):
         assert main([*command, "--out", str(mine)]) == 1, command
         assert "did not write" in capsys.readouterr().err, command
         _unchanged(mine)

@@ -26,6 +26,7 @@ from minape_tf.groups import group_from_config
 from minape_tf.models.inputs import ModelInputs, model_dataset
 from minape_tf.models.saving import load_model
 from minape_tf.outputs.atomic import atomic_path
+from minape_tf.outputs.ownership import claim
 from minape_tf.outputs.run_folder import RunFolder
 from minape_tf.training.config import TrainConfig
 
@@ -208,6 +209,8 @@ def evaluate_run(run_dir, *, dataset=None, data_dir=None, split="test", match=No
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; expected one of {SPLITS}")
+    if out_dir is not None and os.path.realpath(out_dir) != os.path.realpath(run_dir):
+        claim(out_dir, "metrics.json")        # a folder of the user's is refused, untouched
     folder = RunFolder(run_dir)
     model = load_model(run_dir)
     config, info = TrainConfig.from_dict(folder.read_config()), folder.read_info()

@@ -1,8 +1,9 @@
 """Which folders a command may write into: a new or empty one, or one the same command
 wrote, known by its marker file (a run folder's ``config.json``, an export folder's
-``export.json``, ``cv.json``, ``tune.json``). Any other folder is refused before any work,
-naming what is in it, ``overwrite`` or not; a path that is a file where a folder is wanted
-is refused too. Inside a folder of its own, a command replaces only the files it writes.
+``export.json``, ``cv.json``, ``tune.json``, an evaluation's ``metrics.json``). Any other
+folder is refused before any work, naming what is in it, ``overwrite`` or not; a path that
+is a file where a folder is wanted is refused too. Inside a folder of its own, a command
+replaces only the files it writes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from minape_tf.outputs.lock import contents
 
 # marker file -> what a folder holding it is
 MARKERS = {"config.json": "a run folder", "export.json": "an export folder",
-           "cv.json": "a cross-validation folder", "tune.json": "a search folder"}
+           "cv.json": "a cross-validation folder", "tune.json": "a search folder",
+           "metrics.json": "an evaluation folder"}
 
 
 def entries(folder) -> list:
