@@ -124,7 +124,7 @@ def _manifest(root, splits):
 
     rows = ["photo,label,split"]
     for i, split in enumerate(splits):
-        Image.fromarray(np.full((8, 8), 15 * i, np.uint8)).save(root / f"{i}.png")
+        Image.fromarray(np.full((8, 8), (15 * i) % 256, np.uint8)).save(root / f"{i}.png")
         rows.append(f"{i}.png,{'ab'[i % 2]},{split}")
     (root / "m.csv").write_text("\n".join(rows) + "\n")
     return root / "m.csv"
@@ -163,3 +163,19 @@ def test_a_trained_but_unevaluated_run_points_to_minape_evaluate(tmp_path, capsy
     err = capsys.readouterr().err
     assert "holds a trained run that was not evaluated" in err
     assert f"`minape evaluate {run}` completes it" in err and "--overwrite" in err
+
+
+def test_an_export_whose_run_data_is_gone_is_written_without_agreement(tmp_path):
+    """An export needs no data: where the run's data cannot be read, the agreement with
+    Keras is not measured, and a warning says why."""
+    data = tmp_path / "data"
+    data.mkdir()
+    csv = _manifest(data, ["train"] * 12 + ["val"] * 4 + ["test"] * 4)
+    assert main(["train", "--dataset", "manifest", "--data-dir", str(csv), *SMALL_MODEL,
+                 "--no-evaluate", "--out", str(tmp_path / "run")]) == 0
+    data.rename(tmp_path / "moved")
+    with pytest.warns(UserWarning, match="agreement with Keras not measured: the run's data "
+                                         "cannot be read"):
+        described = export(tmp_path / "run", tmp_path / "export", formats="tflite",
+                           quantizations=("float32",), verbose=False)
+    assert "agreement" not in described["files"]["tflite_float32"]

@@ -18,7 +18,9 @@ complete but is not.
 from __future__ import annotations
 
 import os
+import warnings
 
+from minape_tf.data.errors import DataError
 from minape_tf.deploy import agreement, contract, tflite
 from minape_tf.deploy.calibration import held_out, representative_set
 from minape_tf.deploy.histories import split_model
@@ -135,12 +137,23 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
         files.update(_export_onnx(model, folder, name))
     _pair(files, model.groups)
     if run_dir is not None and length == 1:
-        batches, where = held_out(run_dir, model)
-        if batches:
-            agreement.measure(files, folder, model, batches, where)
+        _measure_agreement(files, folder, model, run_dir)
     described["preprocessing"] = contract.preprocessing(model.groups, files)
     described["glossary"] = contract.glossary()
     return folder.describe(described)
+
+
+def _measure_agreement(files, folder, model, run_dir):
+    """Each model file's agreement with Keras on the run's held-out observations; a warning
+    instead when the run's data cannot be read here (an export needs no data otherwise)."""
+    try:
+        batches, where = held_out(run_dir, model)
+    except (DataError, OSError, ValueError) as error:
+        warnings.warn(f"agreement with Keras not measured: the run's data cannot be read "
+                      f"({error})", stacklevel=2)
+        return
+    if batches:
+        agreement.measure(files, folder, model, batches, where)
 
 
 def _pair(files, groups):
