@@ -100,7 +100,6 @@ def interleaved_latency(models, batch_sizes=(1, 32), rounds=5, warmup=2, log=pri
     forward pass on the CPU, every model and batch size timed once per round, the order
     of the models rotated from round to round."""
 
-
     tf.get_logger().setLevel("ERROR")   # one tf.function per model and shape is intended
     times = {(name, b): [] for name in models for b in batch_sizes}
     with tf.device("/CPU:0"):

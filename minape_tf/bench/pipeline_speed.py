@@ -44,8 +44,6 @@ DEFAULT_FSDD = Path("..") / "shared" / "data" / "fsdd"
 
 
 def librosa_loop(paths, group, reader):
-
-
     out = []
     up, down = ratio(group.source_rate or group.sample_rate, group.sample_rate)
     for p in paths:
@@ -121,8 +119,6 @@ def main(argv=None):
                         help="FSDD recordings (default ../shared/data/fsdd)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
-
-
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

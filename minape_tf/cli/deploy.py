@@ -93,8 +93,6 @@ def add_adapt_arguments(p):
     p.add_argument("--batch-size", type=int, default=32)
 
 
-
-
 def adapt_main(args, config=None) -> int:
     """Adapt, say where it went; skipped files to stderr (exit status 1 when some were)."""
     from minape_tf.deploy.adapted import adapt

@@ -24,6 +24,7 @@ SELF_TRAIN_HELP = ("also the accuracy with the model self-trained on each group'
                    "observations, without their labels, as `minape adapt --self-train` "
                    "does on a new device")
 
+
 class UsageError(ValueError):
     """A command line that cannot run (exit status 2)."""
 

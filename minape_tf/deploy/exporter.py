@@ -196,6 +196,7 @@ def _export_onnx(model, folder, name) -> dict:
     except ImportError as exc:   # pragma: no cover - the extra is in requirements.txt
         raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
                          "'minape-tf[onnx]', or formats=savedmodel / tflite") from exc
+
     def write(part, content, **fields):
         extra = {**fields.pop("extra", {}), **contract.onnx_tensors(content)}
         return folder.write(part, content, name, **fields, extra=extra)

@@ -48,6 +48,7 @@ SPEC_GROUP = ImageGroup("spec", channels=9, size=(256, 256), inputs=("specX", "s
                         modality="series")
 """The checkpoint's input: the three force spectrogram images of an observation, 256x256x9."""
 
+
 def load_checkpoint(path, group=None):
     """Load an authors' Keras 2 ``.h5`` Minape pathway into a ``build_minape`` model.
 
@@ -86,7 +87,6 @@ def load_checkpoint(path, group=None):
     ValueError
         When the file is not a Keras 2 Minape pathway of the architecture above.
     """
-
 
     path = Path(path)
     if not path.is_file():

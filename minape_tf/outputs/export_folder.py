@@ -64,8 +64,6 @@ def layout(part, name, **fields) -> tuple:
     return key.format(name=name, **fields), filename.format(name=name, **fields)
 
 
-
-
 def _exported(folder, entry) -> bool:
     """Whether ``entry`` of ``folder`` is a file an export writes (a killed export's)."""
     path = os.path.join(folder, entry)

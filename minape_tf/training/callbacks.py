@@ -172,8 +172,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 json.dump(state, f)
 
 
-
-
 def _learning_rate(model):
     optimizer = model.optimizer
     lr = optimizer.learning_rate

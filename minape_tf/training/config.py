@@ -253,8 +253,6 @@ def as_plain_settings(values):
     return json.loads(json.dumps(values, default=str))
 
 
-
-
 def read_config_file(path: str) -> dict:
     """The mapping in a ``.yaml`` / ``.yml`` or ``.json`` config file, unchecked."""
     if not os.path.exists(path):

@@ -91,7 +91,6 @@ def check_config(config) -> dict:
     return kwargs
 
 
-
 def _probe_groups(architecture, kwargs):
     """Small stand-in groups of the kind the model reads: two images (any valid patch fits
     them), or for a model of raw series only (TCN) one short series."""

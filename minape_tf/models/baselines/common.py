@@ -14,6 +14,7 @@ import keras
 
 from minape_tf.models.minape import check_arguments, check_patch_fits, build_minape
 
+
 def check_groups(groups, num_classes) -> list:
     """``groups`` as a list, after Minape's checks (non-empty, distinct names, at least
     two classes); Minape's other settings are checked at their defaults."""
