@@ -42,9 +42,6 @@ def inputs_of(case):
 
 def run_battery(name, examples, seed, failures, keep):
     """Run ``examples`` cases of one battery; returns its counts."""
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hypothesis_seed
-
     import fuzz_strategies as fz
 
     strategy = {"files": fz.file_cases, "manifests": fz.manifest_cases,
@@ -52,24 +49,38 @@ def run_battery(name, examples, seed, failures, keep):
     counts = {"cases": 0, "inputs": 0, "loaded": 0, "partial": 0, "refused": 0,
               "failures": 0}
 
+    def run(case):
+        counts["inputs"] += inputs_of(case)
+        return fz.run_case(case)
+
+    return play(name, strategy, run, counts, examples, seed, failures, keep, fz.Failure)
+
+
+def play(name, strategy, run, counts, examples, seed, failures, keep, failure_type):
+    """``examples`` cases of ``strategy`` (seeded, generated only), each through
+    ``run(case)``, which returns the name of its outcome in ``counts``; a ``failure_type``
+    raised, or any other exception (a traceback), is a failure, the first ``keep`` of them
+    listed in ``failures``. Returns ``counts`` with ``seconds``."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+
     @hypothesis_seed(seed)
     @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(case=strategy)
     def check(case):
         counts["cases"] += 1
-        counts["inputs"] += inputs_of(case)
         try:
-            counts[fz.run_case(case)] += 1
-        except fz.Failure as failure:
+            counts[run(case)] += 1
+        except failure_type as failure:
             counts["failures"] += 1
             if len(failures) < keep:
-                failures.append(f"{name}: {failure}")
+                failures.append(f"{name}: {failure}; case {case!r}")
         except Exception as exc:  # noqa: BLE001 - a harness error is a failure too
             counts["failures"] += 1
             if len(failures) < keep:
                 failures.append(f"{name}: harness: {''.join(traceback.format_exception(exc))}"
-                                f"\ncase: {case!r}")
+                                f"case {case!r}")
 
     start = time.perf_counter()
     check()

@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -303,39 +302,20 @@ BATTERIES = ("folders", "labels", "files", "writes")
 
 
 def run_battery(name, examples, seed, failures, keep, export_dir=None):
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hypothesis_seed
-
+    """Run ``examples`` cases of one battery (each in a fresh folder); returns its counts."""
+    from fuzz_inputs import play
     from minape_tf.outputs.export_folder import ExportFolder
 
     strategies = {"folders": folder_cases, "labels": label_cases, "writes": write_cases}
     strategy = (file_cases(ExportFolder(export_dir).read()["files"]) if name == "files"
                 else strategies[name]())
-    counts = {"cases": 0, "accepted": 0, "refused": 0, "failures": 0}
 
-    @hypothesis_seed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(case=strategy)
-    def check(case):
-        counts["cases"] += 1
+    def run(case):
         with tempfile.TemporaryDirectory() as tmp:
-            try:
-                counts[run_case(name, case, tmp, export_dir)] += 1
-            except Failure as failure:
-                counts["failures"] += 1
-                if len(failures) < keep:
-                    failures.append(f"{name}: {failure}; case {case!r}")
-            except Exception as exc:  # noqa: BLE001 - a traceback is a failure
-                counts["failures"] += 1
-                if len(failures) < keep:
-                    failures.append(f"{name}: {''.join(traceback.format_exception(exc))}"
-                                    f"case {case!r}")
+            return run_case(name, case, tmp, export_dir)
 
-    start = time.perf_counter()
-    check()
-    counts["seconds"] = round(time.perf_counter() - start, 1)
-    return counts
+    counts = {"cases": 0, "accepted": 0, "refused": 0, "failures": 0}
+    return play(name, strategy, run, counts, examples, seed, failures, keep, Failure)
 
 
 def run_case(name, case, tmp, export_dir=None) -> str:

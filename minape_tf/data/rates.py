@@ -50,15 +50,23 @@ def _wav_layout(item):
     return int(info.samplerate), int(info.channels)
 
 
+def at_rate(series, rate, group) -> np.ndarray:
+    """A series ``(samples,)`` or ``(samples, channels)`` at ``rate`` (``None``: already at
+    the group's) as float32 ``(samples, channels)`` at the group's ``input_rate``."""
+    series = np.asarray(series, np.float32)
+    series = series[:, None] if series.ndim == 1 else series
+    if rate is None or int(rate) == group.input_rate:
+        return series
+    return np.asarray(resample(series, int(rate), group.input_rate), np.float32)
+
+
 def _fit(item, rate, channels, group, wanted):
     """The series of WAV ``item`` mixed down (to one channel when ``wanted`` is 1) and
     resampled to the group's rate."""
     data, _ = decode.read_series(item)
     if channels > 1 and wanted == 1:
         data = data.mean(axis=1, keepdims=True)
-    if rate != group.input_rate:
-        data = resample(data, rate, group.input_rate).numpy()
-    return np.asarray(data, np.float32)
+    return at_rate(data, rate, group)
 
 
 def _as_array(item, wanted):

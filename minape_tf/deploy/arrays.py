@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from minape_tf.data.rates import at_rate
 from minape_tf.data.source import Source
 from minape_tf.data.validate import validate
 from minape_tf.deploy.predictor import KerasPredictor, check_histories
 from minape_tf.groups import SeriesGroup
-from minape_tf.layers.resample import resample
 from minape_tf.models.saving import load_minape
 
 
@@ -48,15 +48,6 @@ def _by_group(model, inputs) -> dict:
     if len(set(counts.values())) != 1:
         raise ValueError(f"the groups have different numbers of observations: {counts}")
     return by_group
-
-
-def _at_rate(array, group, rate):
-    """A series array at ``rate`` resampled to the group's ``input_rate``."""
-    series = np.asarray(array, np.float32)
-    series = series[:, None] if series.ndim == 1 else series
-    if rate is None or int(rate) == group.input_rate:
-        return series
-    return resample(series, int(rate), group.input_rate).numpy()
 
 
 def predict_arrays(model, inputs, *, rates=None, batch_size=32) -> np.ndarray:
@@ -97,7 +88,7 @@ def predict_arrays(model, inputs, *, rates=None, batch_size=32) -> np.ndarray:
     for group in model.groups:
         if isinstance(group, SeriesGroup):
             rate = rates.get(group.name) if isinstance(rates, dict) else rates
-            by_group[group.name] = [_at_rate(a, group, rate) for a in by_group[group.name]]
+            by_group[group.name] = [at_rate(a, rate, group) for a in by_group[group.name]]
     n = len(next(iter(by_group.values())))
     source = Source(inputs={name: [(np.asarray(a),) for a in rows]
                             for name, rows in by_group.items()},

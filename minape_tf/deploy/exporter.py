@@ -22,7 +22,7 @@ import warnings
 
 from minape_tf.data.errors import DataError
 from minape_tf.deploy import agreement, contract, tflite
-from minape_tf.deploy.calibration import held_out, representative_set
+from minape_tf.deploy.calibration import RunData
 from minape_tf.deploy.histories import split_model
 from minape_tf.deploy.savedmodel import export_savedmodel
 from minape_tf.deploy.serving import SIGNATURES, expected_shape, input_names
@@ -110,9 +110,9 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
     length = model.arguments.get("sequence_length", 1)
     if length > 1 and features_in_model:
         raise ValueError("features_in_model=True is written for models of single "
-                         "observations; "
-                         f"this one reads device histories (sequence_length={length}), "
-                         "exported as an encoder and a head")
+                         "observations; this one reads device histories "
+                         f"(sequence_length={length}), exported as an encoder and a head")
+    data = RunData(run_dir) if run_dir is not None else None     # read on first use, once
     described = {"name": name, "source": os.path.basename(os.path.normpath(os.fspath(path))),
                  "classes": model.class_names,
                  "groups": [g.to_config() for g in model.groups],
@@ -131,23 +131,23 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
         if depthwise != "auto" and model.arguments.get("depthwise", "auto") != depthwise:
             model = model.with_arguments(depthwise=depthwise)
     if formats in ("tflite", "all"):
-        files.update(_export_tflite(model, run_dir, folder, name, quantizations, select_ops,
+        files.update(_export_tflite(model, data, folder, name, quantizations, select_ops,
                                     calibration, features_in_model))
     if formats in ("onnx", "all"):
         files.update(_export_onnx(model, folder, name))
     _pair(files, model.groups)
-    if run_dir is not None and length == 1:
-        _measure_agreement(files, folder, model, run_dir)
+    if data is not None and length == 1:
+        _measure_agreement(files, folder, model, data)
     described["preprocessing"] = contract.preprocessing(model.groups, files)
     described["glossary"] = contract.glossary()
     return folder.describe(described)
 
 
-def _measure_agreement(files, folder, model, run_dir):
+def _measure_agreement(files, folder, model, data):
     """Each model file's agreement with Keras on the run's held-out observations; a warning
     instead when the run's data cannot be read here (an export needs no data otherwise)."""
     try:
-        batches, where = held_out(run_dir, model)
+        batches, where = data.held_out(model)
     except (DataError, OSError, ValueError) as error:
         warnings.warn(f"agreement with Keras not measured: the run's data cannot be read "
                       f"({error})", stacklevel=2)
@@ -167,16 +167,16 @@ def _pair(files, groups):
                                    and f["format"] == entry["format"]}
 
 
-def _export_tflite(model, run_dir, folder, name, quantizations, select_ops, calibration,
+def _export_tflite(model, data, folder, name, quantizations, select_ops, calibration,
                    features_in_model) -> dict:
     representative = None
     calibrated = [q for q in quantizations if q in tflite.CALIBRATED]
     if calibrated:
-        if run_dir is None:
+        if data is None:
             raise ValueError(f"{' / '.join(calibrated)} export needs the run's training "
                              "data for calibration: export a run folder, or leave them "
                              "out of quantizations (dynamic needs none)")
-        representative = representative_set(run_dir, model, calibration)
+        representative = data.representative_set(model, calibration)
     written = [_lite(folder, "tflite", tflite.convert_model(model, q, representative,
                                                             select_ops),
                      name, variant=q, features="outside") for q in quantizations]
@@ -197,9 +197,9 @@ def _export_onnx(model, folder, name) -> dict:
         raise ValueError(f"ONNX export needs tf2onnx and onnxruntime ({exc}): pip install "
                          "'minape-tf[onnx]', or formats=savedmodel / tflite") from exc
 
-    def write(part, content, **fields):
-        extra = {**fields.pop("extra", {}), **contract.onnx_tensors(content)}
-        return folder.write(part, content, name, **fields, extra=extra)
+    def write(part, content, extra=None, **fields):
+        extra = {**(extra or {}), **contract.onnx_tensors(content)}
+        return folder.write(part, content, name, extra=extra, **fields)
 
     written = [write("onnx", onnx.convert_model(model), extra={"features": "outside"})]
     if model.arguments.get("sequence_length", 1) > 1:
@@ -223,7 +223,6 @@ def _histories(model, length) -> dict:
 
 def _lite(folder, role, content, name, variant=None, group=None, **extra) -> tuple:
     """Write a TFLite file; its entry names the operators it uses."""
-
     ops = op_names(content)
     fields = {k: v for k, v in (("variant", variant), ("group", group)) if v is not None}
     return folder.write(role, content, name, **fields, extra={

@@ -73,12 +73,11 @@ def history_gaps(full, kept, length) -> np.ndarray:
     for device in np.unique(devices):
         rows = np.flatnonzero(devices == device)
         rows = rows[np.lexsort((rows, order[rows]))]          # oldest first
-        kept_rows = [r for r in rows if is_kept[r]]
-        for n, r in enumerate(kept_rows):
-            window = kept_rows[max(0, n - length + 1):n + 1]
-            first = 0 if len(window) < length else list(rows).index(window[0])
-            span = rows[first:list(rows).index(r)]
-            gaps[r] = int(np.sum(~is_kept[span]))
+        left_out = np.cumsum(~is_kept[rows])                  # up to each position
+        kept_at = np.flatnonzero(is_kept[rows])
+        for n, at in enumerate(kept_at):
+            first = 0 if n + 1 < length else kept_at[n - length + 1]    # the window's start
+            gaps[rows[at]] = left_out[at] - (left_out[first - 1] if first else 0)
     return gaps[index]
 
 

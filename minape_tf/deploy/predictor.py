@@ -134,11 +134,9 @@ def check_histories(sequence_length, source=None):
                         "is predicted from its device's last observations")
 
 
-def read_observations(groups, files=(), manifest=None, strict=False, say=None,
-                      histories=False) -> Source:
-    """The observations of ``files`` or ``manifest`` (exactly one of them), validated:
-    unreadable or unfit ones are left out and listed in ``skipped`` (``strict``: raise).
-    WAV files at another rate than their group's are resampled to it
+def list_observations(groups, files=(), manifest=None, say=None, histories=False) -> Source:
+    """The observations of ``files`` or ``manifest`` (exactly one of them), not yet
+    validated; WAV files at another rate than their group's are resampled to it
     (:mod:`minape_tf.data.rates`) and said once, by ``say(line)`` (default: a warning).
     ``histories``: for a model of device histories (see :func:`manifest_source`)."""
     if bool(files) == bool(manifest):
@@ -148,7 +146,14 @@ def read_observations(groups, files=(), manifest=None, strict=False, say=None,
     source, resampled = at_group_rates(source, groups)
     if resampled:
         (say or _warn)(describe_resampled(resampled))
-    return validate(source, groups, skip_bad=not strict)
+    return source
+
+
+def read_observations(groups, files=(), manifest=None, strict=False, say=None) -> Source:
+    """:func:`list_observations`, validated: unreadable or unfit ones are left out and
+    listed in ``skipped`` (``strict``: raise)."""
+    return validate(list_observations(groups, files, manifest, say), groups,
+                    skip_bad=not strict)
 
 
 def _warn(line):
@@ -343,13 +348,13 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     classes, length = predictor.classes, predictor.sequence_length
     if not manifest:                 # loose files: refused before any is read
         check_histories(length)
-    source = read_observations(predictor.groups, files, manifest, strict, say, length > 1)
+    listed = list_observations(predictor.groups, files, manifest, say, length > 1)
+    source = validate(listed, predictor.groups, skip_bad=not strict)
     check_histories(length, source)
     if not len(source):
         return [], source.skipped, classes
     batches = predictor.batches(source, batch_size)
     if progress:
-
         batches = tqdm(batches, total=-(-len(source) // batch_size), desc="predict",
                        unit="batch", file=sys.stderr, leave=False)
     outputs = None
@@ -364,7 +369,7 @@ def predict(path, files=(), *, manifest=None, batch_size=32, strict=False, use=N
     probabilities = np.concatenate([predictor.head(steps[i:i + batch_size])
                                     for i in range(0, len(steps), batch_size)])
     rows = _rows(source.ids, probabilities, classes)
-    gaps = history_gaps(manifest_source(predictor.groups, manifest), source, length)
+    gaps = history_gaps(listed, source, length)
     for row, device, count, gap in zip(rows, source.split_keys, observed, gaps):
         row.update(device=str(device), history=int(count), history_gaps=int(gap))
     return rows, source.skipped, classes

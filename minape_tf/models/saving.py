@@ -45,12 +45,13 @@ def load_model(path, *, compile: bool = False):
         A file that is not a readable ``.keras`` archive (truncated or corrupt), naming it.
     """
     given = os.fspath(path)
-    path = RunFolder(given).model if os.path.isdir(given) else given
+    folder = RunFolder(given) if os.path.isdir(given) else None
+    path = folder.model if folder else given
     if not os.path.exists(path):
         raise FileNotFoundError(f"{given}: no {FILES['model']}; expected a .keras file or a "
                                 "finished `minape train` run folder")
-    if os.path.isdir(given):
-        _check_described(RunFolder(given))
+    if folder:
+        _check_described(folder)
     for entry in BUILDERS.values():
         importlib.import_module(entry.builder.split(":")[0])
     if not zipfile.is_zipfile(path):

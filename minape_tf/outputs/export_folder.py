@@ -30,7 +30,7 @@ import json
 import os
 
 from minape_tf.data.errors import DataError
-from minape_tf.outputs.atomic import write_bytes, write_json
+from minape_tf.outputs.atomic import size_of, write_bytes, write_json
 from minape_tf.outputs.digest import digest
 from minape_tf.outputs.ownership import claim
 
@@ -115,11 +115,11 @@ class ExportFolder:
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.description)
 
-    def write(self, part, content, name, **fields) -> tuple:
+    def write(self, part, content, name, extra=None, **fields) -> tuple:
         """Write the file of ``part`` (bytes ``content``); ``(key, entry)`` for
         export.json's ``files``: path, role, format, size, digest, the variant or group
-        it is of, and ``extra``."""
-        extra = fields.pop("extra", {})
+        it is of (``fields``), and ``extra``."""
+        extra = extra or {}
         key, filename = layout(part, name, **fields)
         write_bytes(os.path.join(self.path, filename), content)
         return key, {**self.entry(part, filename, **fields), **extra}
@@ -127,12 +127,9 @@ class ExportFolder:
     def entry(self, part, relative, **fields) -> dict:
         """export.json's entry of the written file (or folder) ``relative``."""
         path = os.path.join(self.path, relative)
-        size = (os.path.getsize(path) if os.path.isfile(path) else
-                sum(os.path.getsize(os.path.join(r, f)) for r, _, n in os.walk(path)
-                    for f in n))
         role, kind = LAYOUT[part][2:]
-        return {"path": relative, "role": role, "format": kind, **fields, "bytes": size,
-                "sha256": digest(path)}
+        return {"path": relative, "role": role, "format": kind, **fields,
+                "bytes": size_of(path), "sha256": digest(path)}
 
     def savedmodel_path(self, name) -> str:
         """The folder TF Serving serves: ``DIR/<name>`` (versions inside)."""
