@@ -19,7 +19,9 @@ from minape_tf.stft import frame_count
 
 _NORMALISATIONS = (None, "peak", "rms")
 _SPECTRAL = (None, "mean_var", "band", "pcen")
-REPRESENTATIONS = ("logmel", "frames")
+REPRESENTATIONS = ("logmel", "frames", "raw")
+# The views of the signal itself (no spectrum): they take no equalisation and no PCEN.
+SIGNAL_VIEWS = ("frames", "raw")
 
 
 def _check_name(name):
@@ -137,14 +139,15 @@ class ImageGroup(_Group):
 
 @dataclass(frozen=True)
 class SeriesGroup(_Group):
-    """Time series turned into 2-D features (log-Mel spectrograms) and stacked along channels.
+    """Time series turned into features (log-Mel spectrograms) and stacked along channels.
 
     Each series is resampled from ``source_rate`` to ``sample_rate``, trimmed or zero-padded
     to ``length`` samples, optionally level-normalised, and turned into
     ``log10(mel(|STFT|^2) + eps)`` with a Hann window of ``n_fft`` samples, hop ``hop``,
     no centring (``center=False``) and librosa's Slaney mel filter bank (paper Eq. 9); or,
     with ``representation="frames"``, cut into frames of ``n_fft`` raw samples every
-    ``hop`` (:class:`~minape_tf.layers.SeriesFrames`).
+    ``hop`` (:class:`~minape_tf.layers.SeriesFrames`); or, with ``representation="raw"``,
+    kept as they are, ``(length, channels)``, for the one-dimensional pathway.
 
     Parameters
     ----------
@@ -159,11 +162,11 @@ class SeriesGroup(_Group):
     source_rate : int or None, default None
         Native rate of the recordings; ``None`` means already at ``sample_rate``.
     n_fft : int, default 1024
-        STFT window and FFT length.
+        STFT window and FFT length (the frame of ``"frames"``; not used by ``"raw"``).
     hop : int, default 512
-        STFT hop (stride) in samples.
+        STFT hop (stride) in samples (not used by ``"raw"``).
     n_mels : int, default 64
-        Mel bands (not used by ``"frames"``).
+        Mel bands (not used by ``"frames"`` and ``"raw"``).
     fmin : float, default 0.0
         Lowest mel frequency (Hz).
     fmax : float or None, default None
@@ -185,12 +188,14 @@ class SeriesGroup(_Group):
         model is adapted to a device, then removes that device's frequency response, measured
         on its own unlabelled observations (``minape adapt``; the adapted accuracy of
         evaluations).
-    representation : {"logmel", "frames"}, default "logmel"
-        The 2-D view the pathway reads: ``"logmel"``, the paper's log-Mel spectrogram
+    representation : {"logmel", "frames", "raw"}, default "logmel"
+        The view the pathway reads: ``"logmel"``, the paper's log-Mel spectrogram
         ``(frames, n_mels)``, for audio and fast sensors; ``"frames"``, the raw samples
-        framed ``(frames, n_fft)``, which keeps the level and shape of short or slow
-        series. ``"frames"`` takes no ``equalize`` and no ``spectral_norm="pcen"`` (both
-        are defined on spectra).
+        framed ``(frames, n_fft)``, a 2-D view that keeps the level and shape of short or
+        slow series; ``"raw"``, the samples themselves ``(length,)``, read by the
+        one-dimensional pathway (patch embedding and depthwise convolutions over time:
+        :func:`minape_tf.models.build_minape`). ``"frames"`` and ``"raw"`` take no
+        ``equalize`` and no ``spectral_norm="pcen"`` (both are defined on spectra).
     inferred : tuple of str, default ()
         The fields that were chosen from the data rather than given (the manifest loader
         fills it in: :func:`minape_tf.data.series_settings.infer_settings`); a training
@@ -233,11 +238,13 @@ class SeriesGroup(_Group):
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"group {self.name!r}: representation={self.representation!r}; "
                              f"expected one of {REPRESENTATIONS}")
-        if self.representation == "frames" and (self.equalize or self.spectral_norm == "pcen"):
-            raise ValueError(f"group {self.name!r}: representation='frames' takes no "
-                             "equalize and no spectral_norm='pcen' (both work on spectra)")
+        if self.representation in SIGNAL_VIEWS and (self.equalize
+                                                     or self.spectral_norm == "pcen"):
+            raise ValueError(f"group {self.name!r}: representation={self.representation!r} "
+                             "takes no equalize and no spectral_norm='pcen' (both work on "
+                             "spectra)")
         object.__setattr__(self, "inferred", tuple(self.inferred))
-        if self.length < self.n_fft:
+        if self.length < self.n_fft and self.representation != "raw":
             raise ValueError(
                 f"group {self.name!r}: length={self.length} is shorter than n_fft={self.n_fft}; "
                 "the STFT needs at least one full window")
@@ -259,8 +266,10 @@ class SeriesGroup(_Group):
 
     @property
     def feature_shape(self) -> tuple:
-        """Shape of one observation's features: (frames, n_mels, channels), or (frames,
-        n_fft, channels) for ``"frames"``."""
+        """Shape of one observation's features: (frames, n_mels, channels), (frames,
+        n_fft, channels) for ``"frames"``, (length, channels) for ``"raw"``."""
+        if self.representation == "raw":
+            return (self.length, self.channels)
         bands = self.n_fft if self.representation == "frames" else self.n_mels
         return (self.n_frames, bands, self.channels)
 
@@ -285,13 +294,15 @@ class SeriesGroup(_Group):
         ``build_minape(features_in_model=True)`` alike. ``spectral=False`` leaves out the
         spectral normalisation (the pipeline caches the log-Mel, augments it, then applies
         :meth:`spectral_layers`)."""
-        from minape_tf.layers.frames import SeriesFrames
+        from minape_tf.layers.frames import SeriesFrames, SeriesSamples
         from minape_tf.layers.level import LevelNormalization
         from minape_tf.layers.logmel import LogMel
 
-        layers = [SeriesFrames(self.n_fft, self.hop, name=f"{self.name}_frames")
-                  if self.representation == "frames" else
-                  LogMel.from_group(self, dtype="float32", name=f"{self.name}_logmel")]
+        views = {"frames": lambda: SeriesFrames(self.n_fft, self.hop, name=f"{self.name}_frames"),
+                 "raw": lambda: SeriesSamples(name=f"{self.name}_samples"),
+                 "logmel": lambda: LogMel.from_group(self, dtype="float32",
+                                                     name=f"{self.name}_logmel")}
+        layers = [views[self.representation]()]
         if self.normalize is not None:
             layers.insert(0, LevelNormalization(self.normalize, dtype="float32",
                                                 name=f"{self.name}_level"))

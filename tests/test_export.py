@@ -330,3 +330,33 @@ def test_tflite_writes_the_tiled_depthwise_form_with_keras_probabilities(tmp_pat
         tmp_path / "out" / info["files"]["tflite_float32"]["path"],
         delegates=False)._get_ops_details()]
     assert ops.count("DEPTHWISE_CONV_2D") == 2 * 7        # two blocks, seven tiles each
+
+
+def test_one_dimensional_pathway_exports_to_tflite_and_onnx_equal_to_keras(tmp_path, fsdd_files):
+    from minape_tf.deploy import onnx
+
+    group = SeriesGroup("audio", channels=1, sample_rate=1000, source_rate=8000, length=600,
+                        representation="raw", normalize="peak", patch_size=4, inputs=("audio",))
+    keras.utils.set_random_seed(2)
+    model = build_minape([group], 3, class_names=CLASSES, **dict(TINY, kernel_size=9))
+    assert model.get_layer("audio_pool").__class__.__name__ == "GlobalAveragePooling1D"
+    model.save(tmp_path / "r.keras")
+    info = export(tmp_path / "r.keras", tmp_path / "out", formats="all",
+                  features_in_model=True, verbose=False)
+    files = info["files"]
+    source = Source(inputs={"audio": [(f,) for f in fsdd_files]},
+                    labels=np.zeros(len(fsdd_files), np.int64), classes=["?"],
+                    ids=list(fsdd_files))
+    expected, x = _keras_probabilities(model, source)
+    assert x["audio"].shape[1:] == (600, 1)
+    raw, _ = next(iter(make_dataset(source, [group], training=False, batch_size=len(source),
+                                    features_in_model=True)))
+    for key, inputs in (("tflite_float32", x), ("tflite_raw_float32", raw)):
+        got = run_model(interpreter(tmp_path / "out" / files[key]["path"]),
+                        {"audio": inputs["audio"].numpy()})
+        assert np.max(np.abs(got - expected)) <= 1e-5, key
+    got = onnx.run_model(onnx.session(tmp_path / "out" / files["onnx"]["path"]),
+                         {"audio": x["audio"].numpy()})
+    assert np.max(np.abs(got - expected)) <= 1e-5
+    contract = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert contract["preprocessing"]["audio"]["features"]["representation"] == "raw"

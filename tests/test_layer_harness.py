@@ -14,8 +14,8 @@ from keras.src import testing
 
 from minape_tf.layers import (DEPTHWISE_FORMS, FUSIONS, ChannelPointBlock, DepthwiseConv,
                               DeviceEqualization, FoldSequence, Fusion, LevelNormalization,
-                              LogMel, PatchEmbedding, PCEN, SeriesFrames, SpectralNormalization,
-                              TempMixer, UnfoldSequence)
+                              LogMel, PatchEmbedding, PCEN, SeriesFrames, SeriesSamples,
+                              SpectralNormalization, TempMixer, UnfoldSequence)
 
 pytestmark = [pytest.mark.backend,
               # The harness trains weightless layers too, from a generator.
@@ -43,6 +43,21 @@ class LayerHarnessTest(testing.TestCase):
             PatchEmbedding, {"width": 4, "patch_size": 2}, input_shape=(2, 8, 6, 3),
             expected_output_shape=(2, 4, 3, 4), expected_num_trainable_weights=4,
             expected_num_non_trainable_weights=2)
+
+    def test_one_dimensional_pathway_layers(self):
+        self.run_layer_test(
+            PatchEmbedding, {"width": 4, "patch_size": 3}, input_shape=(2, 10, 3),
+            expected_output_shape=(2, 3, 4), expected_num_trainable_weights=4,
+            expected_num_non_trainable_weights=2)
+        self.run_layer_test(
+            ChannelPointBlock, {"kernel_size": 5}, input_shape=(2, 7, 4),
+            expected_output_shape=(2, 7, 4), expected_num_trainable_weights=8,
+            expected_num_non_trainable_weights=4)
+
+    def test_series_samples(self):
+        self.run_layer_test(
+            SeriesSamples, {}, input_shape=(2, 24, 2), expected_output_shape=(2, 24, 2),
+            expected_output_dtype="float32", expected_num_trainable_weights=0)
 
     def test_tempmixer(self):
         self.run_layer_test(

@@ -1,4 +1,5 @@
-"""Series settings inferred from the data, the raw-frames view, and the small-data recipe."""
+"""Series settings inferred from the data, the raw-frames and raw-samples views, and the
+small-data recipe."""
 
 import csv
 import json
@@ -12,7 +13,8 @@ from minape_tf import build_minape
 from minape_tf.cli.main import main as cli_main
 from minape_tf.data.loaders.manifest import manifest
 from minape_tf.data.registry import select_groups
-from minape_tf.data.series_settings import infer_settings, refit, typical_length
+from minape_tf.data.series_settings import (RAW_POSITIONS, infer_settings, refit,
+                                            typical_length)
 from minape_tf.groups import SeriesGroup
 from minape_tf.layers import SeriesFrames
 from minape_tf.training.config import TrainConfig
@@ -28,9 +30,12 @@ def _group(length, rate=100, **given):
 @pytest.mark.parametrize("length", [8, 24, 100, 1460, 2048, 150_000, 10_000_000])
 def test_inferred_settings_build_a_model_with_a_patch_of_frames_and_bands(length):
     group = _group(length)
+    assert group.representation == ("logmel" if length >= 2048 else "frames")
     frames, bands, _ = group.feature_shape
     assert frames >= group.patch_size and bands >= group.patch_size
-    assert group.representation == ("logmel" if length >= 2048 else "frames")
+    raw = _group(length, representation="raw")
+    assert raw.feature_shape == (length, 2) and 1 <= raw.patch_size <= length
+    assert length // raw.patch_size >= min(length, RAW_POSITIONS)
     if length <= 150_000:             # the 10^7 model's features are too big to run here
         model = build_minape([group], 3, width=8, depth=1, features_in_model=True)
         out = model({"sensor": np.zeros((1, length, 2), "float32")})
@@ -42,6 +47,10 @@ def test_given_settings_are_kept_and_the_others_chosen_around_them():
     assert settings["patch_size"] == 8 and settings["n_fft"] >= 8
     assert 1 + (150 - settings["n_fft"]) // settings["hop"] >= 8
     assert infer_settings(5000, 1000, {"representation": "frames"})["representation"] == "frames"
+    assert infer_settings(100, 100, {"representation": "frames"})["representation"] == "frames"
+    assert infer_settings(5000, 1000, {"representation": "raw"})["patch_size"] == 64
+    with pytest.raises(ValueError, match="length=8 is shorter than patch_size=16"):
+        infer_settings(8, 100, {"representation": "raw", "patch_size": 16})
     with pytest.raises(ValueError, match=r"groups\.series\.hop=\d+ or less.*patch_size="):
         infer_settings(100, 100, {"n_fft": 64, "hop": 32, "patch_size": 4})
     with pytest.raises(ValueError, match="n_mels=4 is smaller than patch_size=8"):

@@ -36,8 +36,9 @@ On log-Mel features, in this order, before the group's spectral normalisation
 
 Padding (stretch, warp, shift) uses the observation's minimum log-Mel, i.e. its silence.
 Raw series (``make_dataset(features_in_model=True)``) get the gain and the time masks (set to zero) only. Raw
-frames (``representation="frames"``: short series, small sets) get none: the gain and time
-masks trained worse models on the UCR sets (``scripts/bench_tsc.py``).
+frames and samples (``representation="frames"`` and ``"raw"``: short series, small sets)
+get none: the gain and time masks trained worse models on the UCR sets
+(``scripts/bench_tsc.py``).
 
 Images (per batch, ``keras.layers``): 3-channel groups get ``keras.layers.RandAugment``
 (2 ops, factor 0.5, values in [0, 1]); other channel counts (stacked spectrogram images,
@@ -52,6 +53,8 @@ import dataclasses
 import keras
 import numpy as np
 import tensorflow as tf
+
+from minape_tf.groups import SIGNAL_VIEWS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,17 +207,17 @@ def augment_logmel(spec, seed, eps, strengths=None):
 
 
 def augments(group, features) -> bool:
-    """Whether the series augmentation changes ``group``'s observations (raw frames are
-    left as they are: module docstring)."""
-    return not (features and group.representation == "frames")
+    """Whether the series augmentation changes ``group``'s observations (raw frames and
+    samples are left as they are: module docstring)."""
+    return not (features and group.representation in SIGNAL_VIEWS)
 
 
 def augment_series(group, x, seed, features, strengths=None):
     """Augment one observation of a series ``group``: its log-Mel when ``features`` (raw
-    frames are left as they are), else its raw series (module docstring)."""
+    frames and samples are left as they are), else its raw series (module docstring)."""
     if not features:
         return augment_raw(x, seed, strengths)
-    if group.representation == "frames":
+    if group.representation in SIGNAL_VIEWS:
         return x
     return augment_logmel(x, seed, group.eps, strengths)
 

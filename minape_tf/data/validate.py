@@ -38,7 +38,7 @@ import numpy as np
 from minape_tf.data import decode
 from minape_tf.data.errors import DataError
 from minape_tf.data.source import Loaded
-from minape_tf.groups import ImageGroup, SeriesGroup
+from minape_tf.groups import SIGNAL_VIEWS, ImageGroup, SeriesGroup
 
 _TF_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
 _BAND_NAMES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
@@ -163,12 +163,13 @@ def _channels_problem(samples, channels, wanted):
 def peak_limit(group):
     """The largest absolute value a series of ``group`` may hold for its power spectrum
     and log-Mel to stay finite in float32 (with a factor 2 to spare for resampling), or
-    ``None`` when the group normalises the level first (``normalize``) or reads raw frames.
+    ``None`` when the group normalises the level first (``normalize``) or reads the signal
+    itself (raw frames or samples).
     A Hann window's STFT is at most ``peak * n_fft / 2``; a mel band at most its filter's
     weights' sum times the largest power."""
     from minape_tf.layers.mel import mel_filters
 
-    if group.normalize is not None or group.representation == "frames":
+    if group.normalize is not None or group.representation in SIGNAL_VIEWS:
         return None
     bank = mel_filters(group.sample_rate, group.n_fft, group.n_mels, group.fmin, group.fmax,
                        dtype=np.float64)

@@ -3,7 +3,7 @@
 from minape_tf.layers.channel_point import ChannelPointBlock
 from minape_tf.layers.depthwise import DEPTHWISE_FORMS, DepthwiseConv
 from minape_tf.layers.equalization import DeviceEqualization
-from minape_tf.layers.frames import SeriesFrames
+from minape_tf.layers.frames import SeriesFrames, SeriesSamples
 from minape_tf.layers.fusion import FUSIONS, Fusion
 from minape_tf.layers.image_preprocessing import ImagePreprocessing
 from minape_tf.layers.level import LevelNormalization
@@ -18,4 +18,5 @@ from minape_tf.layers.tempmixer import TempMixer
 __all__ = ["ChannelPointBlock", "DEPTHWISE_FORMS", "DepthwiseConv", "DeviceEqualization",
            "FUSIONS", "Fusion", "ImagePreprocessing", "LevelNormalization", "LogMel",
            "mel_filters", "PatchEmbedding", "FoldSequence", "UnfoldSequence", "PCEN",
-           "SeriesFrames", "SeriesResampling", "SpectralNormalization", "TempMixer"]
+           "SeriesFrames", "SeriesResampling", "SeriesSamples", "SpectralNormalization",
+           "TempMixer"]

@@ -15,6 +15,12 @@ class ChannelPointBlock(keras.layers.Layer):
 
     The output has the shape of the input (isotropic), so blocks stack freely.
 
+    On a one-dimensional input ``(batch, time, channels)`` (the ``"raw"`` series view) the
+    depthwise convolution is ``keras.layers.DepthwiseConv1D(kernel_size, padding="same")``
+    over time and the pointwise one a ``Conv1D(channels, 1)``: the same block in one
+    dimension, made when the layer is built, from the input's rank. Its depthwise
+    convolution has one form (Keras's); ``depthwise`` then only matters for 2-D inputs.
+
     Parameters
     ----------
     kernel_size : int
@@ -34,8 +40,7 @@ class ChannelPointBlock(keras.layers.Layer):
         self.bn_momentum = float(bn_momentum)
         self.depthwise_form = check_form(depthwise)
         dtype = self.dtype_policy
-        self.depthwise = DepthwiseConv(self.kernel_size, form=self.depthwise_form, dtype=dtype,
-                                       name="depthwise")
+        self.depthwise = None
         self.depthwise_norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
                                                               dtype=dtype, name="depthwise_bn")
         self.pointwise = None
@@ -43,8 +48,17 @@ class ChannelPointBlock(keras.layers.Layer):
                                                               dtype=dtype, name="pointwise_bn")
 
     def build(self, input_shape):
-        self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, dtype=self.dtype_policy,
-                                             name="pointwise")
+        dtype = self.dtype_policy
+        if len(input_shape) == 3:
+            self.depthwise = keras.layers.DepthwiseConv1D(self.kernel_size, padding="same",
+                                                          dtype=dtype, name="depthwise")
+            self.pointwise = keras.layers.Conv1D(input_shape[-1], 1, dtype=dtype,
+                                                 name="pointwise")
+        else:
+            self.depthwise = DepthwiseConv(self.kernel_size, form=self.depthwise_form,
+                                           dtype=dtype, name="depthwise")
+            self.pointwise = keras.layers.Conv2D(input_shape[-1], 1, dtype=dtype,
+                                                 name="pointwise")
         for layer in (self.depthwise, self.depthwise_norm, self.pointwise, self.pointwise_norm):
             layer.build(input_shape)
 

@@ -1,5 +1,5 @@
-"""The raw series cut into overlapping frames: a 2-D view that keeps the signal's level and
-shape (the log-Mel keeps neither)."""
+"""The views of the signal itself, which keep its level and shape (the log-Mel keeps
+neither): the raw series cut into overlapping frames (2-D), or its samples as they are (1-D)."""
 
 from __future__ import annotations
 
@@ -60,3 +60,29 @@ class SeriesFrames(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "window": self.window, "hop": self.hop}
+
+
+@keras.saving.register_keras_serializable(package="minape_tf")
+class SeriesSamples(keras.layers.Layer):
+    """The series as it is, in float32: the ``"raw"`` view, which the one-dimensional
+    pathway reads (:func:`minape_tf.models.build_minape`).
+
+    It computes nothing but the cast; it is a layer so that every view is one, the same in
+    the data pipeline, the model with the features inside and the exported features file.
+
+    Input and output ``(batch, length, channels)``.
+
+    Parameters
+    ----------
+    dtype : dtype policy, default None
+        The layer computes in float32 (like the log-Mel); a 16-bit policy becomes float32.
+    """
+
+    def __init__(self, dtype=None, **kwargs):
+        super().__init__(dtype=float32_policy(dtype), **kwargs)
+
+    def call(self, series):
+        return ops.cast(series, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -14,6 +14,11 @@ class PatchEmbedding(keras.layers.Layer):
     patches; as in ConvMixer the kernel equals the stride, so patches do not overlap.
     ``patch_size=1`` gives Minape-dagger (no patches: a 1x1 embedding at full resolution).
 
+    On a one-dimensional input ``(batch, time, channels)`` (a series read as it is,
+    ``SeriesGroup(representation="raw")``) the patches are ``patch_size`` consecutive
+    samples: ``Conv1D(width, patch_size, strides=patch_size)``. The convolution is made
+    when the layer is built, from the input's rank.
+
     Parameters
     ----------
     width : int
@@ -32,12 +37,14 @@ class PatchEmbedding(keras.layers.Layer):
         self.patch_size = int(patch_size)
         self.activation = check_activation(activation)
         self.bn_momentum = float(bn_momentum)
-        self.conv = keras.layers.Conv2D(self.width, self.patch_size, strides=self.patch_size,
-                                        dtype=self.dtype_policy, name="conv")
+        self.conv = None
         self.norm = keras.layers.BatchNormalization(momentum=self.bn_momentum,
                                                     dtype=self.dtype_policy, name="bn")
 
     def build(self, input_shape):
+        conv = keras.layers.Conv1D if len(input_shape) == 3 else keras.layers.Conv2D
+        self.conv = conv(self.width, self.patch_size, strides=self.patch_size,
+                         dtype=self.dtype_policy, name="conv")
         self.conv.build(input_shape)
         self.norm.build(self.conv.compute_output_shape(input_shape))
 
@@ -45,7 +52,8 @@ class PatchEmbedding(keras.layers.Layer):
         return self.norm(apply_activation(self.conv(x), self.activation), training=training)
 
     def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(input_shape)
+        steps = [None if n is None else n // self.patch_size for n in input_shape[1:-1]]
+        return (input_shape[0], *steps, self.width)
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "patch_size": self.patch_size,

@@ -40,7 +40,7 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
                  pooling="avg", fusion="concat", learner="none", sequence_length=1,
                  features_in_model=False, backbone=None, dropout=0.0,
                  activation="gelu", bn_momentum=0.9, learner_units=256, learner_dropout=0.1,
-                 attention_heads=4, dtype=None, depthwise="auto", class_names=None,
+                 attention_heads=4, dtype=None, depthwise="auto", ensemble=1, class_names=None,
                  name="minape"):
     """Build Minape: one isotropic pathway per modality group, fusion, temporal learner, softmax.
 
@@ -120,6 +120,14 @@ def build_minape(groups, num_classes, *, width=256, depth=8, patch_size=8, kerne
     depthwise : {"auto", "conv", "matmul", "fft", "tiles"}, default "auto"
         How each block computes its depthwise convolution; the weights and results are the
         same in every form, only the speed differs. See :class:`ChannelPointBlock`.
+    ensemble : int, default 1
+        Members of the model: ``ensemble`` copies of everything after the groups' features
+        (pathways, fusion, learner, classifier), each with its own weights, whose class
+        probabilities are averaged (``Average`` layer ``"ensemble"``). Trained together, each
+        member on its own loss (:meth:`Minape.member_outputs`), they start from different
+        weights and disagree where a single model is unsure, as InceptionTime's and
+        LITETime's five members do (Ismail Fawaz et al. 2020, 2023). Not a paper setting;
+        1 is the paper's model.
     name : str, default "minape"
 
     Returns
@@ -187,6 +195,16 @@ class Minape(keras.Model):
     def arguments(self) -> dict:
         return dict(self._description["arguments"])
 
+    def member_outputs(self) -> list:
+        """The class probabilities of each member (symbolic tensors of this functional
+        model): ``[self.output]`` for a single model, else the inputs of its ``"ensemble"``
+        averaging layer, member 0 first."""
+        members = self.arguments["ensemble"]
+        if members == 1:
+            return [self.outputs[0]]
+        return [self.get_layer(f"softmax_member{i}" if i else "softmax").output
+                for i in range(members)]
+
     def get_config(self):
         return {"groups": [g.to_config() for g in self.groups],
                 "num_classes": len(self.class_names), "class_names": self.class_names,
@@ -218,15 +236,16 @@ def _class_names(class_names, num_classes):
 
 def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, pooling, fusion,
            learner, sequence_length, features_in_model, backbone, dropout, activation,
-           bn_momentum, learner_units, learner_dropout, attention_heads, dtype, depthwise):
+           bn_momentum, learner_units, learner_dropout, attention_heads, dtype, depthwise,
+           ensemble):
     """The functional graph of :func:`build_minape`: ``(inputs dict, probabilities)``."""
     groups = check_arguments(groups, num_classes, fusion=fusion, learner=learner,
                               backbone=backbone, pooling=pooling, activation=activation,
                               sequence_length=sequence_length, dropout=dropout,
-                              learner_dropout=learner_dropout)
+                              learner_dropout=learner_dropout, ensemble=ensemble)
     check_form(depthwise)
     defaults = dict(width=width, depth=depth, patch_size=patch_size, kernel_size=kernel_size)
-    inputs, vectors = {}, []
+    inputs, features = {}, []
     for group in groups:
         settings = _group_settings(group, defaults)
         check_patch_fits(group, settings["patch_size"])
@@ -243,25 +262,49 @@ def _graph(groups, num_classes, *, width, depth, patch_size, kernel_size, poolin
             x = keras.layers.Reshape(group.feature_shape, name=f"{group.name}_features")(x)
         if isinstance(group, SeriesGroup) and group.equalize:
             x = DeviceEqualization(group.eps, dtype="float32", name=f"{group.name}_equalization")(x)
-        vectors.append(_pathway(x, group.name, settings, pooling=pooling, backbone=backbone,
-                                activation=activation, bn_momentum=bn_momentum, dtype=dtype,
-                                depthwise=depthwise))
+        features.append((x, group.name, settings))
+    members = [_member(features, suffix=f"_member{i}" if i else "", num_classes=num_classes,
+                       pooling=pooling, backbone=backbone, activation=activation,
+                       bn_momentum=bn_momentum, dtype=dtype, depthwise=depthwise,
+                       fusion=fusion, attention_heads=attention_heads, learner=learner,
+                       sequence_length=sequence_length, learner_units=learner_units,
+                       learner_dropout=learner_dropout, dropout=dropout)
+               for i in range(ensemble)]
+    if ensemble == 1:
+        return inputs, members[0]
+    return inputs, keras.layers.Average(dtype="float32", name="ensemble")(members)
 
+
+def _member(features, suffix, *, num_classes, pooling, backbone, activation, bn_momentum,
+            dtype, depthwise, fusion, attention_heads, learner, sequence_length,
+            learner_units, learner_dropout, dropout):
+    """One model on the groups' ``features`` (``(tensor, group name, settings)`` each):
+    pathways, fusion, learner, softmax; its layers' names end in ``suffix``."""
+    vectors = [_pathway(x, f"{name}{suffix}", settings, pooling=pooling, backbone=backbone,
+                        activation=activation, bn_momentum=bn_momentum, dtype=dtype,
+                        depthwise=depthwise) for x, name, settings in features]
     fused = vectors[0] if len(vectors) == 1 else Fusion(
-        fusion, attention_heads=attention_heads, dtype=dtype, name="fusion")(vectors)
-    steps = UnfoldSequence(sequence_length, name="unfold")(fused) if sequence_length > 1 \
-        else keras.layers.Reshape((1, fused.shape[-1]), dtype=dtype, name="as_sequence")(fused)
-    h = _learner(steps, learner, learner_units, learner_dropout, activation, dtype)
+        fusion, attention_heads=attention_heads, dtype=dtype, name=f"fusion{suffix}")(vectors)
+    steps = (UnfoldSequence(sequence_length, name=f"unfold{suffix}")(fused)
+             if sequence_length > 1 else
+             keras.layers.Reshape((1, fused.shape[-1]), dtype=dtype,
+                                  name=f"as_sequence{suffix}")(fused))
+    h = _learner(steps, learner, learner_units, learner_dropout, activation, dtype, suffix)
     if dropout:
-        h = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(h)
-    logits = keras.layers.Dense(num_classes, dtype=dtype, name="classifier")(h)
-    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
-    return inputs, probabilities
+        h = keras.layers.Dropout(dropout, dtype=dtype, name=f"dropout{suffix}")(h)
+    logits = keras.layers.Dense(num_classes, dtype=dtype, name=f"classifier{suffix}")(h)
+    return keras.layers.Activation("softmax", dtype="float32", name=f"softmax{suffix}")(logits)
 
 
 def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum, dtype,
              depthwise):
-    """One isotropic pathway (Fig. 3 / Fig. 4): patch embedding, blocks (or a backbone), pool."""
+    """One isotropic pathway (Fig. 3 / Fig. 4): patch embedding, blocks (or a backbone), pool.
+    On a series read as it is (``(batch, time, channels)``) the same pathway in one
+    dimension: its layers choose their convolutions from the input's rank."""
+    if backbone is not None and len(x.shape) == 3:
+        raise ValueError(f"backbone={backbone!r} reads images; group {prefix!r} is a series "
+                         "read as it is (representation='raw'): use no backbone, or "
+                         f"groups.{prefix}.representation=frames")
     x = PatchEmbedding(settings["width"], settings["patch_size"], activation=activation,
                        bn_momentum=bn_momentum, dtype=dtype, name=f"{prefix}_patch_embedding")(x)
     if backbone is None:
@@ -271,9 +314,11 @@ def _pathway(x, prefix, settings, *, pooling, backbone, activation, bn_momentum,
                                   name=f"{prefix}_block_{i}")(x)
     else:
         x = _backbone(backbone, settings["width"], prefix, dtype)(x)
-    pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" \
-        else keras.layers.GlobalMaxPooling2D
-    return pool(dtype=dtype, name=f"{prefix}_pool")(x)
+    pools = {("avg", 2): keras.layers.GlobalAveragePooling2D,
+             ("max", 2): keras.layers.GlobalMaxPooling2D,
+             ("avg", 1): keras.layers.GlobalAveragePooling1D,
+             ("max", 1): keras.layers.GlobalMaxPooling1D}
+    return pools[pooling, len(x.shape) - 2](dtype=dtype, name=f"{prefix}_pool")(x)
 
 
 def _backbone(backbone, width, prefix, dtype):
@@ -290,15 +335,16 @@ def _backbone(backbone, width, prefix, dtype):
     return net
 
 
-def _learner(steps, learner, units, dropout, activation, dtype):
+def _learner(steps, learner, units, dropout, activation, dtype, suffix=""):
     """The temporal learner over ``(batch, L, features)`` -> ``(batch, features')``."""
     if learner == "tempmixer":
-        return TempMixer(activation=activation, dtype=dtype, name="tempmixer")(steps)
+        return TempMixer(activation=activation, dtype=dtype, name=f"tempmixer{suffix}")(steps)
     if learner == "gru":
-        return keras.layers.GRU(units, dropout=dropout, dtype=dtype, name="gru")(steps)
+        return keras.layers.GRU(units, dropout=dropout, dtype=dtype, name=f"gru{suffix}")(steps)
     if learner == "lstm":
-        return keras.layers.LSTM(units, dropout=dropout, dtype=dtype, name="lstm")(steps)
-    return keras.layers.GlobalAveragePooling1D(dtype=dtype, name="sequence_pool")(steps)
+        return keras.layers.LSTM(units, dropout=dropout, dtype=dtype,
+                                 name=f"lstm{suffix}")(steps)
+    return keras.layers.GlobalAveragePooling1D(dtype=dtype, name=f"sequence_pool{suffix}")(steps)
 
 
 def _group_settings(group, defaults):
@@ -322,6 +368,11 @@ def check_patch_fits(group, patch):
                 f"patch_size={patch} for image group {group.name!r}: the image is "
                 f"{height}x{width}, smaller than one patch; use a patch of at most "
                 f"{min(height, width)} or a larger size")
+    elif group.representation == "raw":
+        if group.length < patch:
+            raise ValueError(f"patch_size={patch} for series group {group.name!r}: "
+                             f"length={group.length} is shorter than one patch; use "
+                             f"patch_size={group.length} or less")
     else:
         frames, bands = group.feature_shape[:2]
         what = "n_mels" if group.representation == "logmel" else "n_fft"
@@ -339,7 +390,7 @@ def check_patch_fits(group, patch):
 
 
 def check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, activation,
-                     sequence_length, dropout, learner_dropout):
+                     sequence_length, dropout, learner_dropout, ensemble=1):
     """``groups`` as a list after :func:`build_minape`'s checks of its arguments
     (``ValueError`` naming the argument and what is allowed)."""
     choices = {"fusion": (fusion, FUSIONS), "learner": (learner, LEARNERS),
@@ -366,6 +417,12 @@ def check_arguments(groups, num_classes, *, fusion, learner, backbone, pooling, 
         raise ValueError(f"num_classes={num_classes!r}: expected an integer >= 2")
     if not isinstance(sequence_length, int) or sequence_length < 1:
         raise ValueError(f"sequence_length={sequence_length!r}: expected an integer >= 1")
+    if not isinstance(ensemble, int) or ensemble < 1:
+        raise ValueError(f"ensemble={ensemble!r}: expected an integer >= 1")
+    if ensemble > 1 and sequence_length > 1:
+        raise ValueError(f"ensemble={ensemble} with sequence_length={sequence_length}: an "
+                         "ensemble reads single observations; use ensemble=1 for device "
+                         "histories")
     for parameter, rate in (("dropout", dropout), ("learner_dropout", learner_dropout)):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"{parameter}={rate!r}: expected 0 <= {parameter} < 1")
