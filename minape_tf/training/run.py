@@ -119,7 +119,8 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
                 "split (allow_duplicates=True; listed in run.json and report.md): "
                 f"{setup.duplicates[0]}")
         with setup.scope():
-            model = setup.compile(setup.build())
+            model = setup.build()
+            trainee = setup.compile(model)    # model, or its members' outputs (ensemble)
         folder.start(config, plan)
         monitor = RunMonitor(folder.history, folder.best, monitor=setup.monitor,
                              patience=config.early_stopping, backup_dir=folder.backup,
@@ -131,8 +132,8 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
             log(f"Resuming {folder.path} after epoch {resume_epoch} (the input pipeline "
                 f"replays the {resume_epoch * setup.steps} batches it gave before)")
         with disk_full_as_error(folder.path):
-            setup.fit(model, start_epoch=resume_epoch, callbacks=run_callbacks)
-            final = _final_model(setup, model, folder)
+            setup.fit(trainee, start_epoch=resume_epoch, callbacks=run_callbacks)
+            final = _final_model(setup, model, trainee, folder)
     info = _run_info(setup, final, monitor, resume_epoch, time.time() - start_time)
     info["model_sha256"] = digest(folder.model)   # load_model checks model.keras against it
     folder.write_info(info)
@@ -142,11 +143,12 @@ def train(config=None, out_dir="runs/run", *, strategy=None, loaded=None, callba
                      setup=setup)
 
 
-def _final_model(setup, model, folder):
-    """The best-validation weights, batch-norm statistics re-estimated (and equalisation
-    references measured), in a float32 model saved as ``model.keras``."""
+def _final_model(setup, model, trainee, folder):
+    """The best-validation weights (saved from ``trainee``, which shares ``model``'s layers),
+    batch-norm statistics re-estimated (and equalisation references measured), in a float32
+    model saved as ``model.keras``."""
     if os.path.exists(folder.best):
-        model.load_weights(folder.best)
+        trainee.load_weights(folder.best)
     if setup.bn_mode != "off":
         reestimate_batchnorm(model, setup.bn_data())
     if equalization_layers(model):             # their reference: the training data's means
@@ -172,6 +174,7 @@ def _run_info(setup, final, monitor, resume_epoch, seconds) -> dict:
         "monitor": setup.monitor, "best_score": _finite(monitor.best),
         "stopped_early": monitor.stopped_epoch is not None,
         "precision": setup.policy, "jit_compile": setup.jit, "bn_reestimate": setup.bn_mode,
+        "intra_op_threads": setup.threads,
         "steps_per_epoch": setup.steps, "total_steps": setup.total_steps,
         "params": int(final.count_params()),
         "resumed_from_epoch": resume_epoch or None, "train_seconds": seconds,

@@ -31,7 +31,7 @@ from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.training.callbacks import BatchNormReestimation
 from minape_tf.training.config import DEFAULT_EPOCHS, TrainConfig
 from minape_tf.training.mixing import mix_batch
-from minape_tf.training.precision import resolve_jit, resolve_precision
+from minape_tf.training.precision import resolve_jit, resolve_precision, resolve_threads
 from minape_tf.training.schedule import WarmupCosine
 
 BN_EPOCH_MAX_STEPS = 200
@@ -147,6 +147,9 @@ class RunSetup:
     duplicates : list of str
         The observations found in more than one split, described, when
         ``config.allow_duplicates`` let the run go on (:mod:`minape_tf.data.leakage`).
+    threads : int
+        TensorFlow's intra-op threads (0: one per core;
+        :func:`minape_tf.training.precision.resolve_threads`).
     """
 
     config: TrainConfig
@@ -163,11 +166,18 @@ class RunSetup:
     steps: int
     bn_mode: str
     duplicates: list = dataclasses.field(default_factory=list)
+    threads: int = 0
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def replicas(self) -> int:
         return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+
+    @property
+    def full_batches(self) -> bool:
+        """Whether training takes full batches only (:meth:`train_data`): when the training
+        split holds at least one batch."""
+        return len(self.train_source) >= self.config.batch_size
 
     @property
     def total_steps(self) -> int:
@@ -213,14 +223,17 @@ class RunSetup:
         ``fit`` takes ``steps`` batches from it per epoch. One stream (one iterator) for
         the whole run makes every random draw depend only on the seed and the position in
         the stream, so ``start_epoch`` (a resumed run) skips the batches of the finished
-        epochs and the run continues with exactly the batches it would have seen. With
-        several replicas only full batches are used, so that no replica gets an empty or
-        uneven share of a batch."""
+        epochs and the run continues with exactly the batches it would have seen. Each
+        pass leaves out its last, partial batch (:attr:`full_batches`): the training step
+        is then traced for one batch shape (a second shape costs seconds of tracing, a
+        third run of ``minape train`` on ItalyPowerDemand's 67 observations), and with
+        several replicas none gets an empty or uneven share of a batch; every pass is
+        reshuffled, so no observation is left out for long."""
         config = self.config
         ds = model_dataset(self.train_source, self.inputs, training=True,
                            batch_size=config.batch_size, cache=config.cache,
                            augment=config.augment, augmentation=config.augmentation,
-                           seed=config.seed, drop_remainder=self.replicas > 1).repeat()
+                           seed=config.seed, drop_remainder=self.full_batches).repeat()
         ds = ds.map(_one_hot(len(self.classes)))
         if config.mixup > 0 or config.cutmix > 0:
             seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2)
@@ -278,7 +291,10 @@ class RunSetup:
 
     def compile(self, model):
         """AdamW with warm-up and cosine decay, label smoothing, gradient clipping (paper
-        Section 4.1); XLA as :attr:`jit` says."""
+        Section 4.1); XLA as :attr:`jit` says. Returns the model to fit: ``model`` itself,
+        or for an ensemble (``ensemble > 1``) a model of the same layers whose outputs are
+        the members' probabilities, each with its own loss (weighted ``1 / members``), so
+        that every member learns on its own, as if trained alone."""
         config = self.config
         schedule = WarmupCosine(config.learning_rate, self.total_steps,
                                 round(config.warmup_epochs * self.steps),
@@ -287,12 +303,19 @@ class RunSetup:
                                            weight_decay=config.weight_decay,
                                            global_clipnorm=config.clipnorm)
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        members = (model.member_outputs() if hasattr(model, "member_outputs") else
+                   list(model.outputs))          # a model of members is compiled again
+        trainee = model if len(members) == len(model.outputs) else keras.Model(
+            model.inputs, members, name=f"{model.name}_members")
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         with self.scope():
-            model.compile(optimizer=optimizer,
-                          loss=keras.losses.CategoricalCrossentropy(
-                              label_smoothing=config.label_smoothing),
-                          metrics=["accuracy"], jit_compile=self.jit)
-        return model
+            trainee.compile(optimizer=optimizer,
+                            loss=loss if len(members) == 1 else [loss] * len(members),
+                            loss_weights=None if len(members) == 1 else
+                            [1 / len(members)] * len(members),
+                            metrics=["accuracy"] if len(members) == 1 else
+                            [["accuracy"]] * len(members), jit_compile=self.jit)
+        return trainee
 
     def fit(self, model, *, start_epoch=0, callbacks=(), **kwargs):
         """``model.fit`` on :meth:`train_data` for :attr:`epochs`, stopping at
@@ -301,12 +324,16 @@ class RunSetup:
         steps_done = _StepCounter()
         if self.config.steps:
             callbacks = [_StepBudget(self.config.steps), *callbacks]
-        arguments = {**dict(steps_per_epoch=self.steps, validation_data=self.val_data(),
-                            epochs=self.epochs, verbose=progress(self.config.verbose),
+        labels = _labels_for(model)
+        validation = self.val_data()
+        arguments = {**dict(steps_per_epoch=self.steps, epochs=self.epochs,
+                            validation_data=None if validation is None else
+                            validation.map(labels),
+                            verbose=progress(self.config.verbose),
                             shuffle=False), **kwargs}  # the pipeline shuffles, seeded
         try:
-            return model.fit(self.train_data(start_epoch), callbacks=[*callbacks, steps_done],
-                             **arguments)
+            return model.fit(self.train_data(start_epoch).map(labels),
+                             callbacks=[*callbacks, steps_done], **arguments)
         except tf.errors.OpError as error:
             if not self.jit or steps_done.steps:
                 raise
@@ -314,8 +341,18 @@ class RunSetup:
                           f"{str(error).splitlines()[0][:200]}); training without jit_compile")
             self.jit = False
             self.compile(model)
-            return model.fit(self.train_data(start_epoch), callbacks=list(callbacks),
-                             **arguments)
+            return model.fit(self.train_data(start_epoch).map(labels),
+                             callbacks=list(callbacks), **arguments)
+
+
+def _labels_for(model):
+    """``(x, y) -> (x, y)``, with ``y`` once per output for a model of several outputs (the
+    members of an ensemble: :meth:`RunSetup.compile`)."""
+    outputs = len(model.outputs)
+
+    def labels(x, y):
+        return (x, y) if outputs == 1 else (x, (y,) * outputs)
+    return labels
 
 
 class _StepCounter(keras.callbacks.Callback):
@@ -359,6 +396,7 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
         (unless ``config.allow_duplicates``), or a batch size the replicas cannot share.
     """
     config = as_config(config)
+    threads = resolve_threads()              # before anything starts TensorFlow's runtime
     kwargs = check_config(config)
     policy, jit = resolve_precision(config.precision), resolve_jit(config.jit_compile)
     loaded = loaded or load_dataset(config.dataset, config.data_dir, seed=config.seed,
@@ -377,12 +415,11 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
                       "the training data instead")
         monitor = monitor[4:]
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-    full_batches = replicas > 1
     n, batch = len(train_source), config.batch_size
-    if full_batches and (batch < replicas or n < batch):
+    if replicas > 1 and (batch < replicas or n < batch):
         raise ValueError(f"batch_size={batch} with {replicas} replicas and {n} training "
                          "observations: need replicas <= batch_size <= training observations")
-    steps = n // batch if full_batches else math.ceil(n / batch)
+    steps = n // batch if n >= batch else 1       # full batches only: train_data
     if config.steps_per_epoch:
         steps = min(steps, config.steps_per_epoch)
     elif config.epochs is None and config.steps is None:   # small data: epochs of min_steps/30
@@ -394,4 +431,4 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
                     classes=list(loaded.source.classes), model_kwargs=kwargs,
                     train_source=train_source, val_source=val_source, monitor=monitor,
                     policy=policy, jit=jit, strategy=strategy, steps=steps, bn_mode=bn_mode,
-                    duplicates=duplicates)
+                    duplicates=duplicates, threads=threads)
