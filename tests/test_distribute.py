@@ -221,7 +221,10 @@ def test_replicated_training_uses_only_full_batches():
     two = setup(8, 2)
     assert two.steps == 2                                        # 21 // 8: the last 5 dropped
     assert all(y.shape[0] == 8 for _, y in two.train_data().take(2 * two.steps))  # all full
-    assert setup(8, 1).steps == 3                                # one replica: all batches
+    one = setup(8, 1)                           # one replica: full batches too (one shape)
+    assert one.steps == 2 and one.full_batches
+    assert all(y.shape[0] == 8 for _, y in one.train_data().take(2 * one.steps))
+    assert setup(32, 1).steps == 1 and not setup(32, 1).full_batches   # fewer than a batch
     with pytest.raises(ValueError, match=r"batch_size=1 with 2 replicas"):
         setup(1, 2)
     with pytest.raises(ValueError, match=r"last batch of the 21 validation observations has 1"):
