@@ -26,8 +26,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from bench_common import emit
 from minape_tf.evaluation.machine import describe
 
 STEPS = {"ucr_1d": 40, "fsdd": 40, "mudestreda": 4}
@@ -94,10 +94,7 @@ def main(argv=None):
         rows.append(row)
     summary = {"script": "scripts/bench_train_step.py", "machine": describe(),
                "batch": 32, "models": rows}
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(summary, args.out)
 
 
 if __name__ == "__main__":

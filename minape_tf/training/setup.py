@@ -308,13 +308,12 @@ class RunSetup:
         trainee = model if len(members) == len(model.outputs) else keras.Model(
             model.inputs, members, name=f"{model.name}_members")
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        n = len(members)
+        per_member = dict(loss=[loss] * n, loss_weights=[1 / n] * n,
+                          metrics=[["accuracy"]] * n) if n > 1 else dict(
+            loss=loss, metrics=["accuracy"])
         with self.scope():
-            trainee.compile(optimizer=optimizer,
-                            loss=loss if len(members) == 1 else [loss] * len(members),
-                            loss_weights=None if len(members) == 1 else
-                            [1 / len(members)] * len(members),
-                            metrics=["accuracy"] if len(members) == 1 else
-                            [["accuracy"]] * len(members), jit_compile=self.jit)
+            trainee.compile(optimizer=optimizer, jit_compile=self.jit, **per_member)
         return trainee
 
     def fit(self, model, *, start_epoch=0, callbacks=(), **kwargs):
@@ -324,15 +323,13 @@ class RunSetup:
         steps_done = _StepCounter()
         if self.config.steps:
             callbacks = [_StepBudget(self.config.steps), *callbacks]
-        labels = _labels_for(model)
         validation = self.val_data()
         arguments = {**dict(steps_per_epoch=self.steps, epochs=self.epochs,
-                            validation_data=None if validation is None else
-                            validation.map(labels),
+                            validation_data=_per_output(validation, model),
                             verbose=progress(self.config.verbose),
                             shuffle=False), **kwargs}  # the pipeline shuffles, seeded
         try:
-            return model.fit(self.train_data(start_epoch).map(labels),
+            return model.fit(_per_output(self.train_data(start_epoch), model),
                              callbacks=[*callbacks, steps_done], **arguments)
         except tf.errors.OpError as error:
             if not self.jit or steps_done.steps:
@@ -341,18 +338,18 @@ class RunSetup:
                           f"{str(error).splitlines()[0][:200]}); training without jit_compile")
             self.jit = False
             self.compile(model)
-            return model.fit(self.train_data(start_epoch).map(labels),
+            return model.fit(_per_output(self.train_data(start_epoch), model),
                              callbacks=list(callbacks), **arguments)
 
 
-def _labels_for(model):
-    """``(x, y) -> (x, y)``, with ``y`` once per output for a model of several outputs (the
-    members of an ensemble: :meth:`RunSetup.compile`)."""
+def _per_output(data, model):
+    """``data``'s ``(x, y)`` batches with ``y`` once per output of ``model`` when it has
+    several (the members of an ensemble: :meth:`RunSetup.compile`); ``data`` itself
+    otherwise (and ``None`` for no data)."""
     outputs = len(model.outputs)
-
-    def labels(x, y):
-        return (x, y) if outputs == 1 else (x, (y,) * outputs)
-    return labels
+    if data is None or outputs == 1:
+        return data
+    return data.map(lambda x, y: (x, (y,) * outputs))
 
 
 class _StepCounter(keras.callbacks.Callback):
@@ -419,7 +416,7 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     if replicas > 1 and (batch < replicas or n < batch):
         raise ValueError(f"batch_size={batch} with {replicas} replicas and {n} training "
                          "observations: need replicas <= batch_size <= training observations")
-    steps = n // batch if n >= batch else 1       # full batches only: train_data
+    steps = max(1, n // batch)                    # full batches only: train_data
     if config.steps_per_epoch:
         steps = min(steps, config.steps_per_epoch)
     elif config.epochs is None and config.steps is None:   # small data: epochs of min_steps/30
