@@ -1,4 +1,4 @@
-"""What ``bench_cpu.py`` and ``bench_gpu.py`` share: the models compared and the timer.
+"""What the benchmark scripts share: the models compared, the timer, the commit measured.
 
 * The Minape configurations, all on the Mudestreda observation of the official code: a
   tool photo 256x256x3 and the three force spectrogram images stacked, 256x256x9.
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import time
+from pathlib import Path
 
 
 import keras
@@ -93,6 +95,20 @@ def interleaved(functions, rounds, calls=1):
                 fn()
             times[name].append((time.perf_counter() - start) * 1000 / calls)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def commit() -> dict | None:
+    """The checkout a figure was measured on: ``{"sha": HEAD, "dirty": uncommitted changes
+    to tracked files}``, or None outside a git checkout (or without git)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"sha": sha, "dirty": bool(dirty.strip())}
 
 
 def emit(report, out=None):

@@ -17,7 +17,8 @@ on the same path (``vit_over_minape`` > 1: Minape is faster).
 
     python scripts/bench_deploy.py [--rounds 7] [--threads 2] [--out FILE] [--tiny]
 
-Prints JSON naming the machine; ``--tiny`` runs tiny shapes (a smoke test).
+Prints JSON naming the machine (its load average at the start, ``load_average_end`` at the
+end) and the commit measured; ``--tiny`` runs tiny shapes (a smoke test).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
     size, rounds = (32, 1) if args.tiny else (256, args.rounds)
+    machine = describe()                       # its load average: at the start
     rng = np.random.default_rng(0)
     built = models(size)
     inputs = {b: {i.name: rng.uniform(0, 1, (b, *i.shape[1:])).astype("float32")
@@ -137,7 +139,8 @@ def main(argv=None):
                      "vit_over_minape": None if name == "vit" or vit is None else
                      round(vit / ms, 3)})
     bench_common.emit({"script": "scripts/bench_deploy.py", "threads": args.threads,
-                       "machine": describe(),
+                       "machine": machine, "load_average_end": describe()["load_average"],
+                       "commit": bench_common.commit(),
                        "rounds": rounds, "rows": rows}, args.out)
 
 

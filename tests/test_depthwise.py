@@ -187,7 +187,13 @@ def test_bench_deploy_runs_tiny_and_reports_every_path():
     done = subprocess.run([sys.executable, str(root / "scripts" / "bench_deploy.py"), "--tiny"],
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = json.loads(done.stdout)["rows"]
+    report = json.loads(done.stdout)
+    rows = report["rows"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True)
+    if head.returncode == 0:                   # a git checkout: the commit measured
+        assert report["commit"]["sha"] == head.stdout.strip()
+    assert report["machine"]["isa"] != "" and report["load_average_end"] is not None
     paths = {(r["model"], r["path"], r["batch"]) for r in rows}
     for model in ("mudestreda", "official", "vit"):
         for batch in (1, 32):
