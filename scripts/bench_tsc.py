@@ -6,16 +6,23 @@ For every set, in one run on one machine:
   ``minape train --dataset manifest --data-dir SET/manifest.csv -D sample_rate=100``
   (the settings are inferred; the archive's train split, a stratified tenth of it carved
   out for validation), test accuracy from its ``metrics.json``;
+* with ``--ensemble N``, the same command with ``--ensemble N`` (one saved model averaging
+  N members: ``build_minape(ensemble=N)``);
 * aeon's ``MiniRocketClassifier`` (Dempster et al. 2021) on the same train and test rows,
-  series zero-padded to the longest as Minape pads them.
+  series zero-padded to the longest as Minape pads them; or, with ``--reference FILE``,
+  its accuracy and seconds read from an earlier JSON of this script (MiniRocket with
+  ``random_state=seed`` gives the same predictions on the same rows, so only its seconds
+  are then from another run; the JSON names the file).
 
 Prints and writes JSON: accuracy and wall time per set, the mean accuracies and the mean
-and largest gap to MiniRocket, the machine. Needs aeon (``pip install -e ".[bench]"`` in its
+and largest gap to MiniRocket (the single model's, and the ensemble's), the machine and
+the commit. Needs aeon (``pip install -e ".[bench]"`` in its
 own environment: aeon pins an older numpy than requirements.txt). ``--extra`` passes more
 flags to ``minape train`` (e.g. ``--extra=--min-steps=100`` for a quick look); the
 recorded results use none.
 
     python scripts/bench_tsc.py --out scripts/results/bench_tsc_cpu.json
+    python scripts/bench_tsc.py --ensemble 3 --reference scripts/results/bench_tsc_cpu.json
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_common
 import numpy as np
 
 from minape_tf.evaluation.machine import describe
@@ -81,14 +89,23 @@ def minape(manifest, extra, out):
     return float(metrics["accuracy"]), seconds, run.get("inferred_settings", [])
 
 
+def _mean(rows, key):
+    return round(float(np.mean([r[key] for r in rows])), 4)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DATA), help="folder of the sets")
     parser.add_argument("--sets", nargs="*", help="set names (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--extra", default="", help="more flags for minape train")
+    parser.add_argument("--ensemble", type=int, default=0,
+                        help="also train an ensemble of this many members per set")
+    parser.add_argument("--reference", help="MiniRocket's figures from this earlier JSON")
     parser.add_argument("--out", help="write the JSON here")
     args = parser.parse_args(argv)
+    recorded = ({r["set"]: r for r in json.loads(Path(args.reference).read_text())["sets"]}
+                if args.reference else None)
     data = Path(args.data)
     if not data.is_dir():
         raise SystemExit(f"{data}: no such folder (the shared data sets)")
@@ -99,21 +116,37 @@ def main(argv=None):
             manifest = data / name / "manifest.csv"
             acc, seconds, inferred = minape(manifest, shlex.split(args.extra),
                                             Path(tmp) / name)
-            reference, reference_s = minirocket(manifest, args.seed)
+            if recorded is None:
+                reference, reference_s = minirocket(manifest, args.seed)
+            else:
+                reference = recorded[name]["minirocket_accuracy"]
+                reference_s = recorded[name]["minirocket_s"]
             row = {"set": name, "minape_accuracy": acc, "minape_s": round(seconds, 1),
                    "minirocket_accuracy": reference, "minirocket_s": round(reference_s, 1),
                    "gap": round(acc - reference, 4), "inferred": inferred}
+            if args.ensemble > 1:
+                acc, seconds, _ = minape(manifest, [*shlex.split(args.extra), "--ensemble",
+                                                    str(args.ensemble)],
+                                         Path(tmp) / f"{name}_ensemble")
+                row.update(minape_ensemble_accuracy=acc,
+                           minape_ensemble_s=round(seconds, 1),
+                           ensemble_gap=round(acc - reference, 4))
             print(json.dumps(row), flush=True)
             results.append(row)
     gaps = [r["gap"] for r in results]
     summary = {
         "script": "scripts/bench_tsc.py", "extra_flags": args.extra,
-        "machine": describe(),
+        "machine": describe(), "commit": bench_common.commit(),
+        "minirocket_from": args.reference,
         "sets": results,
-        "mean_minape": round(float(np.mean([r["minape_accuracy"] for r in results])), 4),
-        "mean_minirocket": round(float(np.mean([r["minirocket_accuracy"] for r in results])), 4),
+        "mean_minape": _mean(results, "minape_accuracy"),
+        "mean_minirocket": _mean(results, "minirocket_accuracy"),
         "mean_gap": round(float(np.mean(gaps)), 4), "worst_gap": round(min(gaps), 4),
     }
+    if args.ensemble > 1:
+        summary.update(ensemble=args.ensemble,
+                       mean_minape_ensemble=_mean(results, "minape_ensemble_accuracy"),
+                       worst_ensemble_gap=min(r["ensemble_gap"] for r in results))
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:
