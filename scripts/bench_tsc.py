@@ -118,6 +118,8 @@ def main(argv=None):
                                             Path(tmp) / name)
             if recorded is None:
                 reference, reference_s = minirocket(manifest, args.seed)
+            elif name not in recorded:
+                raise SystemExit(f"{args.reference}: no row for the set {name!r}")
             else:
                 reference = recorded[name]["minirocket_accuracy"]
                 reference_s = recorded[name]["minirocket_s"]
