@@ -1,30 +1,49 @@
-"""Deployment speed on this CPU: Minape against the paper's ViT (m), where users run them.
+"""Deployment speed on this CPU: Minape against the paper's ViT (m), timed on the files
+users deploy.
 
 Models (the paper's Mudestreda inputs: tool photo 256x256x3 and force spectrogram image
-256x256x9, 3 classes): the ``mudestreda`` preset (the paper's configuration), the same
-with patch 12 (``mudestreda-fast``), the authors' official configuration, and the paper's
-ViT (m) (:func:`minape_tf.models.baselines.vit.build_vit`, its defaults). Paths:
+256x256x9, 3 classes, untrained): the ``mudestreda`` preset (the paper's configuration),
+the same with patch 12 (``mudestreda-fast``), the authors' official configuration, and the
+paper's ViT (m) (:func:`minape_tf.models.baselines.vit.build_vit`, its defaults). Each is
+saved as ``.keras`` in a temporary folder; what is timed comes from that file:
 
-* Keras: a traced ``tf.function``, the model's own depthwise form (``auto``);
-* TFLite from ``minape export``'s converter (LiteRT, XNNPACK, ``--threads``): float32 with
-  the depthwise convolutions in the ``tiles`` form (what the export writes) and in the
-  ``conv`` form (what it wrote before), float16, dynamic (int8 weights) and int8 (full
-  integer, calibrated on random inputs: speed only).
+* ``keras``: the model :func:`minape_tf.load_model` returns from it, in a traced
+  ``tf.function`` (Minape in its own depthwise form, ``auto``). ``minape bench models``
+  (``scripts/bench_models.py``) times the same call on the same models (Minape at the
+  ``mudestreda`` preset, ``auto``; the ViT at its defaults), built in memory, at batch 1
+  and 32 with TensorFlow's default threads as here: its ms per sample is this
+  ``ms_per_sample`` up to the machine's noise;
+* ``tflite_*``: the ``.tflite`` files in LiteRT (XNNPACK, ``--threads``). A Minape's
+  float32, float16 and dynamic (int8 weights) files are written by ``minape export
+  --format tflite`` (:func:`minape_tf.deploy.exporter.export`, depthwise ``tiles``, its
+  default), ``tflite_float32_conv`` by the same with ``--depthwise conv`` (the non-tiled
+  form). The exporter calibrates int8 (full integer) on a run folder's training data,
+  which a ``.keras`` file lacks, so ``tflite_int8`` is converted here by the converter it
+  calls (:func:`minape_tf.deploy.tflite.convert_model`, ``tiles``) on 4 random inputs:
+  speed only. ``minape export`` takes Minape models only, so the ViT's four files are
+  converted here by :func:`minape_tf.deploy.tflite.convert_function`.
 
 Batch 1 and 32, interleaved rounds in one run (median ms), FLOPs per sample (TensorFlow's
 profiler, on the ``conv`` form), GFLOP/s achieved, and each Minape time's ratio to the ViT
-on the same path (``vit_over_minape`` > 1: Minape is faster).
+on the same path (``tflite_float32`` for ``tflite_float32_conv``; ``vit_over_minape`` > 1:
+Minape is faster).
 
     python scripts/bench_deploy.py [--rounds 7] [--threads 2] [--out FILE] [--tiny]
 
-Prints JSON naming the machine (its load average at the start, ``load_average_end`` at the
-end) and the commit measured; ``--tiny`` runs tiny shapes (a smoke test).
+Prints (and with ``--out`` writes) JSON: ``script``, ``threads``, ``rounds``, ``machine``
+(:func:`minape_tf.evaluation.machine.describe` at the start: cpu, isa, cores,
+load_average), ``load_average_end`` (at the end), ``commit`` (:func:`bench_common.commit`:
+HEAD's sha and whether tracked files differ from it; None outside git) and ``rows``
+(model, path, batch, ms, ms_per_sample, gflop_per_sample, gflop_s, vit_over_minape).
+``--tiny`` runs tiny models of the same kinds through the same save, load and export
+(a smoke test).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,9 +52,10 @@ import bench_common
 import numpy as np
 import tensorflow as tf
 
-from minape_tf import build_minape, presets
-from minape_tf.models.baselines.vit import build_vit
+from minape_tf import build_minape, load_model, presets
 from minape_tf.deploy import tflite
+from minape_tf.deploy.exporter import export
+from minape_tf.models.baselines.vit import build_vit
 from minape_tf.evaluation.machine import describe
 
 CONFIGS = {"mudestreda": dict(presets["mudestreda"]),
@@ -47,10 +67,11 @@ TINY_VIT = dict(patch_size=4, projection_dim=8, num_heads=2, transformer_layers=
 
 
 def models(size):
-    """``{name: keras model}``: the Minape configurations (``conv`` form) and the ViT."""
+    """``{name: keras model}``: the Minape configurations (their own depthwise form,
+    ``auto``, as ``build_minape`` builds them) and the ViT."""
     groups = bench_common.groups(size)
     tiny = size < 64
-    out = {name: build_minape(groups, 3, **(TINY_MINAPE if tiny else config), depthwise="conv",
+    out = {name: build_minape(groups, 3, **(TINY_MINAPE if tiny else config),
                               name=name.replace("-", "_"))
            for name, config in CONFIGS.items()}
     out["vit"] = build_vit(groups, 3, **(TINY_VIT if tiny else {}))
@@ -73,23 +94,38 @@ def flops_per_sample(model) -> int:
                                                  options=options).total_float_ops)
 
 
-def lite_variants(name, model, calibration):
-    """``{path: .tflite bytes}`` of one model as ``minape export`` converts it."""
-    def convert(m, q="float32"):
-        return tflite.convert_function(m, tflite.inference_function(m, _specs(m)), q,
-                                       calibration if q == "int8" else None)
+def deployed(name, model, folder, calibration):
+    """``(loaded, {path: .tflite file})``: ``model`` saved as ``folder/NAME.keras``, that file
+    loaded back by :func:`minape_tf.load_model`, and its TFLite files: a Minape's written by
+    ``minape export --format tflite`` (``tiles`` form; ``tflite_float32_conv`` with
+    ``--depthwise conv``), its int8 and the ViT's written here by the same converter."""
+    path = os.path.join(folder, f"{name}.keras")
+    model.save(path)
+    loaded = load_model(path)
+    files = {}
 
-    out = {}
-    if name == "vit":
+    def write(key, content):
+        files[key] = os.path.join(folder, f"{name}_{key}.tflite")
+        with open(files[key], "wb") as f:
+            f.write(content)
+
+    if name == "vit":                   # not a Minape: `minape export` refuses it
+        function = tflite.inference_function(loaded, _specs(loaded))
         for q in ("float32", "float16", "dynamic", "int8"):
-            out[f"tflite_{q}"] = convert(model, q)
-        return out
-    tiles = model.with_arguments(depthwise="tiles")
-    out["tflite_float32"] = convert(tiles)
-    out["tflite_float32_conv"] = convert(model)
-    for q in ("float16", "dynamic", "int8"):
-        out[f"tflite_{q}"] = convert(tiles, q)
-    return out
+            write(f"tflite_{q}", tflite.convert_function(loaded, function, q, calibration))
+        return loaded, files
+    for form, quantizations in (("tiles", ("float32", "float16", "dynamic")),
+                                ("conv", ("float32",))):
+        out = os.path.join(folder, f"{name}_{form}")
+        described = export(path, out, formats="tflite", quantizations=quantizations,
+                           depthwise=form, verbose=False)
+        for q in quantizations:
+            key = f"tflite_{q}" + ("_conv" if form == "conv" else "")
+            files[key] = os.path.join(out, described["files"][f"tflite_{q}"]["path"])
+    # the exporter calibrates int8 on a run folder's data, which a .keras file lacks
+    write("tflite_int8", tflite.convert_model(loaded.with_arguments(depthwise="tiles"),
+                                              "int8", calibration))
+    return loaded, files
 
 
 def _specs(model):
@@ -112,24 +148,27 @@ def main(argv=None):
                   for i in built["vit"].inputs} for b in (1, 32)}
 
     def calibration():
-        for _ in range(4):
-            yield {k: v[:1] for k, v in inputs[32].items()}
+        for i in range(4):
+            yield {k: v[i:i + 1] for k, v in inputs[32].items()}
 
     calls, flops = {}, {}
-    for name, model in built.items():
-        flops[name] = flops_per_sample(model)
-        forward = tf.function(lambda x, m=model: m(x, training=False))
-        for b in (1, 32):
-            calls[(name, "keras", b)] = lambda f=forward, b=b: f(inputs[b])[0].numpy()
-        for path, content in lite_variants(name, model, calibration).items():
-            runner = tflite.interpreter(content=content,
-                                        num_threads=args.threads).get_signature_runner()
-            for b in (1, 32):
-                calls[(name, path, b)] = lambda r=runner, b=b: r(**inputs[b])
-    times = bench_common.interleaved({key: fn for key, fn in calls.items() if key[2] == 1},
-                                     rounds)
-    times.update(bench_common.interleaved({key: fn for key, fn in calls.items()
-                                           if key[2] == 32}, max(1, rounds // 2)))
+    with tempfile.TemporaryDirectory() as folder:
+        for name, model in built.items():
+            flops[name] = flops_per_sample(model if name == "vit" else
+                                           model.with_arguments(depthwise="conv"))
+            loaded, files = deployed(name, model, folder, calibration)
+            for b in (1, 32):                   # one function per shape: no retracing
+                forward = tf.function(lambda x, m=loaded: m(x, training=False))
+                calls[(name, "keras", b)] = lambda f=forward, b=b: f(inputs[b])[0].numpy()
+            for path, file in files.items():
+                runner = tflite.interpreter(file, num_threads=args.threads
+                                            ).get_signature_runner()
+                for b in (1, 32):
+                    calls[(name, path, b)] = lambda r=runner, b=b: r(**inputs[b])
+        times = bench_common.interleaved({k: fn for k, fn in calls.items() if k[2] == 1},
+                                         rounds)
+        times.update(bench_common.interleaved({k: fn for k, fn in calls.items()
+                                               if k[2] == 32}, max(1, rounds // 2)))
     rows = []
     for (name, path, b), ms in times.items():
         vit = times.get(("vit", path if path != "tflite_float32_conv" else "tflite_float32", b))

@@ -195,10 +195,11 @@ def test_bench_deploy_runs_tiny_and_reports_every_path():
         assert report["commit"]["sha"] == head.stdout.strip()
     assert report["machine"]["isa"] != "" and report["load_average_end"] is not None
     paths = {(r["model"], r["path"], r["batch"]) for r in rows}
-    for model in ("mudestreda", "official", "vit"):
+    lite = [f"tflite_{q}" for q in ("float32", "float16", "dynamic", "int8")]
+    for model in ("mudestreda", "mudestreda-fast", "official", "vit"):
+        exported = lite + ([] if model == "vit" else ["tflite_float32_conv"])
         for batch in (1, 32):
-            assert (model, "keras", batch) in paths and (model, "tflite_int8", batch) in paths
-    assert ("mudestreda", "tflite_float32_conv", 1) in paths
+            assert {(model, p, batch) for p in ["keras", *exported]} <= paths
     assert all(r["gflop_per_sample"] > 0 and r["ms"] > 0 for r in rows)
     assert all(r["vit_over_minape"] is not None for r in rows
                if r["model"] != "vit" and r["path"] != "tflite_float32_conv")
