@@ -14,14 +14,21 @@ For every set, in one run on one machine:
   ``random_state=seed`` gives the same predictions on the same rows, so only its seconds
   are then from another run; the JSON names the file).
 
+and, with ``--fsdd``, in the same table the other regime, long fast series: the Free
+Spoken Digits (``../shared/data/fsdd``) with speaker theo held out, Minape with
+the CLI defaults (``minape train --dataset fsdd --data-dir FSDD``: the other four speakers,
+a tenth of them validating) and MiniRocket trained on all four speakers' recordings
+(trimmed or zero-padded to 8,000 samples), on the raw waveforms and peak-normalised as
+Minape's pipeline normalises them. The FSDD row is not in the means.
+
 Prints and writes JSON: accuracy and wall time per set, the mean accuracies and the mean
-and largest gap to MiniRocket (the single model's, and the ensemble's), the machine and
-the commit. Needs aeon (``pip install -e ".[bench]"`` in its
+and largest gap to MiniRocket (the single model's, and the ensemble's), the FSDD row, the
+machine and the commit. Needs aeon (``pip install -e ".[bench]"`` in its
 own environment: aeon pins an older numpy than requirements.txt). ``--extra`` passes more
 flags to ``minape train`` (e.g. ``--extra=--min-steps=100`` for a quick look); the
 recorded results use none.
 
-    python scripts/bench_tsc.py --out scripts/results/bench_tsc_cpu.json
+    python scripts/bench_tsc.py --fsdd --out scripts/results/bench_tsc_cpu.json
     python scripts/bench_tsc.py --ensemble 3 --reference scripts/results/bench_tsc_cpu.json
 """
 
@@ -44,6 +51,8 @@ from minape_tf.evaluation.machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ucr"
+FSDD = ROOT.parent / "shared" / "data" / "fsdd"
+FSDD_TEST, FSDD_LENGTH = "theo", 8000
 
 
 def _rows(manifest):
@@ -73,10 +82,33 @@ def minirocket(manifest, seed):
     return accuracy, time.perf_counter() - start
 
 
-def minape(manifest, extra, out):
+def minirocket_fsdd(folder, seed):
+    """MiniRocket's accuracy on speaker theo (raw, peak-normalised) and seconds (both fits)."""
+    import soundfile
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    from minape_tf.data.loaders.fsdd import scan
+
+    rows, _ = scan(folder)
+    x = np.zeros((len(rows), 1, FSDD_LENGTH))
+    for i, (path, *_) in enumerate(rows):
+        wave = soundfile.read(path, dtype="float32")[0][:FSDD_LENGTH]
+        x[i, 0, :len(wave)] = wave
+    y = np.array([digit for _, digit, _, _ in rows])
+    test = np.array([speaker == FSDD_TEST for _, _, speaker, _ in rows])
+    peak = np.maximum(np.abs(x).max(axis=2, keepdims=True), 1e-9)
+    start, out = time.perf_counter(), {}
+    for key, data in (("raw", x), ("peak", x / peak)):
+        model = MiniRocketClassifier(random_state=seed).fit(data[~test], y[~test])
+        out[key] = float((model.predict(data[test]) == y[test]).mean())
+    return out, time.perf_counter() - start
+
+
+def minape(manifest, extra, out, dataset=("manifest", "-D", "sample_rate=100")):
     """Test accuracy and seconds of the newcomer's ``minape train`` on the set."""
-    command = [sys.executable, "-m", "minape_tf", "train", "--dataset", "manifest",
-               "--data-dir", str(manifest), "-D", "sample_rate=100", "--out", str(out),
+    name, *options = dataset
+    command = [sys.executable, "-m", "minape_tf", "train", "--dataset", name,
+               "--data-dir", str(manifest), *options, "--out", str(out),
                "--verbose", "0", *extra]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -87,6 +119,23 @@ def minape(manifest, extra, out):
     metrics = json.loads((Path(out) / "metrics.json").read_text())
     run = json.loads((Path(out) / "run.json").read_text())
     return float(metrics["accuracy"]), seconds, run.get("inferred_settings", [])
+
+
+def _fsdd_row(args, recorded, out):
+    """The long-series row: Minape and MiniRocket on FSDD with speaker theo held out."""
+    acc, seconds, _ = minape(args.fsdd, shlex.split(args.extra), out, dataset=("fsdd",))
+    if recorded is None:
+        reference, reference_s = minirocket_fsdd(args.fsdd, args.seed)
+    else:
+        reference = {"raw": recorded["minirocket_raw_accuracy"],
+                     "peak": recorded["minirocket_accuracy"]}
+        reference_s = recorded["minirocket_s"]
+    row = {"set": f"fsdd (speaker {FSDD_TEST} held out)", "minape_accuracy": acc,
+           "minape_s": round(seconds, 1), "minirocket_accuracy": reference["peak"],
+           "minirocket_raw_accuracy": reference["raw"], "minirocket_s": round(reference_s, 1),
+           "gap": round(acc - reference["peak"], 4)}
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def _mean(rows, key):
@@ -102,10 +151,19 @@ def main(argv=None):
     parser.add_argument("--ensemble", type=int, default=0,
                         help="also train an ensemble of this many members per set")
     parser.add_argument("--reference", help="MiniRocket's figures from this earlier JSON")
+    parser.add_argument("--fsdd", nargs="?", const=str(FSDD), default=None,
+                        help="add the long-series row: FSDD from this folder (no value: "
+                             "the shared one)")
     parser.add_argument("--out", help="write the JSON here")
     args = parser.parse_args(argv)
-    recorded = ({r["set"]: r for r in json.loads(Path(args.reference).read_text())["sets"]}
-                if args.reference else None)
+    earlier = json.loads(Path(args.reference).read_text()) if args.reference else None
+    recorded = {r["set"]: r for r in earlier["sets"]} if earlier else None
+    recorded_fsdd = earlier.get("fsdd") if earlier else None
+    if earlier and args.fsdd and not recorded_fsdd:
+        raise SystemExit(f"{args.reference}: no FSDD row (leave --fsdd out, or measure "
+                         "MiniRocket on FSDD here)")
+    if args.fsdd and not Path(args.fsdd).is_dir():
+        raise SystemExit(f"{args.fsdd}: no such folder (the FSDD recordings)")
     data = Path(args.data)
     if not data.is_dir():
         raise SystemExit(f"{data}: no such folder (the shared data sets)")
@@ -135,6 +193,7 @@ def main(argv=None):
                            ensemble_gap=round(acc - reference, 4))
             print(json.dumps(row), flush=True)
             results.append(row)
+        fsdd = _fsdd_row(args, recorded_fsdd, Path(tmp) / "fsdd") if args.fsdd else None
     gaps = [r["gap"] for r in results]
     summary = {
         "script": "scripts/bench_tsc.py", "extra_flags": args.extra,
@@ -144,6 +203,7 @@ def main(argv=None):
         "mean_minape": _mean(results, "minape_accuracy"),
         "mean_minirocket": _mean(results, "minirocket_accuracy"),
         "mean_gap": round(float(np.mean(gaps)), 4), "worst_gap": round(min(gaps), 4),
+        "fsdd": fsdd,
     }
     if args.ensemble > 1:
         summary.update(ensemble=args.ensemble,

@@ -315,7 +315,7 @@ def test_tflite_writes_the_tiled_depthwise_form_with_keras_probabilities(tmp_pat
     model.save(tmp_path / "k13.keras")
     info = export(tmp_path / "k13.keras", tmp_path / "out", formats="tflite",
                   quantizations=("float32",), verbose=False)
-    assert info["depthwise"] == "tiles"
+    assert info["depthwise"] == "tiles" and "25 taps" in info["depthwise_reason"]
     conv = export(tmp_path / "k13.keras", tmp_path / "conv", formats="tflite",
                   quantizations=("float32",), depthwise="conv", verbose=False)
     source = Source(inputs={"audio": [(f,) for f in fsdd_files]},

@@ -35,6 +35,22 @@ from minape_tf.outputs.lock import locked
 
 FORMATS = ("savedmodel", "tflite", "onnx", "all")
 
+# Why the depthwise convolutions of the TFLite and ONNX files have the form they have, as
+# export.json says it. XNNPACK (LiteRT's CPU runtime; the version TensorFlow 2.21 pins)
+# has one-pass float32 depthwise kernels of 3, 4, 9 and 25 taps on AVX-512, on AVX2 (FMA3)
+# and on ARM NEON alike, and none larger (src/configs/dwconv-config.c): the rule is the
+# same for every instruction set, so the export has no per-ISA choice to make.
+DEPTHWISE_REASONS = {
+    "tiles": "each kernel cut into pieces of at most 25 taps, the largest that XNNPACK's "
+             "one-pass depthwise kernels take on AVX-512, AVX2 and ARM NEON alike; a larger "
+             "kernel falls back to a grouped matrix product several times slower",
+    "conv": "one depthwise convolution per block, as asked (--depthwise conv); kernels of "
+            "more than 25 taps run several times slower in LiteRT than the tiles form",
+    "fft": "FFT correlation, as asked (--depthwise fft)",
+    "matmul": "per-channel Toeplitz matrix products, as asked (--depthwise matmul)",
+    "auto": "the model's own form, as asked (--depthwise auto)",
+}
+
 
 def _inputs(groups) -> dict:
     out = {}
@@ -79,8 +95,9 @@ def export(path, out_dir, *, formats="all", quantizations=("float32", "float16",
     depthwise : {"tiles", "conv", "fft", "matmul", "auto"}, default "tiles"
         The form of the depthwise convolutions in the TFLite and ONNX files
         (:class:`~minape_tf.layers.DepthwiseConv`; the same weights and outputs): ``tiles``
-        is the one LiteRT's XNNPACK runs fastest; ``auto`` keeps the model's own. Written to
-        ``export.json``.
+        is the one LiteRT's XNNPACK runs fastest, on every instruction set
+        (:data:`DEPTHWISE_REASONS`); ``auto`` keeps the model's own. Written to
+        ``export.json``, with ``depthwise_reason``.
     verbose : bool, default True
         Print each file's size, TFLite operators and agreement with Keras.
     """
@@ -128,6 +145,7 @@ def _export(model, run_dir, path, folder, name, formats, quantizations, features
                                "features": "inside"}
     if formats != "savedmodel":
         described["depthwise"] = depthwise
+        described["depthwise_reason"] = DEPTHWISE_REASONS[depthwise]
         if depthwise != "auto" and model.arguments.get("depthwise", "auto") != depthwise:
             model = model.with_arguments(depthwise=depthwise)
     if formats in ("tflite", "all"):

@@ -18,8 +18,9 @@ and column of an even kernel at the bottom and right) and zeros outside the grid
 * :func:`depthwise_tiles`: the kernel cut into rectangles of at most :data:`MAX_TILE_TAPS`
   taps (:func:`kernel_tiles`), each a "valid" depthwise convolution of a shifted window of
   one zero-padded input, the results summed. XNNPACK (LiteRT's CPU runtime) computes a
-  depthwise convolution of up to 25 taps in one pass and larger ones in a much slower
-  multi-pass loop, so the sum of small ones is the faster form there.
+  depthwise convolution of up to 25 taps in one pass, on AVX-512, AVX2 and ARM NEON alike,
+  and a larger one as a grouped matrix product that uses a sixteenth of the vector lanes
+  or less, so the sum of small ones is the faster form there.
 """
 
 import functools
