@@ -10,9 +10,13 @@ saved as ``.keras`` in a temporary folder; what is timed comes from that file:
 * ``keras``: the model :func:`minape_tf.load_model` returns from it, in a traced
   ``tf.function`` (Minape in its own depthwise form, ``auto``). ``minape bench models``
   (``scripts/bench_models.py``) times the same call on the same models (Minape at the
-  ``mudestreda`` preset, ``auto``; the ViT at its defaults), built in memory, at batch 1
-  and 32 with TensorFlow's default threads as here: its ms per sample is this
-  ``ms_per_sample`` up to the machine's noise;
+  ``mudestreda`` preset, ``auto``; the ViT at its defaults), built in memory, with
+  TensorFlow's default threads as here. At batch 1 the two agree within a shared
+  machine's noise (preset 54.5 and 42-48.5 ms, ViT 55.8 and 39-42 ms in runs minutes
+  apart, Intel Xeon, AVX-512); at batch 32 this script's Keras ViT was slower (32.7 ms a
+  sample against 18-19, and 21.7 timed alone in a fresh process), in a process that also
+  holds some 40 LiteRT interpreters: read each script's ratios, not one's times in the
+  other's;
 * ``tflite_*``: the ``.tflite`` files in LiteRT (XNNPACK, ``--threads``). A Minape's
   float32, float16 and dynamic (int8 weights) files are written by ``minape export
   --format tflite`` (:func:`minape_tf.deploy.exporter.export`, depthwise ``tiles``, its
