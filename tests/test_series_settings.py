@@ -13,8 +13,8 @@ from minape_tf import build_minape
 from minape_tf.cli.main import main as cli_main
 from minape_tf.data.loaders.manifest import manifest
 from minape_tf.data.registry import select_groups
-from minape_tf.data.series_settings import (RAW_POSITIONS, infer_settings, refit,
-                                            typical_length)
+from minape_tf.data.series_settings import (FRAMES_KERNEL, RAW_POSITIONS, infer_settings,
+                                            refit, typical_length)
 from minape_tf.groups import SeriesGroup
 from minape_tf.layers import SeriesFrames
 from minape_tf.training.config import TrainConfig
@@ -66,6 +66,19 @@ def test_refit_keeps_the_users_values_and_records_what_is_still_inferred():
     assert refit(group, {}, {"width": 32}).width == 32
     plain = group.replace(inferred=())               # a group the user wrote: no refit
     assert refit(plain, {}, {"patch_size": 1}) is plain
+
+
+def test_the_frames_view_gets_a_kernel_that_fits_its_grid_unless_one_is_given():
+    frames = _group(150)
+    assert frames.representation == "frames" and frames.kernel_size == FRAMES_KERNEL
+    assert _group(4096).kernel_size is None                       # log-Mel: the model's
+    assert _group(150, representation="raw").kernel_size is None
+    assert _group(150, kernel_size=3).kernel_size == 3
+    assert refit(frames, {}, {"kernel_size": 7}).kernel_size == 7   # --kernel-size wins
+    model = build_minape([frames], 2, width=8, depth=1, kernel_size=9)
+    kernels = [w.shape for w in model.weights if "depthwise" in w.path and
+               w.path.endswith("kernel")]
+    assert kernels and all(k[:2] == (FRAMES_KERNEL, FRAMES_KERNEL) for k in kernels)
 
 
 def test_typical_length_pads_to_the_longest_unless_it_is_an_outlier():

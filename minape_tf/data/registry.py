@@ -100,7 +100,8 @@ def select_groups(groups, modalities="all", overrides=None, model=None) -> list:
     overrides : dict or None
         Group name -> {field: value}.
     model : dict or None, default None
-        The model's ``patch_size`` and ``width`` where the user (or a preset) sets them.
+        The model's ``patch_size``, ``width`` and ``kernel_size`` where the user (or a
+        preset) sets them.
     """
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - {g.name for g in groups})

@@ -16,17 +16,23 @@ The rule (:func:`infer_settings`), for series of ``length`` samples after resamp
   least the patch, fewer where a mel filter would be empty. Patch 8 (the model's default).
 * frames: a window of ``2**ceil(log2(sqrt(length)))`` samples (4 to 64, at least the patch)
   and a hop that gives about twice as many frames as the window has samples; patch an
-  eighth of the window (at least 1), so that the grid is about 16 x 8 positions; and a
-  pathway ``FRAMES_WIDTH`` (64) wide, since such series are short and their sets small.
+  eighth of the window (at least 1), so that the grid is about 16 x 8 positions; a
+  pathway ``FRAMES_WIDTH`` (64) wide, since such series are short and their sets small;
+  and a depthwise kernel of ``FRAMES_KERNEL`` (5): the model's default 9 is wider than
+  the grid's 8 columns, and eight blocks of 5 still see the whole grid. On the five shared
+  UCR sets with the newcomer command kernel 5 scored the same mean as 9 (0.891 against
+  0.890; ArrowHead +4.6 points, PickupGestureWiimoteZ -4) in 110-168 s a run, where kernel
+  9 took 150-237 s, and width 32 lost 4 points on the mean
+  (``scripts/results/tsc_frames_kernel_cpu.json``, commands inside).
 * raw samples (``"raw"``, only when asked for): the one-dimensional pathway, a patch of
   ``2**floor(log2(length / RAW_POSITIONS))`` samples (at least 1), so that it reads about
   ``RAW_POSITIONS`` (64) to 128 positions, and a ``FRAMES_WIDTH`` pathway. It is not the
   default: with the newcomer command on the shared UCR sets it scored a mean 0.866
   against the frames' 0.890 (``scripts/bench_tsc.py --extra=--group=series.representation=raw``).
 
-Settings the user gives (a group field, or the model's ``patch_size`` or ``width``) are
-kept, and the others are chosen around them; a combination that cannot give one patch is a
-``ValueError`` naming the flag to change and a value that works.
+Settings the user gives (a group field, or the model's ``patch_size``, ``width`` or
+``kernel_size``) are kept, and the others are chosen around them; a combination that cannot
+give one patch is a ``ValueError`` naming the flag to change and a value that works.
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ RAW_POSITIONS = 64
 MAX_FRAMES = 512
 DEFAULT_PATCH = 8
 FRAMES_WIDTH = 64
+FRAMES_KERNEL = 5
 # The fields this module chooses (and a training chooses again around the user's).
-INFERRED = ("length", "representation", "n_fft", "hop", "n_mels", "patch_size", "width")
+INFERRED = ("length", "representation", "n_fft", "hop", "n_mels", "patch_size", "width",
+            "kernel_size")
 
 
 def typical_length(lengths) -> int:
@@ -114,7 +122,7 @@ def infer_settings(length, rate, given=None) -> dict:
     -------
     dict
         ``length``, ``representation``, ``n_fft``, ``hop``, ``n_mels`` (log-Mel only),
-        ``patch_size`` and ``width`` (None: the model's).
+        ``patch_size``, ``width`` and ``kernel_size`` (None: the model's).
 
     Raises
     ------
@@ -127,21 +135,23 @@ def infer_settings(length, rate, given=None) -> dict:
     patch = given.get("patch_size")
     if view == "raw":
         settings = dict(length=length, representation=view, **_raw(length, given),
-                        width=given.get("width", FRAMES_WIDTH))
+                        width=given.get("width", FRAMES_WIDTH),
+                        kernel_size=given.get("kernel_size"))
         check_grid(settings, None)
         return settings
     if view == "logmel":
         chosen = _logmel(length, rate, patch or DEFAULT_PATCH, given)
         patch = patch or DEFAULT_PATCH
         bands = chosen["n_mels"]
-        width = given.get("width")
+        width, kernel = given.get("width"), given.get("kernel_size")
     else:
         chosen = _frames(length, patch, given)
         patch = patch or max(1, chosen["n_fft"] // 8)
         bands = chosen["n_fft"]
         width = given.get("width", FRAMES_WIDTH)
+        kernel = given.get("kernel_size", FRAMES_KERNEL)
     settings = dict(length=length, representation=view, **chosen, patch_size=patch,
-                    width=width)
+                    width=width, kernel_size=kernel)
     check_grid(settings, bands)
     return settings
 
@@ -185,15 +195,17 @@ def describe(group) -> str:
              "raw": lambda: "raw samples, one-dimensional pathway"}
     return (f"series group {group.name!r}: {group.channels} channel(s), {group.length} samples "
             f"at {group.sample_rate} Hz -> {views[group.representation]()}, "
-            f"patch {group.patch_size}, width {group.width or 'of the model'}; inferred: "
+            f"patch {group.patch_size}, width {group.width or 'of the model'}, kernel "
+            f"{group.kernel_size or 'of the model'}; inferred: "
             f"{', '.join(group.inferred)}")
 
 
 def refit(group, overrides=None, model=None):
     """``group`` with the user's field ``overrides``; when it has inferred fields
     (``group.inferred``), those the user did not give are chosen again around the given
-    ones and around the model's settings in ``model`` (``patch_size``, ``width``: what the
-    user or a preset set). A group without inferred fields just takes the overrides."""
+    ones and around the model's settings in ``model`` (``patch_size``, ``width``,
+    ``kernel_size``: what the user or a preset set). A group without inferred fields just
+    takes the overrides."""
     overrides = dict(overrides or {})
     given = {k: v for k, v in overrides.items() if k in INFERRED}
     for key, value in (model or {}).items():

@@ -402,7 +402,7 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     model = config.model_arguments()
     groups = groups_read_by(config.architecture, select_groups(
         loaded.groups, config.modalities, config.groups,
-        model={k: model.get(k) for k in ("patch_size", "width")}))
+        model={k: model.get(k) for k in ("patch_size", "width", "kernel_size")}))
     duplicates = check_duplicates(loaded.source, loaded.splits, groups,
                                   allow=config.allow_duplicates, where=config.dataset)
     train_source, val_source = split_sources(loaded, groups, config.dataset)
