@@ -104,11 +104,12 @@ def minirocket_fsdd(folder, seed):
     return out, time.perf_counter() - start
 
 
-def minape(manifest, extra, out, dataset=("manifest", "-D", "sample_rate=100")):
-    """Test accuracy and seconds of the newcomer's ``minape train`` on the set."""
+def minape(data_dir, extra, out, dataset=("manifest", "-D", "sample_rate=100")):
+    """Test accuracy, seconds and inferred settings of the newcomer's ``minape train`` on
+    ``data_dir`` (a set's manifest, or with ``dataset=("fsdd",)`` the FSDD folder)."""
     name, *options = dataset
     command = [sys.executable, "-m", "minape_tf", "train", "--dataset", name,
-               "--data-dir", str(manifest), *options, "--out", str(out),
+               "--data-dir", str(data_dir), *options, "--out", str(out),
                "--verbose", "0", *extra]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
