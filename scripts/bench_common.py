@@ -81,6 +81,16 @@ class PositionEmbedding(keras.layers.Layer):
         return x + self.embedding
 
 
+def input_specs(model) -> dict:
+    """``{input name: tf.TensorSpec}`` of any Keras model's inputs, batch axis free: what
+    :func:`minape_tf.deploy.tflite.inference_function` traces for a model that is not a
+    Minape (a Minape's are :func:`minape_tf.deploy.tflite.model_specs`)."""
+    import tensorflow as tf
+
+    return {i.name: tf.TensorSpec([None, *i.shape[1:]], tf.float32, name=i.name)
+            for i in model.inputs}
+
+
 def interleaved(functions, rounds, calls=1):
     """Median milliseconds per call of each function, timed in alternating rounds so that
     the machine's load hits every candidate alike. Each function is called once first

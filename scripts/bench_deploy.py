@@ -114,7 +114,7 @@ def deployed(name, model, folder, calibration):
             f.write(content)
 
     if name == "vit":                   # not a Minape: `minape export` refuses it
-        function = tflite.inference_function(loaded, _specs(loaded))
+        function = tflite.inference_function(loaded, bench_common.input_specs(loaded))
         for q in ("float32", "float16", "dynamic", "int8"):
             write(f"tflite_{q}", tflite.convert_function(loaded, function, q, calibration))
         return loaded, files
@@ -130,11 +130,6 @@ def deployed(name, model, folder, calibration):
     write("tflite_int8", tflite.convert_model(loaded.with_arguments(depthwise="tiles"),
                                               "int8", calibration))
     return loaded, files
-
-
-def _specs(model):
-    return {i.name: tf.TensorSpec([None, *i.shape[1:]], tf.float32, name=i.name)
-            for i in model.inputs}
 
 
 def main(argv=None):

@@ -3,8 +3,9 @@
 The preset (kernel 13) beside the same model with kernel 5 (one piece of 25 taps per
 block, the most XNNPACK's one-pass depthwise kernels take) and kernel 1 (the depthwise
 convolutions all but gone: patch embedding, pointwise convolutions, GELU, batch norm),
-and the paper's ViT (m), untrained, each converted as ``minape export`` converts it
-(:func:`minape_tf.deploy.tflite.convert_function`, depthwise ``tiles``), timed in LiteRT
+and the paper's ViT (m), untrained, each converted by the converter ``minape export``
+calls (:func:`minape_tf.deploy.tflite.convert_model`, depthwise ``tiles``; the ViT by
+:func:`minape_tf.deploy.tflite.convert_function`), timed in LiteRT
 (XNNPACK, ``--threads``) at batch 1 in interleaved rounds (median ms). The kernel-13 time
 less the kernel-1 time is what the 13x13 depthwise convolutions cost.
 
@@ -25,7 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import bench_common
 import numpy as np
-import tensorflow as tf
 
 from minape_tf import build_minape, presets
 from minape_tf.deploy import tflite
@@ -51,9 +51,9 @@ def main(argv=None):
          for i in models["vit"].inputs}
     calls = {}
     for name, model in models.items():
-        specs = {i.name: tf.TensorSpec([None, *i.shape[1:]], tf.float32, name=i.name)
-                 for i in model.inputs}
-        content = tflite.convert_function(model, tflite.inference_function(model, specs))
+        content = (tflite.convert_function(model, tflite.inference_function(
+            model, bench_common.input_specs(model))) if name == "vit"
+            else tflite.convert_model(model))
         runner = tflite.interpreter(content=content, num_threads=args.threads
                                     ).get_signature_runner()
         calls[name] = lambda r=runner: r(**x)

@@ -18,7 +18,7 @@ and, with ``--fsdd``, in the same table the other regime, long fast series: the 
 Spoken Digits (``../shared/data/fsdd``) with speaker theo held out, Minape with
 the CLI defaults (``minape train --dataset fsdd --data-dir FSDD``: the other four speakers,
 a tenth of them validating) and MiniRocket trained on all four speakers' recordings
-(trimmed or zero-padded to 8,000 samples), on the raw waveforms and peak-normalised as
+(trimmed or zero-padded to Minape's 8,000 samples), on the raw waveforms and peak-normalised as
 Minape's pipeline normalises them. The FSDD row is not in the means.
 
 Prints and writes JSON: accuracy and wall time per set, the mean accuracies and the mean
@@ -52,7 +52,7 @@ from minape_tf.evaluation.machine import describe
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ucr"
 FSDD = ROOT.parent / "shared" / "data" / "fsdd"
-FSDD_TEST, FSDD_LENGTH = "theo", 8000
+FSDD_TEST = "theo"
 
 
 def _rows(manifest):
@@ -87,15 +87,17 @@ def minirocket_fsdd(folder, seed):
     import soundfile
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    from minape_tf.data.loaders.fsdd import scan
+    from minape_tf.data.loaders.fsdd import audio_group, fsdd_splits, scan
 
     rows, _ = scan(folder)
-    x = np.zeros((len(rows), 1, FSDD_LENGTH))
-    for i, (path, *_) in enumerate(rows):
-        wave = soundfile.read(path, dtype="float32")[0][:FSDD_LENGTH]
+    paths, y, speakers, indices = map(np.asarray, zip(*rows))
+    length = audio_group().length            # Minape's: trimmed or zero-padded to it
+    x = np.zeros((len(rows), 1, length))
+    for i, path in enumerate(paths):
+        wave = soundfile.read(path, dtype="float32")[0][:length]
         x[i, 0, :len(wave)] = wave
-    y = np.array([digit for _, digit, _, _ in rows])
-    test = np.array([speaker == FSDD_TEST for _, _, speaker, _ in rows])
+    test = np.zeros(len(rows), bool)
+    test[fsdd_splits(y, speakers, indices, test_speakers=(FSDD_TEST,))["test"]] = True
     peak = np.maximum(np.abs(x).max(axis=2, keepdims=True), 1e-9)
     start, out = time.perf_counter(), {}
     for key, data in (("raw", x), ("peak", x / peak)):

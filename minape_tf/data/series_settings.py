@@ -50,6 +50,8 @@ MAX_FRAMES = 512
 DEFAULT_PATCH = 8
 FRAMES_WIDTH = 64
 FRAMES_KERNEL = 5
+# The model's settings (build_minape arguments) that the inferred ones are chosen around.
+MODEL_SETTINGS = ("patch_size", "width", "kernel_size")
 # The fields this module chooses (and a training chooses again around the user's).
 INFERRED = ("length", "representation", "n_fft", "hop", "n_mels", "patch_size", "width",
             "kernel_size")
@@ -133,23 +135,22 @@ def infer_settings(length, rate, given=None) -> dict:
     length = int(given.get("length", length))
     view = given.get("representation") or ("logmel" if length >= LOGMEL_FROM else "frames")
     patch = given.get("patch_size")
+    kernel = given.get("kernel_size", FRAMES_KERNEL if view == "frames" else None)
     if view == "raw":
         settings = dict(length=length, representation=view, **_raw(length, given),
-                        width=given.get("width", FRAMES_WIDTH),
-                        kernel_size=given.get("kernel_size"))
+                        width=given.get("width", FRAMES_WIDTH), kernel_size=kernel)
         check_grid(settings, None)
         return settings
     if view == "logmel":
         chosen = _logmel(length, rate, patch or DEFAULT_PATCH, given)
         patch = patch or DEFAULT_PATCH
         bands = chosen["n_mels"]
-        width, kernel = given.get("width"), given.get("kernel_size")
+        width = given.get("width")
     else:
         chosen = _frames(length, patch, given)
         patch = patch or max(1, chosen["n_fft"] // 8)
         bands = chosen["n_fft"]
         width = given.get("width", FRAMES_WIDTH)
-        kernel = given.get("kernel_size", FRAMES_KERNEL)
     settings = dict(length=length, representation=view, **chosen, patch_size=patch,
                     width=width, kernel_size=kernel)
     check_grid(settings, bands)

@@ -36,10 +36,9 @@ from minape_tf.outputs.lock import locked
 FORMATS = ("savedmodel", "tflite", "onnx", "all")
 
 # Why the depthwise convolutions of the TFLite and ONNX files have the form they have, as
-# export.json says it. XNNPACK (LiteRT's CPU runtime; the version TensorFlow 2.21 pins)
-# has one-pass float32 depthwise kernels of 3, 4, 9 and 25 taps on AVX-512, on AVX2 (FMA3)
-# and on ARM NEON alike, and none larger (src/configs/dwconv-config.c): the rule is the
-# same for every instruction set, so the export has no per-ISA choice to make.
+# export.json says it (the measurements: minape_tf.layers.depthwise_forms,
+# docs/performance.md). XNNPACK's rule is the same on every instruction set, so the export
+# has no per-ISA choice to make.
 DEPTHWISE_REASONS = {
     "tiles": "each kernel cut into pieces of at most 25 taps, the largest that XNNPACK's "
              "one-pass depthwise kernels take on AVX-512, AVX2 and ARM NEON alike; a larger "

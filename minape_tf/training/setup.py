@@ -25,7 +25,7 @@ from minape_tf.models.registry import BUILDERS, build_model, groups_read_by
 from minape_tf.data.augment import SeriesAugmentation
 from minape_tf.data.leakage import check_duplicates
 from minape_tf.data.registry import load_dataset, select_groups
-from minape_tf.data.series_settings import describe
+from minape_tf.data.series_settings import MODEL_SETTINGS, describe
 from minape_tf.data.validate import check_split_classes
 from minape_tf.groups import ImageGroup, SeriesGroup
 from minape_tf.training.callbacks import BatchNormReestimation
@@ -402,7 +402,7 @@ def prepare_run(config=None, *, loaded=None, strategy=None) -> RunSetup:
     model = config.model_arguments()
     groups = groups_read_by(config.architecture, select_groups(
         loaded.groups, config.modalities, config.groups,
-        model={k: model.get(k) for k in ("patch_size", "width", "kernel_size")}))
+        model={k: model.get(k) for k in MODEL_SETTINGS}))
     duplicates = check_duplicates(loaded.source, loaded.splits, groups,
                                   allow=config.allow_duplicates, where=config.dataset)
     train_source, val_source = split_sources(loaded, groups, config.dataset)
